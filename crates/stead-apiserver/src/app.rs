@@ -1,0 +1,160 @@
+//! The application: shared state, authentication, and the router that sends each request to
+//! discovery, OpenAPI, health or the resource handlers.
+//!
+//! The router is a value ([`router`]) so tests drive it with `oneshot`, no socket needed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use stead_api::ApiError;
+
+use crate::registry::Registry;
+use crate::request::parse_target;
+use crate::response::{Failure, json_response};
+use crate::{discovery, handlers};
+
+/// Who made a request, as established by the TLS layer (client certificate) or a bearer token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user: String,
+    pub groups: Vec<String>,
+}
+
+/// The identity proven by the connection's client certificate, inserted per request by the
+/// server loop.
+#[derive(Debug, Clone, Default)]
+pub struct PeerIdentity(pub Option<Identity>);
+
+/// Shared state of the API server.
+pub struct App {
+    pub registry: Registry,
+    /// Bearer tokens accepted, with the identity each stands for.
+    pub tokens: Vec<(String, Identity)>,
+    /// When false, every request is served as the admin (tests without TLS).
+    pub require_auth: bool,
+    /// Set once controllers and the local node are up; `/readyz` reports it.
+    pub ready: AtomicBool,
+}
+
+impl App {
+    pub fn new(registry: Registry) -> Self {
+        Self { registry, tokens: Vec::new(), require_auth: true, ready: AtomicBool::new(true) }
+    }
+
+    fn authenticate(&self, headers: &HeaderMap, peer: Option<&PeerIdentity>) -> Option<Identity> {
+        if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+            let token = auth.strip_prefix("Bearer ").map(str::trim)?;
+            return self.tokens.iter().find(|(t, _)| t == token).map(|(_, id)| id.clone());
+        }
+        if let Some(PeerIdentity(Some(id))) = peer {
+            return Some(id.clone());
+        }
+        if !self.require_auth {
+            return Some(Identity { user: "admin".into(), groups: vec!["system:masters".into()] });
+        }
+        None
+    }
+}
+
+fn is_public(path: &str) -> bool {
+    matches!(path, "/version" | "/healthz" | "/livez" | "/readyz") || path.starts_with("/healthz/") || path.starts_with("/livez/") || path.starts_with("/readyz/")
+}
+
+async fn authn(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    if is_public(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let peer = req.extensions().get::<PeerIdentity>();
+    match app.authenticate(req.headers(), peer) {
+        Some(id) => {
+            let mut req = req;
+            req.extensions_mut().insert(id);
+            next.run(req).await
+        }
+        None => Failure(ApiError::unauthorized()).into_response(),
+    }
+}
+
+fn text(code: StatusCode, body: &'static str) -> Response {
+    Response::builder()
+        .status(code)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(Body::from(body))
+        .expect("static headers are valid")
+}
+
+fn openapi(path: &str) -> Response {
+    if path.is_empty() {
+        return json_response(StatusCode::OK, stead_api::schema::openapi_index());
+    }
+    match stead_api::schema::openapi_document(path) {
+        Some((bytes, hash)) => Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CACHE_CONTROL, "public, immutable")
+            .header(header::ETAG, format!("\"{hash}\""))
+            .body(Body::from(bytes))
+            .expect("static headers are valid"),
+        None => Failure(ApiError::no_route()).into_response(),
+    }
+}
+
+async fn route(State(app): State<Arc<App>>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    match path.trim_end_matches('/') {
+        "/version" => return json_response(StatusCode::OK, &discovery::version()),
+        "/healthz" | "/livez" => return text(StatusCode::OK, "ok"),
+        "/readyz" => {
+            return if app.ready.load(Ordering::Acquire) {
+                text(StatusCode::OK, "ok")
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, "[-]stead-components failed: not ready yet\nreadyz check failed")
+            };
+        }
+        "/api" => return discovery::core(req.headers()),
+        "/apis" => return discovery::groups(req.headers()),
+        "/api/v1" => {
+            return match discovery::resource_list("", "v1") {
+                Some(l) => json_response(StatusCode::OK, &l),
+                None => Failure(ApiError::no_route()).into_response(),
+            };
+        }
+        "/openapi/v3" => return openapi(""),
+        "/openapi/v2" => return Failure(ApiError::no_route()).into_response(),
+        p if p.starts_with("/openapi/v3/") => return openapi(&p["/openapi/v3/".len()..]),
+        p if p.starts_with("/apis/") => {
+            let segs: Vec<&str> = p.trim_start_matches("/apis/").split('/').collect();
+            match segs.as_slice() {
+                [g] => return discovery::group(g),
+                [g, v] => {
+                    return match discovery::resource_list(g, v) {
+                        Some(l) => json_response(StatusCode::OK, &l),
+                        None => Failure(ApiError::no_route()).into_response(),
+                    };
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+    match parse_target(&path) {
+        Ok(Some(target)) => handlers::resource(&app, target, req).await,
+        Ok(None) => Failure(ApiError::no_route()).into_response(),
+        Err(e) => Failure(e).into_response(),
+    }
+}
+
+/// The whole HTTP surface as one router.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .fallback(route)
+        .layer(middleware::from_fn_with_state(app.clone(), authn))
+        .with_state(app)
+}
