@@ -58,14 +58,19 @@ pub(super) fn build(definitions: &Map<String, Value>, kinds: &[KindDef]) -> Docu
         });
         let bytes = serde_json::to_vec(&doc).unwrap_or_default();
         let hash = hex_sha512(&bytes);
-        let path = url_prefix(group, version).trim_start_matches('/').to_string();
+        let path = url_prefix(group, version)
+            .trim_start_matches('/')
+            .to_string();
         index.insert(
             path.clone(),
             json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}),
         );
         documents.push(Document { path, bytes, hash });
     }
-    Documents { documents, index: json!({"paths": index}) }
+    Documents {
+        documents,
+        index: json!({"paths": index}),
+    }
 }
 
 /// The served group-versions in discovery order.

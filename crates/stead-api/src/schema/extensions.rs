@@ -33,38 +33,62 @@ const NONE: Ext = Ext {
 
 /// `+listType=atomic`: the list is replaced as a whole.
 const fn atomic() -> Ext {
-    Ext { list_type: Some("atomic"), ..NONE }
+    Ext {
+        list_type: Some("atomic"),
+        ..NONE
+    }
 }
 
 /// `+listType=set`: a list of unique scalars.
 const fn set() -> Ext {
-    Ext { list_type: Some("set"), ..NONE }
+    Ext {
+        list_type: Some("set"),
+        ..NONE
+    }
 }
 
 /// `+listType=map` with its `+listMapKey`s.
 const fn map(keys: &'static [&'static str]) -> Ext {
-    Ext { list_type: Some("map"), map_keys: keys, ..NONE }
+    Ext {
+        list_type: Some("map"),
+        map_keys: keys,
+        ..NONE
+    }
 }
 
 /// `+mapType=...` on a map field, or `+structType=...` on a struct field.
 const fn map_type(kind: &'static str) -> Ext {
-    Ext { map_type: Some(kind), ..NONE }
+    Ext {
+        map_type: Some(kind),
+        ..NONE
+    }
 }
 
 impl Ext {
     /// `patchStrategy:"merge" patchMergeKey:"<key>"`.
     const fn merge(self, key: &'static str) -> Ext {
-        Ext { patch_strategy: Some("merge"), merge_key: Some(key), ..self }
+        Ext {
+            patch_strategy: Some("merge"),
+            merge_key: Some(key),
+            ..self
+        }
     }
 
     /// `patchStrategy:"merge,retainKeys" patchMergeKey:"<key>"`.
     const fn merge_retain(self, key: &'static str) -> Ext {
-        Ext { patch_strategy: Some("merge,retainKeys"), merge_key: Some(key), ..self }
+        Ext {
+            patch_strategy: Some("merge,retainKeys"),
+            merge_key: Some(key),
+            ..self
+        }
     }
 
     /// `patchStrategy:"merge"` on a list of scalars (no merge key).
     const fn merge_scalars(self) -> Ext {
-        Ext { patch_strategy: Some("merge"), ..self }
+        Ext {
+            patch_strategy: Some("merge"),
+            ..self
+        }
     }
 
     /// The extensions as JSON object entries, in upstream's names.
@@ -98,7 +122,12 @@ const DISCOVERY: &str = "io.k8s.api.discovery.v1.";
 /// (package prefix, type, field, extensions).
 pub(super) static FIELDS: &[(&str, &str, &str, Ext)] = &[
     // meta/v1
-    (META, "ObjectMeta", "ownerReferences", map(&["uid"]).merge("uid")),
+    (
+        META,
+        "ObjectMeta",
+        "ownerReferences",
+        map(&["uid"]).merge("uid"),
+    ),
     (META, "ObjectMeta", "finalizers", set().merge_scalars()),
     (META, "ObjectMeta", "managedFields", atomic()),
     (META, "DeleteOptions", "dryRun", atomic()),
@@ -109,12 +138,32 @@ pub(super) static FIELDS: &[(&str, &str, &str, Ext)] = &[
     (META, "LabelSelector", "matchExpressions", atomic()),
     (META, "LabelSelectorRequirement", "values", atomic()),
     // core/v1: pods
-    (CORE, "PodSpec", "volumes", map(&["name"]).merge_retain("name")),
-    (CORE, "PodSpec", "initContainers", map(&["name"]).merge("name")),
+    (
+        CORE,
+        "PodSpec",
+        "volumes",
+        map(&["name"]).merge_retain("name"),
+    ),
+    (
+        CORE,
+        "PodSpec",
+        "initContainers",
+        map(&["name"]).merge("name"),
+    ),
     (CORE, "PodSpec", "containers", map(&["name"]).merge("name")),
-    (CORE, "PodSpec", "ephemeralContainers", map(&["name"]).merge("name")),
+    (
+        CORE,
+        "PodSpec",
+        "ephemeralContainers",
+        map(&["name"]).merge("name"),
+    ),
     (CORE, "PodSpec", "nodeSelector", map_type("atomic")),
-    (CORE, "PodSpec", "imagePullSecrets", map(&["name"]).merge("name")),
+    (
+        CORE,
+        "PodSpec",
+        "imagePullSecrets",
+        map(&["name"]).merge("name"),
+    ),
     (CORE, "PodSpec", "tolerations", atomic()),
     (CORE, "PodSpec", "hostAliases", map(&["ip"]).merge("ip")),
     (CORE, "PodSpec", "readinessGates", atomic()),
@@ -124,17 +173,47 @@ pub(super) static FIELDS: &[(&str, &str, &str, Ext)] = &[
         "topologySpreadConstraints",
         map(&["topologyKey", "whenUnsatisfiable"]).merge("topologyKey"),
     ),
-    (CORE, "PodSpec", "schedulingGates", map(&["name"]).merge("name")),
-    (CORE, "PodSpec", "resourceClaims", map(&["name"]).merge_retain("name")),
-    (CORE, "PodStatus", "conditions", map(&["type"]).merge("type")),
+    (
+        CORE,
+        "PodSpec",
+        "schedulingGates",
+        map(&["name"]).merge("name"),
+    ),
+    (
+        CORE,
+        "PodSpec",
+        "resourceClaims",
+        map(&["name"]).merge_retain("name"),
+    ),
+    (
+        CORE,
+        "PodStatus",
+        "conditions",
+        map(&["type"]).merge("type"),
+    ),
     (CORE, "PodStatus", "hostIPs", atomic().merge("ip")),
     (CORE, "PodStatus", "podIPs", map(&["ip"]).merge("ip")),
     (CORE, "PodStatus", "initContainerStatuses", atomic()),
     (CORE, "PodStatus", "containerStatuses", atomic()),
     (CORE, "PodStatus", "ephemeralContainerStatuses", atomic()),
-    (CORE, "PodStatus", "resourceClaimStatuses", map(&["name"]).merge_retain("name")),
-    (CORE, "ContainerStatus", "volumeMounts", map(&["mountPath"]).merge("mountPath")),
-    (CORE, "ContainerStatus", "allocatedResourcesStatus", map(&["name"]).merge("name")),
+    (
+        CORE,
+        "PodStatus",
+        "resourceClaimStatuses",
+        map(&["name"]).merge_retain("name"),
+    ),
+    (
+        CORE,
+        "ContainerStatus",
+        "volumeMounts",
+        map(&["mountPath"]).merge("mountPath"),
+    ),
+    (
+        CORE,
+        "ContainerStatus",
+        "allocatedResourcesStatus",
+        map(&["name"]).merge("name"),
+    ),
     (CORE, "ResourceStatus", "resources", map(&["resourceID"])),
     (CORE, "LinuxContainerUser", "supplementalGroups", atomic()),
     (CORE, "TopologySpreadConstraint", "matchLabelKeys", atomic()),
@@ -156,8 +235,18 @@ pub(super) static FIELDS: &[(&str, &str, &str, Ext)] = &[
     (CORE, "Container", "envFrom", atomic()),
     (CORE, "Container", "env", map(&["name"]).merge("name")),
     (CORE, "Container", "resizePolicy", atomic()),
-    (CORE, "Container", "volumeMounts", map(&["mountPath"]).merge("mountPath")),
-    (CORE, "Container", "volumeDevices", map(&["devicePath"]).merge("devicePath")),
+    (
+        CORE,
+        "Container",
+        "volumeMounts",
+        map(&["mountPath"]).merge("mountPath"),
+    ),
+    (
+        CORE,
+        "Container",
+        "volumeDevices",
+        map(&["devicePath"]).merge("devicePath"),
+    ),
     (CORE, "EphemeralContainer", "command", atomic()),
     (CORE, "EphemeralContainer", "args", atomic()),
     (
@@ -167,10 +256,25 @@ pub(super) static FIELDS: &[(&str, &str, &str, Ext)] = &[
         map(&["containerPort", "protocol"]).merge("containerPort"),
     ),
     (CORE, "EphemeralContainer", "envFrom", atomic()),
-    (CORE, "EphemeralContainer", "env", map(&["name"]).merge("name")),
+    (
+        CORE,
+        "EphemeralContainer",
+        "env",
+        map(&["name"]).merge("name"),
+    ),
     (CORE, "EphemeralContainer", "resizePolicy", atomic()),
-    (CORE, "EphemeralContainer", "volumeMounts", map(&["mountPath"]).merge("mountPath")),
-    (CORE, "EphemeralContainer", "volumeDevices", map(&["devicePath"]).merge("devicePath")),
+    (
+        CORE,
+        "EphemeralContainer",
+        "volumeMounts",
+        map(&["mountPath"]).merge("mountPath"),
+    ),
+    (
+        CORE,
+        "EphemeralContainer",
+        "volumeDevices",
+        map(&["devicePath"]).merge("devicePath"),
+    ),
     (CORE, "ResourceRequirements", "claims", map(&["name"])),
     (CORE, "HTTPGetAction", "httpHeaders", atomic()),
     (CORE, "ExecAction", "command", atomic()),
@@ -181,16 +285,46 @@ pub(super) static FIELDS: &[(&str, &str, &str, Ext)] = &[
     (CORE, "NodeSelectorTerm", "matchExpressions", atomic()),
     (CORE, "NodeSelectorTerm", "matchFields", atomic()),
     (CORE, "NodeSelectorRequirement", "values", atomic()),
-    (CORE, "TopologySelectorTerm", "matchLabelExpressions", atomic()),
+    (
+        CORE,
+        "TopologySelectorTerm",
+        "matchLabelExpressions",
+        atomic(),
+    ),
     (CORE, "TopologySelectorLabelRequirement", "values", atomic()),
-    (CORE, "PodAffinity", "requiredDuringSchedulingIgnoredDuringExecution", atomic()),
-    (CORE, "PodAffinity", "preferredDuringSchedulingIgnoredDuringExecution", atomic()),
-    (CORE, "PodAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution", atomic()),
-    (CORE, "PodAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution", atomic()),
+    (
+        CORE,
+        "PodAffinity",
+        "requiredDuringSchedulingIgnoredDuringExecution",
+        atomic(),
+    ),
+    (
+        CORE,
+        "PodAffinity",
+        "preferredDuringSchedulingIgnoredDuringExecution",
+        atomic(),
+    ),
+    (
+        CORE,
+        "PodAntiAffinity",
+        "requiredDuringSchedulingIgnoredDuringExecution",
+        atomic(),
+    ),
+    (
+        CORE,
+        "PodAntiAffinity",
+        "preferredDuringSchedulingIgnoredDuringExecution",
+        atomic(),
+    ),
     (CORE, "PodAffinityTerm", "namespaces", atomic()),
     (CORE, "PodAffinityTerm", "matchLabelKeys", atomic()),
     (CORE, "PodAffinityTerm", "mismatchLabelKeys", atomic()),
-    (CORE, "NodeAffinity", "preferredDuringSchedulingIgnoredDuringExecution", atomic()),
+    (
+        CORE,
+        "NodeAffinity",
+        "preferredDuringSchedulingIgnoredDuringExecution",
+        atomic(),
+    ),
     // core/v1: volumes
     (CORE, "RBDVolumeSource", "monitors", atomic()),
     (CORE, "RBDPersistentVolumeSource", "monitors", atomic()),
@@ -209,23 +343,53 @@ pub(super) static FIELDS: &[(&str, &str, &str, Ext)] = &[
     (CORE, "DownwardAPIProjection", "items", atomic()),
     // core/v1: persistent volumes and claims
     (CORE, "PersistentVolumeSpec", "accessModes", atomic()),
-    (CORE, "PersistentVolumeSpec", "claimRef", map_type("granular")),
+    (
+        CORE,
+        "PersistentVolumeSpec",
+        "claimRef",
+        map_type("granular"),
+    ),
     (CORE, "PersistentVolumeSpec", "mountOptions", atomic()),
     (CORE, "PersistentVolumeClaimSpec", "accessModes", atomic()),
     (CORE, "PersistentVolumeClaimStatus", "accessModes", atomic()),
-    (CORE, "PersistentVolumeClaimStatus", "conditions", map(&["type"]).merge("type")),
-    (CORE, "PersistentVolumeClaimStatus", "allocatedResourceStatuses", map_type("granular")),
+    (
+        CORE,
+        "PersistentVolumeClaimStatus",
+        "conditions",
+        map(&["type"]).merge("type"),
+    ),
+    (
+        CORE,
+        "PersistentVolumeClaimStatus",
+        "allocatedResourceStatuses",
+        map_type("granular"),
+    ),
     // core/v1: services, endpoints, accounts, nodes, namespaces
-    (CORE, "ServiceSpec", "ports", map(&["port", "protocol"]).merge("port")),
+    (
+        CORE,
+        "ServiceSpec",
+        "ports",
+        map(&["port", "protocol"]).merge("port"),
+    ),
     (CORE, "ServiceSpec", "selector", map_type("atomic")),
     (CORE, "ServiceSpec", "clusterIPs", atomic()),
     (CORE, "ServiceSpec", "externalIPs", atomic()),
     (CORE, "ServiceSpec", "loadBalancerSourceRanges", atomic()),
     (CORE, "ServiceSpec", "ipFamilies", atomic()),
-    (CORE, "ServiceStatus", "conditions", map(&["type"]).merge("type")),
+    (
+        CORE,
+        "ServiceStatus",
+        "conditions",
+        map(&["type"]).merge("type"),
+    ),
     (CORE, "LoadBalancerStatus", "ingress", atomic()),
     (CORE, "LoadBalancerIngress", "ports", atomic()),
-    (CORE, "ServiceAccount", "secrets", map(&["name"]).merge("name")),
+    (
+        CORE,
+        "ServiceAccount",
+        "secrets",
+        map(&["name"]).merge("name"),
+    ),
     (CORE, "ServiceAccount", "imagePullSecrets", atomic()),
     (CORE, "Endpoints", "subsets", atomic()),
     (CORE, "EndpointSubset", "addresses", atomic()),
@@ -233,18 +397,38 @@ pub(super) static FIELDS: &[(&str, &str, &str, Ext)] = &[
     (CORE, "EndpointSubset", "ports", atomic()),
     (CORE, "NodeSpec", "podCIDRs", set().merge_scalars()),
     (CORE, "NodeSpec", "taints", atomic()),
-    (CORE, "NodeStatus", "conditions", map(&["type"]).merge("type")),
-    (CORE, "NodeStatus", "addresses", map(&["type"]).merge("type")),
+    (
+        CORE,
+        "NodeStatus",
+        "conditions",
+        map(&["type"]).merge("type"),
+    ),
+    (
+        CORE,
+        "NodeStatus",
+        "addresses",
+        map(&["type"]).merge("type"),
+    ),
     (CORE, "NodeStatus", "images", atomic()),
     (CORE, "NodeStatus", "volumesInUse", atomic()),
     (CORE, "NodeStatus", "volumesAttached", atomic()),
     (CORE, "NodeStatus", "runtimeHandlers", atomic()),
     (CORE, "ContainerImage", "names", atomic()),
     (CORE, "NamespaceSpec", "finalizers", atomic()),
-    (CORE, "NamespaceStatus", "conditions", map(&["type"]).merge("type")),
+    (
+        CORE,
+        "NamespaceStatus",
+        "conditions",
+        map(&["type"]).merge("type"),
+    ),
     // apps/v1
     (APPS, "StatefulSetSpec", "volumeClaimTemplates", atomic()),
-    (APPS, "StatefulSetStatus", "conditions", map(&["type"]).merge("type")),
+    (
+        APPS,
+        "StatefulSetStatus",
+        "conditions",
+        map(&["type"]).merge("type"),
+    ),
     // storage/v1
     (STORAGE, "StorageClass", "mountOptions", atomic()),
     (STORAGE, "StorageClass", "allowedTopologies", atomic()),

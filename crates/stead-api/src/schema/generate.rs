@@ -71,7 +71,10 @@ pub(super) fn generate() -> Generated {
     let mut definitions = generator.take_definitions(true);
     add_lists(&mut definitions, &mut kinds);
     for kind in &kinds {
-        if let Some(def) = definitions.get_mut(&kind.name).and_then(Value::as_object_mut) {
+        if let Some(def) = definitions
+            .get_mut(&kind.name)
+            .and_then(Value::as_object_mut)
+        {
             def.insert(
                 "x-kubernetes-group-version-kind".into(),
                 json!([{"group": kind.group, "kind": kind.kind, "version": kind.version}]),
@@ -104,8 +107,20 @@ const LIST_DOCS: &[(&str, &str, &str, &str, &str)] = &[
         "Items is the list of ConfigMaps.",
         META_MORE_INFO,
     ),
-    ("", "Endpoints", "EndpointsList is a list of endpoints.", "List of endpoints.", STD_LIST),
-    ("", "Event", "EventList is a list of events.", "List of events", STD_LIST),
+    (
+        "",
+        "Endpoints",
+        "EndpointsList is a list of endpoints.",
+        "List of endpoints.",
+        STD_LIST,
+    ),
+    (
+        "",
+        "Event",
+        "EventList is a list of events.",
+        "List of events",
+        STD_LIST,
+    ),
     (
         "",
         "Namespace",
@@ -155,7 +170,13 @@ const LIST_DOCS: &[(&str, &str, &str, &str, &str)] = &[
         "List of ServiceAccounts. More info: https://kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/",
         STD_LIST,
     ),
-    ("", "Service", "ServiceList holds a list of services.", "List of services", STD_LIST),
+    (
+        "",
+        "Service",
+        "ServiceList holds a list of services.",
+        "List of services",
+        STD_LIST,
+    ),
     (
         "apps",
         "ControllerRevision",
@@ -201,8 +222,7 @@ const LIST_DOCS: &[(&str, &str, &str, &str, &str)] = &[
 ];
 const STD_LIST: &str = "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds";
 const STD_LIST_META: &str = "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
-const META_MORE_INFO: &str =
-    "More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
+const META_MORE_INFO: &str = "More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
 const API_VERSION_DOC: &str = "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources";
 const KIND_DOC: &str = "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds";
 
@@ -221,7 +241,11 @@ fn add_lists(definitions: &mut Map<String, Value>, kinds: &mut Vec<KindDef>) {
             .find(|(g, k, ..)| *g == r.group && *k == r.kind)
             .map(|(_, _, l, i, m)| (l.to_string(), i.to_string(), *m))
             .unwrap_or_else(|| {
-                (format!("{} is a list of {} objects.", r.list_kind, r.kind), String::new(), STD_LIST)
+                (
+                    format!("{} is a list of {} objects.", r.list_kind, r.kind),
+                    String::new(),
+                    STD_LIST,
+                )
             });
         let name = format!("{item}List");
         let schema = json!({
@@ -323,10 +347,10 @@ fn fix_required(definitions: &mut Map<String, Value>, kinds: &[KindDef]) {
     for (name, field) in EXTRA_REQUIRED {
         if let Some(def) = definitions.get_mut(*name).and_then(Value::as_object_mut) {
             let required = def.entry("required").or_insert_with(|| json!([]));
-            if let Some(list) = required.as_array_mut() {
-                if !list.iter().any(|f| f == field) {
-                    list.push(json!(field));
-                }
+            if let Some(list) = required.as_array_mut()
+                && !list.iter().any(|f| f == field)
+            {
+                list.push(json!(field));
             }
         }
     }
@@ -346,7 +370,10 @@ fn spell_scalars_as_upstream(definitions: &mut Map<String, Value>) {
         ),
     ];
     for (name, shape) in shapes {
-        let (Some(def), Value::Object(shape)) = (definitions.get_mut(name).and_then(Value::as_object_mut), shape) else {
+        let (Some(def), Value::Object(shape)) = (
+            definitions.get_mut(name).and_then(Value::as_object_mut),
+            shape,
+        ) else {
             continue;
         };
         def.extend(shape);

@@ -44,7 +44,11 @@ fn catalog() -> &'static Catalog {
     CATALOG.get_or_init(|| {
         let generated = generate::generate();
         let documents = document::build(&generated.definitions, &generated.kinds);
-        Catalog { definitions: generated.definitions, kinds: generated.kinds, documents }
+        Catalog {
+            definitions: generated.definitions,
+            kinds: generated.kinds,
+            documents,
+        }
     })
 }
 

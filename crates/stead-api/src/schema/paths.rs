@@ -11,7 +11,11 @@ use serde_json::{Map, Value, json};
 use super::generate::REF_PREFIX;
 use crate::resource::{ResourceType, Subresource};
 
-const CONTENT_TYPES: &[&str] = &["application/json", "application/vnd.kubernetes.protobuf", "application/yaml"];
+const CONTENT_TYPES: &[&str] = &[
+    "application/json",
+    "application/vnd.kubernetes.protobuf",
+    "application/yaml",
+];
 const WATCH_CONTENT_TYPES: &[&str] = &[
     "application/json",
     "application/json;stream=watch",
@@ -40,7 +44,12 @@ pub(super) fn url_prefix(group: &str, version: &str) -> String {
 }
 
 /// All paths of one group-version.
-pub(super) fn paths_for(group: &str, version: &str, resources: &[&ResourceType], names: Names<'_>) -> Map<String, Value> {
+pub(super) fn paths_for(
+    group: &str,
+    version: &str,
+    resources: &[&ResourceType],
+    names: Names<'_>,
+) -> Map<String, Value> {
     let prefix = url_prefix(group, version);
     let ident = op_ident(group, version);
     let tag = format!("{}_{version}", tag_group(group));
@@ -59,7 +68,12 @@ pub(super) fn paths_for(group: &str, version: &str, resources: &[&ResourceType],
             continue;
         };
         let list_def = format!("{def}List");
-        let ctx = Ctx { r, ident: &ident, tag: &tag, gvk: gvk(r.group, r.version, r.kind) };
+        let ctx = Ctx {
+            r,
+            ident: &ident,
+            tag: &tag,
+            gvk: gvk(r.group, r.version, r.kind),
+        };
         let (collection, item) = if r.namespaced {
             paths.insert(
                 format!("{prefix}/{}", r.plural),
@@ -74,7 +88,10 @@ pub(super) fn paths_for(group: &str, version: &str, resources: &[&ResourceType],
                 format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", r.plural),
             )
         } else {
-            (format!("{prefix}/{}", r.plural), format!("{prefix}/{}/{{name}}", r.plural))
+            (
+                format!("{prefix}/{}", r.plural),
+                format!("{prefix}/{}/{{name}}", r.plural),
+            )
         };
         let scope = if r.namespaced { "Namespaced" } else { "" };
         let scoped_kind = format!("{scope}{}", r.kind);
@@ -114,7 +131,9 @@ pub(super) fn paths_for(group: &str, version: &str, resources: &[&ResourceType],
             }),
         );
         for sub in r.subresources {
-            if let Some(entry) = subresource_path(&ctx, sub, &scoped_kind, &def, item_params.clone(), names) {
+            if let Some(entry) =
+                subresource_path(&ctx, sub, &scoped_kind, &def, item_params.clone(), names)
+            {
                 paths.insert(format!("{item}/{}", sub.name), entry);
             }
         }
@@ -143,7 +162,16 @@ impl Ctx<'_> {
         request: Option<Value>,
         responses: Value,
     ) -> Value {
-        self.op_with_gvk(verb_prefix, &format!("{description} {}", self.r.kind), suffix, action, parameters, request, responses, self.gvk.clone())
+        self.op_with_gvk(
+            verb_prefix,
+            &format!("{description} {}", self.r.kind),
+            suffix,
+            action,
+            parameters,
+            request,
+            responses,
+            self.gvk.clone(),
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -178,7 +206,12 @@ impl Ctx<'_> {
     fn patch_op_gvk(&self, description: &str, suffix: &str, def: &str, gvk: Value) -> Value {
         let content: Map<String, Value> = PATCH_CONTENT_TYPES
             .iter()
-            .map(|ct| (ct.to_string(), json!({"schema": {"$ref": format!("{REF_PREFIX}{META}Patch")}})))
+            .map(|ct| {
+                (
+                    ct.to_string(),
+                    json!({"schema": {"$ref": format!("{REF_PREFIX}{META}Patch")}}),
+                )
+            })
             .collect();
         self.op_with_gvk(
             "patch",
@@ -232,8 +265,16 @@ fn subresource_path(
     let string_response = json!({"200": {"content": {"*/*": {"schema": {"type": "string"}}}, "description": "OK"}, "401": {"description": "Unauthorized"}});
     let entry = match sub.name {
         "status" | "scale" => {
-            let def = if sub.name == "status" { parent_def.to_string() } else { names(group, version, sub.kind)? };
-            let gvk_value = if sub.name == "status" { ctx.gvk.clone() } else { sub_gvk };
+            let def = if sub.name == "status" {
+                parent_def.to_string()
+            } else {
+                names(group, version, sub.kind)?
+            };
+            let gvk_value = if sub.name == "status" {
+                ctx.gvk.clone()
+            } else {
+                sub_gvk
+            };
             json!({
                 "get": ctx.op_with_gvk("read", &format!("read {} of the specified {}", sub.name, ctx.r.kind), &suffix, "get",
                     vec![], None, responses(&[("200", "OK")], &def, CONTENT_TYPES), gvk_value.clone()),
@@ -268,14 +309,27 @@ fn subresource_path(
         "log" => {
             let mut params = item_params;
             params.extend(
-                ["container", "follow", "limitBytes", "previous", "sinceSeconds", "tailLines", "timestamps"]
-                    .iter()
-                    .map(|n| param(n)),
-            );
-            let content: Map<String, Value> = ["application/json", "application/vnd.kubernetes.protobuf", "application/yaml", "text/plain"]
+                [
+                    "container",
+                    "follow",
+                    "limitBytes",
+                    "previous",
+                    "sinceSeconds",
+                    "tailLines",
+                    "timestamps",
+                ]
                 .iter()
-                .map(|ct| (ct.to_string(), json!({"schema": {"type": "string"}})))
-                .collect();
+                .map(|n| param(n)),
+            );
+            let content: Map<String, Value> = [
+                "application/json",
+                "application/vnd.kubernetes.protobuf",
+                "application/yaml",
+                "text/plain",
+            ]
+            .iter()
+            .map(|ct| (ct.to_string(), json!({"schema": {"type": "string"}})))
+            .collect();
             json!({
                 "get": ctx.op_with_gvk("read", &format!("read log of the specified {}", ctx.r.kind), &suffix, "get",
                     vec![], None, json!({"200": {"content": content, "description": "OK"}, "401": {"description": "Unauthorized"}}),
@@ -296,12 +350,20 @@ fn subresource_path(
             params.extend(extra.iter().map(|n| param(n)));
             let mut entry = Map::new();
             for (method, word) in [("get", "Get"), ("post", "Post")] {
-                if sub.verbs.contains(&if method == "get" { "get" } else { "create" }) {
+                if sub
+                    .verbs
+                    .contains(&if method == "get" { "get" } else { "create" })
+                {
                     entry.insert(
                         method.to_string(),
                         ctx.op_with_gvk(
                             "connect",
-                            &format!("connect {} requests to {} of {}", method.to_uppercase(), sub.name, ctx.r.kind),
+                            &format!(
+                                "connect {} requests to {} of {}",
+                                method.to_uppercase(),
+                                sub.name,
+                                ctx.r.kind
+                            ),
                             &format!("{word}{suffix}"),
                             "connect",
                             vec![],
@@ -348,11 +410,19 @@ fn capitalize(s: &str) -> String {
 fn responses(codes: &[(&str, &str)], def: &str, content_types: &[&str]) -> Value {
     let content: Map<String, Value> = content_types
         .iter()
-        .map(|ct| (ct.to_string(), json!({"schema": {"$ref": format!("{REF_PREFIX}{def}")}})))
+        .map(|ct| {
+            (
+                ct.to_string(),
+                json!({"schema": {"$ref": format!("{REF_PREFIX}{def}")}}),
+            )
+        })
         .collect();
     let mut out = Map::new();
     for (code, description) in codes {
-        out.insert(code.to_string(), json!({"content": content, "description": description}));
+        out.insert(
+            code.to_string(),
+            json!({"content": content, "description": description}),
+        );
     }
     out.insert("401".into(), json!({"description": "Unauthorized"}));
     Value::Object(out)
@@ -381,10 +451,15 @@ fn list_params() -> Vec<Value> {
 }
 
 fn delete_params() -> Vec<Value> {
-    ["dryRun", "gracePeriodSeconds", "orphanDependents", "propagationPolicy"]
-        .iter()
-        .map(|n| param(n))
-        .collect()
+    [
+        "dryRun",
+        "gracePeriodSeconds",
+        "orphanDependents",
+        "propagationPolicy",
+    ]
+    .iter()
+    .map(|n| param(n))
+    .collect()
 }
 
 fn delete_collection_params() -> Vec<Value> {
@@ -420,15 +495,49 @@ fn write_params(patch: bool) -> Vec<Value> {
 fn param(name: &str) -> Value {
     let (location, ty, description) = match name {
         "name" => ("path", "string", "name of the resource"),
-        "namespace" => ("path", "string", "object name and auth scope, such as for teams and projects"),
-        "pretty" => ("query", "string", "If 'true', then the output is pretty printed."),
-        "dryRun" => ("query", "string", "When present, indicates that modifications should not be persisted. Valid values are: - All: all dry run stages will be processed"),
-        "fieldManager" => ("query", "string", "fieldManager is a name associated with the actor or entity that is making these changes."),
-        "fieldValidation" => ("query", "string", "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore: drops unknown fields silently. - Warn: drops unknown fields and sends a warning header for each. - Strict: fails the request on unknown or duplicate fields."),
-        "force" => ("query", "boolean", "Force is going to \"force\" Apply requests. It must be unset for non-apply patch requests."),
-        "gracePeriodSeconds" | "limit" | "timeoutSeconds" | "sinceSeconds" | "tailLines" | "limitBytes" => ("query", "integer", ""),
-        "orphanDependents" | "allowWatchBookmarks" | "sendInitialEvents" | "watch" | "follow" | "previous" | "timestamps"
-        | "stderr" | "stdin" | "stdout" | "tty" => ("query", "boolean", ""),
+        "namespace" => (
+            "path",
+            "string",
+            "object name and auth scope, such as for teams and projects",
+        ),
+        "pretty" => (
+            "query",
+            "string",
+            "If 'true', then the output is pretty printed.",
+        ),
+        "dryRun" => (
+            "query",
+            "string",
+            "When present, indicates that modifications should not be persisted. Valid values are: - All: all dry run stages will be processed",
+        ),
+        "fieldManager" => (
+            "query",
+            "string",
+            "fieldManager is a name associated with the actor or entity that is making these changes.",
+        ),
+        "fieldValidation" => (
+            "query",
+            "string",
+            "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore: drops unknown fields silently. - Warn: drops unknown fields and sends a warning header for each. - Strict: fails the request on unknown or duplicate fields.",
+        ),
+        "force" => (
+            "query",
+            "boolean",
+            "Force is going to \"force\" Apply requests. It must be unset for non-apply patch requests.",
+        ),
+        "gracePeriodSeconds" | "limit" | "timeoutSeconds" | "sinceSeconds" | "tailLines"
+        | "limitBytes" => ("query", "integer", ""),
+        "orphanDependents"
+        | "allowWatchBookmarks"
+        | "sendInitialEvents"
+        | "watch"
+        | "follow"
+        | "previous"
+        | "timestamps"
+        | "stderr"
+        | "stdin"
+        | "stdout"
+        | "tty" => ("query", "boolean", ""),
         "ports" => ("query", "integer", "List of ports to forward"),
         _ => ("query", "string", ""),
     };

@@ -66,7 +66,13 @@ fn join(path: &str, key: &str) -> String {
 }
 
 /// Collect the paths of unknown fields below `value`.
-pub(super) fn collect(defs: &Map<String, Value>, schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
+pub(super) fn collect(
+    defs: &Map<String, Value>,
+    schema: &Value,
+    value: &Value,
+    path: &str,
+    out: &mut Vec<String>,
+) {
     let Some(schema) = resolve(defs, schema) else {
         return;
     };
