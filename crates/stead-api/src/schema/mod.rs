@@ -1,21 +1,106 @@
-//! STUB (replaced by the schema branch).
-use serde_json::{Map, Value};
+//! The OpenAPI v3 documents stead serves, generated from the k8s-openapi types, and schema walks.
+//!
+//! kubectl needs `/openapi/v3` for three things: to learn that the server validates fields
+//! (`fieldValidation` on each kind's PATCH operation), to build strategic merge patches (the
+//! `x-kubernetes-patch-*` extensions of the component schemas), and for `kubectl explain`
+//! (descriptions and `x-kubernetes-group-version-kind` on top-level kinds). The server uses the same
+//! schemas for `fieldValidation` ([`unknown_fields`], [`prune_unknown_fields`]) and its strategic
+//! merge patch navigates [`definitions`].
+//!
+//! # Layout
+//! - [`generate`](self::generate): schemars → definitions, list kinds, GVK extensions. Start here.
+//! - [`extensions`](self::extensions): the table of patch strategies, merge keys and list types.
+//! - [`paths`](self::paths): the operations of each resource, as upstream declares them.
+//! - [`document`](self::document): per-group-version documents, reachable schemas, index, hashes.
+//! - [`walk`](self::walk): unknown-field detection and pruning.
+//!
+//! Everything is generated once, lazily, on first use (server start does not pay for it).
+
+mod document;
+mod extensions;
+mod generate;
+mod paths;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
 use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+
+pub use document::KUBERNETES_VERSION;
+use generate::KindDef;
+
+/// The generated definitions, kinds and documents.
+struct Catalog {
+    definitions: Map<String, Value>,
+    kinds: Vec<KindDef>,
+    documents: document::Documents,
+}
+
+fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        let generated = generate::generate();
+        let documents = document::build(&generated.definitions, &generated.kinds);
+        Catalog {
+            definitions: generated.definitions,
+            kinds: generated.kinds,
+            documents,
+        }
+    })
+}
+
+/// The `/openapi/v3` index: `{"paths":{"api/v1":{"serverRelativeURL":"/openapi/v3/api/v1?hash=…"},…}}`.
 pub fn openapi_index() -> &'static Value {
-    static V: OnceLock<Value> = OnceLock::new();
-    V.get_or_init(|| serde_json::json!({"paths": {}}))
+    &catalog().documents.index
 }
-pub fn openapi_document(_path: &str) -> Option<(&'static [u8], &'static str)> {
-    None
+
+/// The document for `api/v1`, `apis/apps/v1`, … (the part of the URL after `/openapi/v3/`) as
+/// serialized JSON and its hash (the `hash` query value the index hands out, usable as an ETag);
+/// `None` for paths stead does not serve.
+pub fn openapi_document(path: &str) -> Option<(&'static [u8], &'static str)> {
+    let path = path.trim_matches('/');
+    catalog()
+        .documents
+        .documents
+        .iter()
+        .find(|d| d.path == path)
+        .map(|d| (d.bytes.as_slice(), d.hash.as_str()))
 }
+
+/// Every component schema of every served group-version, by upstream name
+/// (`io.k8s.api.core.v1.PodSpec`), with the patch and list extensions.
 pub fn definitions() -> &'static Map<String, Value> {
-    static V: OnceLock<Map<String, Value>> = OnceLock::new();
-    V.get_or_init(Map::new)
+    &catalog().definitions
 }
-pub fn definition_name(_group: &str, _version: &str, _kind: &str) -> Option<&'static str> {
-    None
+
+/// The definition name of a kind: `("apps", "v1", "StatefulSet")` → `io.k8s.api.apps.v1.StatefulSet`.
+/// Knows the served kinds, their `…List` kinds, `autoscaling/v1` `Scale`, `policy/v1` `Eviction`,
+/// `v1` `Binding` and `v1` `Status`.
+pub fn definition_name(group: &str, version: &str, kind: &str) -> Option<&'static str> {
+    catalog()
+        .kinds
+        .iter()
+        .find(|k| k.group == group && k.version == version && k.kind == kind)
+        .map(|k| k.name.as_str())
 }
-pub fn unknown_fields(_root: &str, _obj: &Value) -> Vec<String> {
-    Vec::new()
+
+/// The paths of the fields of `obj` that the schema `root` (a definition name) does not know, in
+/// upstream's strict-decoding format: `spec.template.spec.containers[0].bogus`, `bogusField`.
+/// Map-typed fields (`metadata.labels`) accept any key. An unknown `root` yields nothing.
+pub fn unknown_fields(root: &str, obj: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(schema) = definitions().get(root) {
+        walk::collect(definitions(), schema, obj, "", &mut out);
+    }
+    out
 }
-pub fn prune_unknown_fields(_root: &str, _obj: &mut Value) {}
+
+/// Remove the fields [`unknown_fields`] would report (`fieldValidation=Ignore|Warn`).
+pub fn prune_unknown_fields(root: &str, obj: &mut Value) {
+    if let Some(schema) = definitions().get(root) {
+        walk::prune(definitions(), schema, obj);
+    }
+}
