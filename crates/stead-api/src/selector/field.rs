@@ -33,9 +33,15 @@ impl FieldSelector {
         let mut terms = Vec::new();
         for part in parts.iter().filter(|p| !p.is_empty()) {
             let Some((field, op, rhs)) = split_term(part) else {
-                return Err(format!("invalid selector: '{s}'; can't understand '{part}'"));
+                return Err(format!(
+                    "invalid selector: '{s}'; can't understand '{part}'"
+                ));
             };
-            terms.push(FieldTerm { field: field.to_string(), negated: op == "!=", value: unescape_value(rhs)? });
+            terms.push(FieldTerm {
+                field: field.to_string(),
+                negated: op == "!=",
+                value: unescape_value(rhs)?,
+            });
         }
         Ok(FieldSelector { terms })
     }
@@ -70,7 +76,10 @@ impl FieldSelector {
     /// `Some(value)` when the selector pins `field` to one value with `=` (e.g. the
     /// `metadata.name=web` that `kubectl get sts web -w` sends).
     pub fn requires_exact_match(&self, field: &str) -> Option<&str> {
-        self.terms.iter().find(|t| t.field == field && !t.negated).map(|t| t.value.as_str())
+        self.terms
+            .iter()
+            .find(|t| t.field == field && !t.negated)
+            .map(|t| t.value.as_str())
     }
 }
 
@@ -90,7 +99,9 @@ impl fmt::Display for FieldSelector {
 
 /// Upstream `fields.EscapeValue`.
 pub fn escape_value(s: &str) -> String {
-    s.replace('\\', r"\\").replace(',', r"\,").replace('=', r"\=")
+    s.replace('\\', r"\\")
+        .replace(',', r"\,")
+        .replace('=', r"\=")
 }
 
 /// Upstream `fields.UnescapeValue`.
@@ -102,7 +113,9 @@ pub fn unescape_value(s: &str) -> Result<String, String> {
             match c {
                 '\\' | ',' | '=' => out.push(c),
                 other => {
-                    return Err(format!("invalid field selector: invalid escape sequence: \\{other}"));
+                    return Err(format!(
+                        "invalid field selector: invalid escape sequence: \\{other}"
+                    ));
                 }
             }
             in_slash = false;
@@ -111,7 +124,12 @@ pub fn unescape_value(s: &str) -> Result<String, String> {
         match c {
             '\\' => in_slash = true,
             // Upstream formats the rune with %v, which prints its code point.
-            ',' | '=' => return Err(format!("invalid field selector: unescaped character in value: {}", c as u32)),
+            ',' | '=' => {
+                return Err(format!(
+                    "invalid field selector: unescaped character in value: {}",
+                    c as u32
+                ));
+            }
             other => out.push(other),
         }
     }
@@ -148,8 +166,8 @@ fn split_term(term: &str) -> Option<(&str, &'static str, &str)> {
     for (i, _) in term.char_indices() {
         let rest = &term[i..];
         for op in ["!=", "==", "="] {
-            if rest.starts_with(op) {
-                return Some((&term[..i], op, &rest[op.len()..]));
+            if let Some(rhs) = rest.strip_prefix(op) {
+                return Some((&term[..i], op, rhs));
             }
         }
     }

@@ -55,7 +55,12 @@ const EVENTS_V1_FIELDS: &[&str] = &[
 ];
 const NAMESPACE_FIELDS: &[&str] = &["status.phase", "metadata.name"];
 const SECRET_FIELDS: &[&str] = &["type", "metadata.namespace", "metadata.name"];
-const SERVICE_FIELDS: &[&str] = &["metadata.namespace", "metadata.name", "spec.clusterIP", "spec.type"];
+const SERVICE_FIELDS: &[&str] = &[
+    "metadata.namespace",
+    "metadata.name",
+    "spec.clusterIP",
+    "spec.type",
+];
 
 /// The kinds with their own conversion function: (group, kind) → accepted labels.
 fn conversion_fields(rt: &ResourceType) -> Option<&'static [&'static str]> {
@@ -102,7 +107,13 @@ pub(crate) fn field_value(rt: &ResourceType, obj: &Value, field: &str) -> String
     match field {
         "metadata.name" => return text(obj, "/metadata/name"),
         // Cluster-scoped kinds do not expose metadata.namespace: it reads as "".
-        "metadata.namespace" => return if rt.namespaced { text(obj, "/metadata/namespace") } else { String::new() },
+        "metadata.namespace" => {
+            return if rt.namespaced {
+                text(obj, "/metadata/namespace")
+            } else {
+                String::new()
+            };
+        }
         _ => {}
     }
     match (rt.group, rt.kind, field) {
@@ -110,22 +121,29 @@ pub(crate) fn field_value(rt: &ResourceType, obj: &Value, field: &str) -> String
         ("", "Pod", "spec.restartPolicy") => text(obj, "/spec/restartPolicy"),
         ("", "Pod", "spec.schedulerName") => text(obj, "/spec/schedulerName"),
         ("", "Pod", "spec.serviceAccountName") => text(obj, "/spec/serviceAccountName"),
-        ("", "Pod", "spec.hostNetwork") => {
-            obj.pointer("/spec/hostNetwork").and_then(Value::as_bool).unwrap_or(false).to_string()
-        }
+        ("", "Pod", "spec.hostNetwork") => obj
+            .pointer("/spec/hostNetwork")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            .to_string(),
         ("", "Pod", "status.phase") => text(obj, "/status/phase"),
         ("", "Pod", "status.podIP") => text(obj, "/status/podIPs/0/ip"),
         ("", "Pod", "status.nominatedNodeName") => text(obj, "/status/nominatedNodeName"),
-        ("", "Node", "spec.unschedulable") => {
-            obj.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false).to_string()
-        }
+        ("", "Node", "spec.unschedulable") => obj
+            .pointer("/spec/unschedulable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            .to_string(),
         ("", "Event", f) => match f.strip_prefix("involvedObject.") {
             Some(sub) => text(obj, &format!("/involvedObject/{sub}")),
             None => match f {
                 "reason" => text(obj, "/reason"),
                 "type" => text(obj, "/type"),
                 "reportingComponent" => text(obj, "/reportingComponent"),
-                "source" => first_non_empty(text(obj, "/source/component"), text(obj, "/reportingComponent")),
+                "source" => first_non_empty(
+                    text(obj, "/source/component"),
+                    text(obj, "/reportingComponent"),
+                ),
                 _ => String::new(),
             },
         },
@@ -135,9 +153,10 @@ pub(crate) fn field_value(rt: &ResourceType, obj: &Value, field: &str) -> String
                 "reason" => text(obj, "/reason"),
                 "type" => text(obj, "/type"),
                 "reportingController" => text(obj, "/reportingController"),
-                "source" => {
-                    first_non_empty(text(obj, "/deprecatedSource/component"), text(obj, "/reportingController"))
-                }
+                "source" => first_non_empty(
+                    text(obj, "/deprecatedSource/component"),
+                    text(obj, "/reportingController"),
+                ),
                 _ => String::new(),
             },
         },

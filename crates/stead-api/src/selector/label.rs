@@ -52,7 +52,11 @@ impl Requirement {
         let mut errs: Vec<String> = Vec::new();
         let key_errs = label_key_errors(key);
         if !key_errs.is_empty() {
-            errs.push(format!("key: Invalid value: {}: {}", go_quote(key), key_errs.join("; ")));
+            errs.push(format!(
+                "key: Invalid value: {}: {}",
+                go_quote(key),
+                key_errs.join("; ")
+            ));
         }
         let values_json = || serde_json::to_string(&values).unwrap_or_default();
         match operator {
@@ -99,7 +103,11 @@ impl Requirement {
             }
         }
         if errs.is_empty() {
-            Ok(Requirement { key: key.to_string(), operator, values })
+            Ok(Requirement {
+                key: key.to_string(),
+                operator,
+                values,
+            })
         } else {
             Err(aggregate(errs))
         }
@@ -200,12 +208,18 @@ impl LabelSelector {
     /// A selector from requirements, sorted by key (stable) like upstream `ByKey`.
     pub fn from_requirements(mut requirements: Vec<Requirement>) -> Self {
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
-        LabelSelector { requirements, nothing: false }
+        LabelSelector {
+            requirements,
+            nothing: false,
+        }
     }
 
     /// The selector a missing (`nil`) `metav1.LabelSelector` stands for: it matches nothing.
     pub fn nothing() -> Self {
-        LabelSelector { requirements: Vec::new(), nothing: true }
+        LabelSelector {
+            requirements: Vec::new(),
+            nothing: true,
+        }
     }
 
     /// Upstream `metav1.LabelSelectorAsSelector` for a present selector: `matchLabels` become
@@ -214,7 +228,11 @@ impl LabelSelector {
     pub fn from_label_selector(sel: &ApiLabelSelector) -> Result<Self, String> {
         let mut requirements = Vec::new();
         for (key, value) in sel.match_labels.iter().flatten() {
-            requirements.push(Requirement::new(key, Operator::Equals, vec![value.clone()])?);
+            requirements.push(Requirement::new(
+                key,
+                Operator::Equals,
+                vec![value.clone()],
+            )?);
         }
         for expr in sel.match_expressions.iter().flatten() {
             let operator = match expr.operator.as_str() {
@@ -222,7 +240,12 @@ impl LabelSelector {
                 "NotIn" => Operator::NotIn,
                 "Exists" => Operator::Exists,
                 "DoesNotExist" => Operator::DoesNotExist,
-                other => return Err(format!("{} is not a valid label selector operator", go_quote(other))),
+                other => {
+                    return Err(format!(
+                        "{} is not a valid label selector operator",
+                        go_quote(other)
+                    ));
+                }
             };
             let values = expr.values.clone().unwrap_or_default();
             requirements.push(Requirement::new(&expr.key, operator, values)?);
@@ -239,7 +262,10 @@ impl LabelSelector {
     /// Convenience: match an object's `metadata.labels` (missing = empty).
     pub fn matches_object(&self, obj: &Value) -> bool {
         let empty = Map::new();
-        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object).unwrap_or(&empty);
+        let labels = obj
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
         self.matches(labels)
     }
 

@@ -88,7 +88,10 @@ fn scan(input: &str) -> Vec<(Token, String)> {
                 }
                 None => items.push((
                     Token::Error,
-                    format!("error expected: keyword found '{}'", String::from_utf8_lossy(&b[start..pos])),
+                    format!(
+                        "error expected: keyword found '{}'",
+                        String::from_utf8_lossy(&b[start..pos])
+                    ),
                 )),
             }
         } else {
@@ -154,14 +157,20 @@ impl Parser {
                         Token::Comma => {
                             let (t2, l2) = self.lookahead(Context::Values);
                             if t2 != Token::Identifier && t2 != Token::DoesNotExist {
-                                return Err(format!("found '{l2}', expected: identifier after ','"));
+                                return Err(format!(
+                                    "found '{l2}', expected: identifier after ','"
+                                ));
                             }
                         }
                         _ => return Err(format!("found '{l}', expected: ',' or 'end of string'")),
                     }
                 }
                 Token::End => return Ok(requirements),
-                _ => return Err(format!("found '{lit}', expected: !, identifier, or 'end of string'")),
+                _ => {
+                    return Err(format!(
+                        "found '{lit}', expected: !, identifier, or 'end of string'"
+                    ));
+                }
             }
         }
     }
@@ -192,7 +201,11 @@ impl Parser {
         let errs = label_key_errors(&literal);
         if !errs.is_empty() {
             // Upstream validates with a nil field path, which prints as `<nil>`.
-            return Err(format!("<nil>: Invalid value: {}: {}", go_quote(&literal), errs.join("; ")));
+            return Err(format!(
+                "<nil>: Invalid value: {}: {}",
+                go_quote(&literal),
+                errs.join("; ")
+            ));
         }
         let (next, _) = self.lookahead(Context::Values);
         if (next == Token::End || next == Token::Comma) && operator.is_none() {
@@ -211,7 +224,11 @@ impl Parser {
             Token::LessThan => Operator::LessThan,
             Token::NotIn => Operator::NotIn,
             Token::NotEquals => Operator::NotEquals,
-            _ => return Err(format!("found '{lit}', expected: in, notin, =, ==, !=, gt, lt")),
+            _ => {
+                return Err(format!(
+                    "found '{lit}', expected: in, notin, =, ==, !=, gt, lt"
+                ));
+            }
         })
     }
 
@@ -285,5 +302,9 @@ impl Parser {
 
 /// Parse a selector string into its requirements (unsorted; the caller sorts by key).
 pub(crate) fn parse(input: &str) -> Result<Vec<Requirement>, String> {
-    Parser { items: scan(input), position: 0 }.parse()
+    Parser {
+        items: scan(input),
+        position: 0,
+    }
+    .parse()
 }

@@ -5,7 +5,8 @@ const LABEL_KEY_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const LABEL_KEY_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT: &str = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_FMT: &str =
+    r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const NAME_MAX: usize = 63;
 const SUBDOMAIN_MAX: usize = 253;
@@ -35,7 +36,8 @@ fn is_label_token(s: &str) -> bool {
     };
     first.is_ascii_alphanumeric()
         && last.is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 fn is_dns_label(s: &str) -> bool {
@@ -54,7 +56,11 @@ pub fn dns1123_subdomain_errors(value: &str) -> Vec<String> {
         errs.push(max_len_error(SUBDOMAIN_MAX));
     }
     if !value.split('.').all(is_dns_label) {
-        errs.push(regex_error(DNS1123_SUBDOMAIN_MSG, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
+        errs.push(regex_error(
+            DNS1123_SUBDOMAIN_MSG,
+            DNS1123_SUBDOMAIN_FMT,
+            &["example.com"],
+        ));
     }
     errs
 }
@@ -70,7 +76,11 @@ pub fn label_key_errors(value: &str) -> Vec<String> {
             if prefix.is_empty() {
                 errs.push("prefix part must be non-empty".to_string());
             } else {
-                errs.extend(dns1123_subdomain_errors(prefix).into_iter().map(|m| format!("prefix part {m}")));
+                errs.extend(
+                    dns1123_subdomain_errors(prefix)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
+                );
             }
             *name
         }
@@ -87,7 +97,10 @@ pub fn label_key_errors(value: &str) -> Vec<String> {
         errs.push(format!("name part {}", max_len_error(NAME_MAX)));
     }
     if !is_label_token(name) {
-        errs.push(format!("name part {}", regex_error(LABEL_KEY_MSG, LABEL_KEY_FMT, &examples)));
+        errs.push(format!(
+            "name part {}",
+            regex_error(LABEL_KEY_MSG, LABEL_KEY_FMT, &examples)
+        ));
     }
     errs
 }
@@ -99,7 +112,11 @@ pub fn label_value_errors(value: &str) -> Vec<String> {
         errs.push(max_len_error(NAME_MAX));
     }
     if !value.is_empty() && !is_label_token(value) {
-        errs.push(regex_error(LABEL_VALUE_MSG, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
+        errs.push(regex_error(
+            LABEL_VALUE_MSG,
+            LABEL_VALUE_FMT,
+            &["MyValue", "my_value", "12345"],
+        ));
     }
     errs
 }
@@ -124,11 +141,20 @@ mod tests {
                 "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
             ]
         );
-        assert_eq!(label_key_errors("/a"), vec!["prefix part must be non-empty"]);
+        assert_eq!(
+            label_key_errors("/a"),
+            vec!["prefix part must be non-empty"]
+        );
         assert_eq!(label_key_errors("a/b/c").len(), 1);
         assert!(label_key_errors("a/b/c")[0].starts_with("a qualified name must consist"));
-        assert_eq!(label_key_errors(&"a".repeat(64))[0], "name part must be no more than 63 characters");
-        assert!(label_key_errors("Upper.Case/x")[0].starts_with("prefix part a lowercase RFC 1123 subdomain"));
+        assert_eq!(
+            label_key_errors(&"a".repeat(64))[0],
+            "name part must be no more than 63 characters"
+        );
+        assert!(
+            label_key_errors("Upper.Case/x")[0]
+                .starts_with("prefix part a lowercase RFC 1123 subdomain")
+        );
     }
 
     #[test]
@@ -137,7 +163,9 @@ mod tests {
         assert!(label_value_errors("v1.2_3-x").is_empty());
         assert_eq!(
             label_value_errors("a b"),
-            vec!["a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"]
+            vec![
+                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+            ]
         );
     }
 }
