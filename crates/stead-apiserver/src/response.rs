@@ -60,7 +60,7 @@ pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
 
 /// The Table form of `objects` for `rt`, with list metadata.
 pub fn to_table(rt: &ResourceType, objects: &[&Value], include: IncludeObject, beta: bool, list_meta: Value) -> Value {
-    let mut t = table::table(rt, objects, include, k8s_openapi::jiff::Timestamp::now());
+    let mut t = table::table(rt, objects, include, jiff::Timestamp::now());
     t["metadata"] = list_meta;
     if beta {
         t["apiVersion"] = Value::String("meta.k8s.io/v1beta1".into());

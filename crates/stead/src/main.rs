@@ -1,1 +1,170 @@
-fn main() {}
+//! The `stead` binary: command-line parsing and wiring only. Everything it runs lives in the
+//! library crates (`stead-apiserver`, `stead-storage`, ...).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "stead", about = "A Kubernetes StatefulSet system in one binary", disable_version_flag = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Runtime {
+    Sandbox,
+    Fake,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane (API server, controllers) and, unless disabled, a node agent.
+    Server {
+        /// Where stead keeps everything (store, TLS material, images, volumes, pod state, logs).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// HTTPS listen address; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:6443")]
+        listen: SocketAddr,
+        /// `embedded` (default) or `etcd://HOST:PORT[,HOST:PORT...]`.
+        #[arg(long, default_value = "embedded")]
+        store: String,
+        /// Run the control plane only: pods are created but nothing runs them.
+        #[arg(long)]
+        disable_agent: bool,
+        #[arg(long, value_enum, default_value = "sandbox")]
+        runtime: Runtime,
+        #[arg(long)]
+        node_name: Option<String>,
+        #[arg(long, default_value = "cluster.local")]
+        cluster_domain: String,
+    },
+    /// Run a node agent that joins a server.
+    Agent {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        token_file: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        node_name: Option<String>,
+        #[arg(long, value_enum, default_value = "sandbox")]
+        runtime: Runtime,
+    },
+    /// Manage the node's image store.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Print the stead version.
+    Version,
+}
+
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Import an OCI archive or docker-save tarball.
+    Import {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        file: PathBuf,
+    },
+    /// List imported images.
+    Ls {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// `/var/lib/stead` as root, else `$XDG_DATA_HOME/stead` (or `~/.local/share/stead`).
+fn default_data_dir() -> PathBuf {
+    // /proc/self is owned by the process's user.
+    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    if is_root {
+        return PathBuf::from("/var/lib/stead");
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(x).join("stead");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/stead")
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("stead: {msg}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match cli.command {
+        Command::Version => {
+            println!("stead {} (Kubernetes API v1.33.0)", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Server { data_dir, listen, store, disable_agent: _, runtime: _, node_name: _, cluster_domain: _ } => {
+            if store != "embedded" {
+                return fail(format!(
+                    "--store {store}: only the embedded store is available in this build"
+                ));
+            }
+            let data_dir = data_dir.unwrap_or_else(default_data_dir);
+            run_server(stead_apiserver::ServerConfig { data_dir, listen, features: Default::default() })
+        }
+        Command::Agent { .. } => fail("agent: the node agent is not available in this build yet"),
+        Command::Image { .. } => fail("image: the image store is not available in this build yet"),
+    }
+}
+
+fn run_server(config: stead_apiserver::ServerConfig) -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STEAD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(format!("start runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let mut server = match stead_apiserver::start(config).await {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        println!("export KUBECONFIG={}", server.kubeconfig.display());
+        tokio::select! {
+            r = server.wait() => match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format!("server stopped: {e}")),
+            },
+            _ = shutdown_signal() => {
+                server.stop().await;
+                ExitCode::SUCCESS
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

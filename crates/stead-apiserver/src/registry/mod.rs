@@ -88,7 +88,7 @@ pub struct Registry {
 const MAX_RETRIES: usize = 16;
 
 pub fn now_rfc3339() -> String {
-    k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 fn storage_error(rt: &ResourceType, name: &str, e: StorageError) -> ApiError {
@@ -476,8 +476,8 @@ impl Registry {
                 let m = meta::metadata_mut(&mut next);
                 let seconds = grace.unwrap_or(0);
                 if !m.contains_key("deletionTimestamp") {
-                    let at = k8s_openapi::jiff::Timestamp::now()
-                        + k8s_openapi::jiff::SignedDuration::from_secs(seconds);
+                    let at = jiff::Timestamp::now()
+                        + jiff::SignedDuration::from_secs(seconds);
                     m.insert("deletionTimestamp".into(), json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
                     m.insert("deletionGracePeriodSeconds".into(), json!(seconds));
                     if strategy::tracks_generation(rt) {
