@@ -23,7 +23,9 @@ pub struct Features {
 impl Default for Features {
     /// The project enables MaxUnavailableStatefulSet.
     fn default() -> Self {
-        Self { max_unavailable_statefulset: true }
+        Self {
+            max_unavailable_statefulset: true,
+        }
     }
 }
 
@@ -64,15 +66,23 @@ pub fn prepare_for_create(group: &str, kind: &str, obj: &mut Value) {
 /// Drops fields of disabled features before validation, as upstream strategies do on create
 /// (`old = None`) and update: with MaxUnavailableStatefulSet off, `maxUnavailable` is cleared
 /// unless the old object already used it (statefulset.md §2.6).
-pub fn drop_disabled_fields(group: &str, kind: &str, new: &mut Value, old: Option<&Value>, features: Features) {
+pub fn drop_disabled_fields(
+    group: &str,
+    kind: &str,
+    new: &mut Value,
+    old: Option<&Value>,
+    features: Features,
+) {
     if (group, kind) == ("apps", "StatefulSet") && !features.max_unavailable_statefulset {
         let old_uses = old
             .and_then(|o| o.pointer("/spec/updateStrategy/rollingUpdate/maxUnavailable"))
             .is_some_and(|v| !v.is_null());
-        if !old_uses {
-            if let Some(r) = new.pointer_mut("/spec/updateStrategy/rollingUpdate").and_then(Value::as_object_mut) {
-                r.remove("maxUnavailable");
-            }
+        if !old_uses
+            && let Some(r) = new
+                .pointer_mut("/spec/updateStrategy/rollingUpdate")
+                .and_then(Value::as_object_mut)
+        {
+            r.remove("maxUnavailable");
         }
     }
 }
@@ -103,10 +113,10 @@ fn set_if_empty(v: &mut Value, key: &str, value: Value) {
 
 /// Sets `key` to `value` when it is absent or `null` (a Go pointer field).
 fn set_if_absent(v: &mut Value, key: &str, value: Value) {
-    if let Some(m) = v.as_object_mut() {
-        if m.get(key).is_none_or(Value::is_null) {
-            m.insert(key.to_string(), value);
-        }
+    if let Some(m) = v.as_object_mut()
+        && m.get(key).is_none_or(Value::is_null)
+    {
+        m.insert(key.to_string(), value);
     }
 }
 

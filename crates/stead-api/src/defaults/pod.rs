@@ -13,7 +13,9 @@ pub const DEFAULT_TERMINATION_GRACE_PERIOD: i64 = 30;
 
 /// Defaults a whole Pod.
 pub fn apply_pod(pod: &mut Value) {
-    let Some(spec) = child(pod, "spec") else { return };
+    let Some(spec) = child(pod, "spec") else {
+        return;
+    };
     apply_pod_only(spec);
     apply_pod_spec(spec);
 }
@@ -22,9 +24,19 @@ pub fn apply_pod(pod: &mut Value) {
 fn apply_pod_only(spec: &mut Value) {
     for list in ["containers", "initContainers"] {
         each(spec, list, |c| {
-            let Some(limits) = c.pointer("/resources/limits").and_then(Value::as_object).cloned() else { return };
-            let Some(resources) = child(c, "resources") else { return };
-            let Some(requests) = child(resources, "requests").and_then(Value::as_object_mut) else { return };
+            let Some(limits) = c
+                .pointer("/resources/limits")
+                .and_then(Value::as_object)
+                .cloned()
+            else {
+                return;
+            };
+            let Some(resources) = child(c, "resources") else {
+                return;
+            };
+            let Some(requests) = child(resources, "requests").and_then(Value::as_object_mut) else {
+                return;
+            };
             for (k, v) in limits {
                 requests.entry(k).or_insert(v);
             }
@@ -52,7 +64,11 @@ pub fn apply_pod_spec(spec: &mut Value) {
     set_if_empty(spec, "dnsPolicy", json!("ClusterFirst"));
     set_if_empty(spec, "restartPolicy", json!("Always"));
     set_if_absent(spec, "securityContext", json!({}));
-    set_if_absent(spec, "terminationGracePeriodSeconds", json!(DEFAULT_TERMINATION_GRACE_PERIOD));
+    set_if_absent(
+        spec,
+        "terminationGracePeriodSeconds",
+        json!(DEFAULT_TERMINATION_GRACE_PERIOD),
+    );
     set_if_empty(spec, "schedulerName", json!("default-scheduler"));
     sync_service_account(spec);
     each(spec, "volumes", apply_volume);
@@ -63,9 +79,19 @@ pub fn apply_pod_spec(spec: &mut Value) {
 
 /// Conversion keeps the deprecated `serviceAccount` equal to `serviceAccountName`.
 fn sync_service_account(spec: &mut Value) {
-    let name = spec.get("serviceAccountName").and_then(Value::as_str).unwrap_or("");
-    let old = spec.get("serviceAccount").and_then(Value::as_str).unwrap_or("");
-    let effective = if name.is_empty() { old.to_string() } else { name.to_string() };
+    let name = spec
+        .get("serviceAccountName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let old = spec
+        .get("serviceAccount")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let effective = if name.is_empty() {
+        old.to_string()
+    } else {
+        name.to_string()
+    };
     if !effective.is_empty() {
         spec["serviceAccountName"] = json!(effective);
         spec["serviceAccount"] = json!(effective);
@@ -89,7 +115,10 @@ fn apply_container(c: &mut Value) {
         }
     }
     for hook in ["postStart", "preStop"] {
-        if let Some(h) = c.pointer_mut(&format!("/lifecycle/{hook}")).filter(|h| h.is_object()) {
+        if let Some(h) = c
+            .pointer_mut(&format!("/lifecycle/{hook}"))
+            .filter(|h| h.is_object())
+        {
             apply_handler(h);
         }
     }
@@ -170,7 +199,10 @@ fn apply_volume(v: &mut Value) {
         set_if_empty(r, "user", json!("admin"));
         set_if_empty(r, "keyring", json!("/etc/ceph/keyring"));
     }
-    if let Some(spec) = v.pointer_mut("/ephemeral/volumeClaimTemplate/spec").filter(|s| s.is_object()) {
+    if let Some(spec) = v
+        .pointer_mut("/ephemeral/volumeClaimTemplate/spec")
+        .filter(|s| s.is_object())
+    {
         set_if_absent(spec, "volumeMode", json!("Filesystem"));
     }
 }
@@ -221,17 +253,26 @@ pub fn qos_class(spec: &Value) -> &'static str {
     let mut requests: Vec<(String, f64)> = Vec::new();
     let mut limits: Vec<(String, f64)> = Vec::new();
     let mut guaranteed = true;
-    let add = |acc: &mut Vec<(String, f64)>, k: &str, v: f64| match acc.iter_mut().find(|(n, _)| n == k) {
+    let add = |acc: &mut Vec<(String, f64)>, k: &str, v: f64| match acc
+        .iter_mut()
+        .find(|(n, _)| n == k)
+    {
         Some((_, total)) => *total += v,
         None => acc.push((k.to_string(), v)),
     };
-    let containers = ["containers", "initContainers"]
-        .iter()
-        .flat_map(|l| spec.get(*l).and_then(Value::as_array).cloned().unwrap_or_default());
+    let containers = ["containers", "initContainers"].iter().flat_map(|l| {
+        spec.get(*l)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    });
     for c in containers {
         for (which, acc) in [("requests", &mut requests), ("limits", &mut limits)] {
             let mut found = Vec::new();
-            if let Some(m) = c.pointer(&format!("/resources/{which}")).and_then(Value::as_object) {
+            if let Some(m) = c
+                .pointer(&format!("/resources/{which}"))
+                .and_then(Value::as_object)
+            {
                 for (k, q) in m {
                     if k != "cpu" && k != "memory" {
                         continue;
@@ -242,7 +283,9 @@ pub fn qos_class(spec: &Value) -> &'static str {
                     }
                 }
             }
-            if which == "limits" && !(found.iter().any(|k| k == "cpu") && found.iter().any(|k| k == "memory")) {
+            if which == "limits"
+                && !(found.iter().any(|k| k == "cpu") && found.iter().any(|k| k == "memory"))
+            {
                 guaranteed = false;
             }
         }
@@ -252,10 +295,18 @@ pub fn qos_class(spec: &Value) -> &'static str {
     }
     if guaranteed {
         for (k, req) in &requests {
-            if limits.iter().find(|(n, _)| n == k).is_none_or(|(_, lim)| lim != req) {
+            if limits
+                .iter()
+                .find(|(n, _)| n == k)
+                .is_none_or(|(_, lim)| lim != req)
+            {
                 guaranteed = false;
             }
         }
     }
-    if guaranteed && requests.len() == limits.len() { "Guaranteed" } else { "Burstable" }
+    if guaranteed && requests.len() == limits.len() {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
 }

@@ -7,7 +7,9 @@ use super::{child, each, set_if_absent, set_if_empty};
 
 /// Defaults a Service in place.
 pub fn apply(obj: &mut Value) {
-    let Some(spec) = child(obj, "spec") else { return };
+    let Some(spec) = child(obj, "spec") else {
+        return;
+    };
     set_if_empty(spec, "sessionAffinity", json!("None"));
     match spec.get("sessionAffinity").and_then(Value::as_str) {
         Some("None") => {
@@ -16,7 +18,9 @@ pub fn apply(obj: &mut Value) {
             }
         }
         Some("ClientIP") => {
-            let has_timeout = spec.pointer("/sessionAffinityConfig/clientIP/timeoutSeconds").is_some_and(|t| !t.is_null());
+            let has_timeout = spec
+                .pointer("/sessionAffinityConfig/clientIP/timeoutSeconds")
+                .is_some_and(|t| !t.is_null());
             if !has_timeout {
                 spec["sessionAffinityConfig"] = json!({"clientIP": {"timeoutSeconds": 10800}});
             }
@@ -32,13 +36,15 @@ pub fn apply(obj: &mut Value) {
             Some(Value::String(s)) => s.is_empty(),
             _ => false,
         };
-        if unset {
-            if let Some(port) = p.get("port").cloned() {
-                p["targetPort"] = port;
-            }
+        if unset && let Some(port) = p.get("port").cloned() {
+            p["targetPort"] = port;
         }
     });
-    let ty = spec.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+    let ty = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if ty == "NodePort" || ty == "LoadBalancer" {
         set_if_empty(spec, "externalTrafficPolicy", json!("Cluster"));
     }
@@ -52,10 +58,20 @@ pub fn apply(obj: &mut Value) {
         // Registry IP-family fill on a single-stack IPv4 cluster: a headless Service without a
         // selector is `RequireDualStack`, everything else `SingleStack`.
         let headless = spec.get("clusterIP").and_then(Value::as_str) == Some("None");
-        let selectorless = spec.get("selector").and_then(Value::as_object).is_none_or(|s| s.is_empty());
-        let policy = if headless && selectorless { "RequireDualStack" } else { "SingleStack" };
+        let selectorless = spec
+            .get("selector")
+            .and_then(Value::as_object)
+            .is_none_or(|s| s.is_empty());
+        let policy = if headless && selectorless {
+            "RequireDualStack"
+        } else {
+            "SingleStack"
+        };
         set_if_absent(spec, "ipFamilyPolicy", json!(policy));
-        let families_empty = spec.get("ipFamilies").and_then(Value::as_array).is_none_or(Vec::is_empty);
+        let families_empty = spec
+            .get("ipFamilies")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty);
         if families_empty {
             spec["ipFamilies"] = json!(["IPv4"]);
         }

@@ -7,16 +7,24 @@ use super::{Features, child, each, pod, set_if_absent, set_if_empty, storage};
 
 /// Defaults a whole StatefulSet in place.
 pub fn apply(obj: &mut Value, features: Features) {
-    let Some(spec) = child(obj, "spec") else { return };
+    let Some(spec) = child(obj, "spec") else {
+        return;
+    };
     set_if_empty(spec, "podManagementPolicy", json!("OrderedReady"));
     if let Some(strategy) = child(spec, "updateStrategy") {
-        let ty_empty = strategy.get("type").and_then(Value::as_str).is_none_or(str::is_empty);
+        let ty_empty = strategy
+            .get("type")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
         if ty_empty {
             strategy["type"] = json!("RollingUpdate");
             set_if_absent(strategy, "rollingUpdate", json!({}));
         }
         let rolling = strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate");
-        if let Some(r) = strategy.get_mut("rollingUpdate").filter(|r| rolling && r.is_object()) {
+        if let Some(r) = strategy
+            .get_mut("rollingUpdate")
+            .filter(|r| rolling && r.is_object())
+        {
             set_if_absent(r, "partition", json!(0));
             if features.max_unavailable_statefulset {
                 set_if_absent(r, "maxUnavailable", json!(1));

@@ -14,17 +14,33 @@ use crate::error::FieldError;
 const MAX_SECRET_SIZE: usize = 1024 * 1024;
 
 fn meta_create(obj: &Value, namespaced: bool, name_fn: super::meta::NameFn) -> Vec<FieldError> {
-    validate_object_meta(obj.get("metadata").unwrap_or(&Value::Null), namespaced, name_fn, "metadata")
+    validate_object_meta(
+        obj.get("metadata").unwrap_or(&Value::Null),
+        namespaced,
+        name_fn,
+        "metadata",
+    )
 }
 
 /// Metadata update rules only.
 pub fn meta_update(new: &Value, old: &Value) -> Vec<FieldError> {
     let null = Value::Null;
-    validate_object_meta_update(new.get("metadata").unwrap_or(&null), old.get("metadata").unwrap_or(&null), "metadata")
+    validate_object_meta_update(
+        new.get("metadata").unwrap_or(&null),
+        old.get("metadata").unwrap_or(&null),
+        "metadata",
+    )
 }
 
 /// Keys of `data`/`binaryData` style maps, sorted; returns the sum of value sizes.
-fn validate_keys(map: Option<&Map<String, Value>>, field: &str, other: Option<&Map<String, Value>>, other_name: &str, decode: bool, errs: &mut Vec<FieldError>) -> usize {
+fn validate_keys(
+    map: Option<&Map<String, Value>>,
+    field: &str,
+    other: Option<&Map<String, Value>>,
+    other_name: &str,
+    decode: bool,
+    errs: &mut Vec<FieldError>,
+) -> usize {
     let Some(map) = map else { return 0 };
     let mut keys: Vec<&String> = map.keys().collect();
     keys.sort();
@@ -35,11 +51,17 @@ fn validate_keys(map: Option<&Map<String, Value>>, field: &str, other: Option<&M
             errs.push(FieldError::invalid(&path, k.as_str(), msg));
         }
         if other.is_some_and(|o| o.contains_key(k)) {
-            errs.push(FieldError::invalid(&path, k.as_str(), format!("duplicate of key present in {other_name}")));
+            errs.push(FieldError::invalid(
+                &path,
+                k.as_str(),
+                format!("duplicate of key present in {other_name}"),
+            ));
         }
         let v = map[k].as_str().unwrap_or("");
         size += if decode {
-            base64::engine::general_purpose::STANDARD.decode(v).map_or(v.len(), |b| b.len())
+            base64::engine::general_purpose::STANDARD
+                .decode(v)
+                .map_or(v.len(), |b| b.len())
         } else {
             v.len()
         };
@@ -65,12 +87,23 @@ fn immutable_rules(new: &Value, old: &Value, fields: &[&str], errs: &mut Vec<Fie
         return;
     }
     if new.get("immutable").and_then(Value::as_bool) != Some(true) {
-        errs.push(FieldError::forbidden("immutable", "field is immutable when `immutable` is set"));
+        errs.push(FieldError::forbidden(
+            "immutable",
+            "field is immutable when `immutable` is set",
+        ));
     }
     for f in fields {
-        let norm = |o: &Value| o.get(*f).cloned().filter(|v| !v.is_null()).unwrap_or(Value::Object(Map::new()));
+        let norm = |o: &Value| {
+            o.get(*f)
+                .cloned()
+                .filter(|v| !v.is_null())
+                .unwrap_or(Value::Object(Map::new()))
+        };
         if norm(new) != norm(old) {
-            errs.push(FieldError::forbidden(*f, "field is immutable when `immutable` is set"));
+            errs.push(FieldError::forbidden(
+                *f,
+                "field is immutable when `immutable` is set",
+            ));
         }
     }
 }
@@ -100,8 +133,16 @@ pub fn validate_secret(obj: &Value) -> Vec<FieldError> {
         "kubernetes.io/service-account-token" => {
             let meta = obj.get("metadata").unwrap_or(&Value::Null);
             let ann = obj_of(meta, "annotations");
-            if ann.is_none_or(|a| a.get("kubernetes.io/service-account.name").and_then(Value::as_str).unwrap_or("").is_empty()) {
-                errs.push(FieldError::required("metadata.annotations[kubernetes.io/service-account.name]", ""));
+            if ann.is_none_or(|a| {
+                a.get("kubernetes.io/service-account.name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+            }) {
+                errs.push(FieldError::required(
+                    "metadata.annotations[kubernetes.io/service-account.name]",
+                    "",
+                ));
             }
             &[]
         }
@@ -126,7 +167,11 @@ pub fn validate_secret(obj: &Value) -> Vec<FieldError> {
 pub fn validate_secret_update(new: &Value, old: &Value) -> Vec<FieldError> {
     let mut errs = meta_update(new, old);
     if str_of(new, "type") != str_of(old, "type") {
-        errs.push(FieldError::invalid("type", str_of(new, "type"), "field is immutable"));
+        errs.push(FieldError::invalid(
+            "type",
+            str_of(new, "type"),
+            "field is immutable",
+        ));
     }
     immutable_rules(new, old, &["data"], &mut errs);
     errs.extend(validate_secret(new));
@@ -176,7 +221,12 @@ pub fn validate_plain(obj: &Value) -> Vec<FieldError> {
     meta_create(obj, true, names::name_is_dns_subdomain)
 }
 
-fn validate_endpoint_ports(ports: &[Value], path: &str, port_optional: bool, errs: &mut Vec<FieldError>) {
+fn validate_endpoint_ports(
+    ports: &[Value],
+    path: &str,
+    port_optional: bool,
+    errs: &mut Vec<FieldError>,
+) {
     for (i, p) in ports.iter().enumerate() {
         let pp = format!("{path}[{i}]");
         let name = str_of(p, "name");
@@ -197,7 +247,11 @@ fn validate_endpoint_ports(ports: &[Value], path: &str, port_optional: bool, err
         match str_of(p, "protocol") {
             "TCP" | "UDP" | "SCTP" => {}
             "" => errs.push(FieldError::required(format!("{pp}.protocol"), "")),
-            other => errs.push(FieldError::not_supported(format!("{pp}.protocol"), other, &["SCTP", "TCP", "UDP"])),
+            other => errs.push(FieldError::not_supported(
+                format!("{pp}.protocol"),
+                other,
+                &["SCTP", "TCP", "UDP"],
+            )),
         }
     }
 }
@@ -211,11 +265,20 @@ pub fn validate_endpoints(obj: &Value) -> Vec<FieldError> {
             for (j, a) in arr_of(subset, list).iter().enumerate() {
                 let ip = str_of(a, "ip");
                 if ip.parse::<std::net::IpAddr>().is_err() {
-                    errs.push(FieldError::invalid(format!("{sp}.{list}[{j}].ip"), ip, "must be a valid IP address"));
+                    errs.push(FieldError::invalid(
+                        format!("{sp}.{list}[{j}].ip"),
+                        ip,
+                        "must be a valid IP address",
+                    ));
                 }
             }
         }
-        validate_endpoint_ports(arr_of(subset, "ports"), &format!("{sp}.ports"), false, &mut errs);
+        validate_endpoint_ports(
+            arr_of(subset, "ports"),
+            &format!("{sp}.ports"),
+            false,
+            &mut errs,
+        );
     }
     errs
 }
@@ -226,11 +289,18 @@ pub fn validate_endpoint_slice(obj: &Value) -> Vec<FieldError> {
     match str_of(obj, "addressType") {
         "IPv4" | "IPv6" | "FQDN" => {}
         "" => errs.push(FieldError::required("addressType", "")),
-        other => errs.push(FieldError::not_supported("addressType", other, &["FQDN", "IPv4", "IPv6"])),
+        other => errs.push(FieldError::not_supported(
+            "addressType",
+            other,
+            &["FQDN", "IPv4", "IPv6"],
+        )),
     }
     for (i, e) in arr_of(obj, "endpoints").iter().enumerate() {
         if arr_of(e, "addresses").is_empty() {
-            errs.push(FieldError::required(format!("endpoints[{i}].addresses"), "must contain at least 1 address"));
+            errs.push(FieldError::required(
+                format!("endpoints[{i}].addresses"),
+                "must contain at least 1 address",
+            ));
         }
     }
     validate_endpoint_ports(arr_of(obj, "ports"), "ports", true, &mut errs);
@@ -242,7 +312,11 @@ pub fn validate_endpoint_slice_update(new: &Value, old: &Value) -> Vec<FieldErro
     let mut errs = meta_update(new, old);
     errs.extend(validate_endpoint_slice(new));
     if str_of(new, "addressType") != str_of(old, "addressType") {
-        errs.push(FieldError::invalid("addressType", str_of(new, "addressType"), "field is immutable"));
+        errs.push(FieldError::invalid(
+            "addressType",
+            str_of(new, "addressType"),
+            "field is immutable",
+        ));
     }
     errs
 }
@@ -251,10 +325,14 @@ pub fn validate_endpoint_slice_update(new: &Value, old: &Value) -> Vec<FieldErro
 pub fn validate_lease(obj: &Value) -> Vec<FieldError> {
     let mut errs = meta_create(obj, true, names::name_is_dns_subdomain);
     let spec = obj.get("spec").unwrap_or(&Value::Null);
-    if let Some(d) = int_of(spec, "leaseDurationSeconds") {
-        if d <= 0 {
-            errs.push(FieldError::invalid("spec.leaseDurationSeconds", d, "must be greater than 0"));
-        }
+    if let Some(d) = int_of(spec, "leaseDurationSeconds")
+        && d <= 0
+    {
+        errs.push(FieldError::invalid(
+            "spec.leaseDurationSeconds",
+            d,
+            "must be greater than 0",
+        ));
     }
     if let Some(t) = int_of(spec, "leaseTransitions") {
         errs.extend(nonnegative(t, "spec.leaseTransitions"));
@@ -266,9 +344,15 @@ pub fn validate_lease(obj: &Value) -> Vec<FieldError> {
 /// reference and reporter fields differently).
 pub fn validate_event(obj: &Value, events_group: bool) -> Vec<FieldError> {
     let mut errs = meta_create(obj, true, names::name_is_dns_subdomain);
-    let ns = obj.get("metadata").map(|m| str_of(m, "namespace")).unwrap_or("");
-    let (regarding_key, controller_key) =
-        if events_group { ("regarding", "reportingController") } else { ("involvedObject", "reportingComponent") };
+    let ns = obj
+        .get("metadata")
+        .map(|m| str_of(m, "namespace"))
+        .unwrap_or("");
+    let (regarding_key, controller_key) = if events_group {
+        ("regarding", "reportingController")
+    } else {
+        ("involvedObject", "reportingComponent")
+    };
     let regarding = obj.get(regarding_key).unwrap_or(&Value::Null);
     let regarding_ns = str_of(regarding, "namespace");
     let new_style = !str_of(obj, "eventTime").is_empty();
@@ -276,15 +360,34 @@ pub fn validate_event(obj: &Value, events_group: bool) -> Vec<FieldError> {
         if events_group {
             errs.push(FieldError::required("eventTime", ""));
         }
-        let ok = if regarding_ns.is_empty() { ns.is_empty() || ns == "default" } else { ns == regarding_ns };
+        let ok = if regarding_ns.is_empty() {
+            ns.is_empty() || ns == "default"
+        } else {
+            ns == regarding_ns
+        };
         if !ok {
-            errs.push(FieldError::invalid(format!("{regarding_key}.namespace"), regarding_ns, "does not match event.namespace"));
+            errs.push(FieldError::invalid(
+                format!("{regarding_key}.namespace"),
+                regarding_ns,
+                "does not match event.namespace",
+            ));
         }
     } else {
         if regarding_ns.is_empty() && ns != "default" && ns != "kube-system" {
-            errs.push(FieldError::invalid(format!("{regarding_key}.namespace"), regarding_ns, "does not match event.namespace"));
+            errs.push(FieldError::invalid(
+                format!("{regarding_key}.namespace"),
+                regarding_ns,
+                "does not match event.namespace",
+            ));
         }
-        let controller = str_of(obj, if events_group { "reportingController" } else { "reportingComponent" });
+        let controller = str_of(
+            obj,
+            if events_group {
+                "reportingController"
+            } else {
+                "reportingComponent"
+            },
+        );
         if controller.is_empty() {
             errs.push(FieldError::required(controller_key, ""));
         }
@@ -306,7 +409,10 @@ pub fn validate_controller_revision(obj: &Value) -> Vec<FieldError> {
     if obj.get("data").is_none_or(Value::is_null) {
         errs.push(FieldError::required("data", "data is mandatory"));
     }
-    errs.extend(nonnegative(int_of(obj, "revision").unwrap_or(0), "revision"));
+    errs.extend(nonnegative(
+        int_of(obj, "revision").unwrap_or(0),
+        "revision",
+    ));
     errs
 }
 
@@ -315,7 +421,11 @@ pub fn validate_controller_revision_update(new: &Value, old: &Value) -> Vec<Fiel
     let mut errs = meta_update(new, old);
     errs.extend(validate_controller_revision(new));
     if value_of(new, "data") != value_of(old, "data") {
-        errs.push(FieldError::invalid("data", value_of(new, "data"), "field is immutable"));
+        errs.push(FieldError::invalid(
+            "data",
+            value_of(new, "data"),
+            "field is immutable",
+        ));
     }
     errs
 }

@@ -20,7 +20,10 @@ pub fn obj_of<'a>(v: &'a Value, key: &str) -> Option<&'a Map<String, Value>> {
 
 /// The array at `key`, or an empty slice.
 pub fn arr_of<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// Whether `key` holds something other than `null`.
@@ -31,7 +34,11 @@ pub fn has(v: &Value, key: &str) -> bool {
 /// A string→string map at `key` (non-string values skipped), sorted by key as Go prints maps.
 pub fn string_map<'a>(v: &'a Value, key: &str) -> Vec<(&'a str, &'a str)> {
     let mut out: Vec<(&str, &str)> = obj_of(v, key)
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.as_str(), s))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.as_str(), s)))
+                .collect()
+        })
         .unwrap_or_default();
     out.sort();
     out

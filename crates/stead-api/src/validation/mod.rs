@@ -27,7 +27,12 @@ use crate::error::FieldError;
 pub use pod::{not_found, validate_pod_spec};
 
 /// Validates an object about to be created (after defaulting and name generation).
-pub fn validate_create(group: &str, kind: &str, obj: &Value, features: Features) -> Vec<FieldError> {
+pub fn validate_create(
+    group: &str,
+    kind: &str,
+    obj: &Value,
+    features: Features,
+) -> Vec<FieldError> {
     match (group, kind) {
         ("apps", "StatefulSet") => {
             if features.max_unavailable_statefulset {
@@ -59,7 +64,13 @@ pub fn validate_create(group: &str, kind: &str, obj: &Value, features: Features)
 /// Validates a write to the main resource of an existing object. `new` must carry a
 /// `metadata.resourceVersion` (upstream's store fills it in for unconditional updates before
 /// validating).
-pub fn validate_update(group: &str, kind: &str, new: &Value, old: &Value, features: Features) -> Vec<FieldError> {
+pub fn validate_update(
+    group: &str,
+    kind: &str,
+    new: &Value,
+    old: &Value,
+    features: Features,
+) -> Vec<FieldError> {
     match (group, kind) {
         ("apps", "StatefulSet") => {
             if features.max_unavailable_statefulset || statefulset::uses_max_unavailable(old) {
@@ -82,7 +93,9 @@ pub fn validate_update(group: &str, kind: &str, new: &Value, old: &Value, featur
             let mut errs = core::meta_update(new, old);
             // The rest re-run their create rules minus the name (which cannot change anyway).
             errs.extend(
-                validate_create(group, kind, new, features).into_iter().filter(|e| !e.field.starts_with("metadata.")),
+                validate_create(group, kind, new, features)
+                    .into_iter()
+                    .filter(|e| !e.field.starts_with("metadata.")),
             );
             errs
         }
@@ -91,7 +104,12 @@ pub fn validate_update(group: &str, kind: &str, new: &Value, old: &Value, featur
 
 /// Validates a write through the `/status` subresource (the caller has already copied the old
 /// spec over the new one).
-pub fn validate_status_update(group: &str, kind: &str, new: &Value, old: &Value) -> Vec<FieldError> {
+pub fn validate_status_update(
+    group: &str,
+    kind: &str,
+    new: &Value,
+    old: &Value,
+) -> Vec<FieldError> {
     match (group, kind) {
         ("apps", "StatefulSet") => statefulset::validate_status_update(new, old),
         ("", "Pod") => pod::validate_status_update(new, old),
@@ -121,7 +139,12 @@ fn generic_create(group: &str, kind: &str, obj: &Value) -> Vec<FieldError> {
         .find(|r| r.group == group && r.kind == kind)
         .is_none_or(|r| r.namespaced);
     let name_fn: meta::NameFn = names::name_is_dns_subdomain;
-    meta::validate_object_meta(obj.get("metadata").unwrap_or(&Value::Null), namespaced, name_fn, "metadata")
+    meta::validate_object_meta(
+        obj.get("metadata").unwrap_or(&Value::Null),
+        namespaced,
+        name_fn,
+        "metadata",
+    )
 }
 
 /// A copy without `spec.updateStrategy.rollingUpdate.maxUnavailable`: what upstream's strategy

@@ -11,12 +11,39 @@ use super::meta::{validate_labels, validate_object_meta, validate_object_meta_up
 use super::names;
 use crate::error::FieldError;
 
-/// The volume source fields of `VolumeSource` (exactly one must be set).
+/// The volume source fields of `VolumeSource` (exactly one must be set), in the order upstream's
+/// `validateVolumeSource` checks them (the second one found is the one reported).
 pub const VOLUME_SOURCES: &[&str] = &[
-    "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs", "iscsi",
-    "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker", "downwardAPI", "fc",
-    "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk", "projected",
-    "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral", "image",
+    "emptyDir",
+    "hostPath",
+    "gitRepo",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "flexVolume",
+    "persistentVolumeClaim",
+    "rbd",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "downwardAPI",
+    "fc",
+    "azureFile",
+    "configMap",
+    "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "projected",
+    "scaleIO",
+    "storageos",
+    "csi",
+    "ephemeral",
+    "image",
 ];
 
 /// The fields upstream lets a pod update change, as its message lists them.
@@ -32,7 +59,10 @@ pub fn not_found(path: impl Into<String>, value: &str) -> FieldError {
 pub fn validate_create(obj: &Value) -> Vec<FieldError> {
     let meta = obj.get("metadata").unwrap_or(&Value::Null);
     let mut errs = validate_object_meta(meta, true, names::name_is_dns_subdomain, "metadata");
-    errs.extend(validate_pod_spec(obj.get("spec").unwrap_or(&Value::Null), "spec"));
+    errs.extend(validate_pod_spec(
+        obj.get("spec").unwrap_or(&Value::Null),
+        "spec",
+    ));
     errs
 }
 
@@ -50,11 +80,17 @@ pub fn validate_update(new: &Value, old: &Value) -> Vec<FieldError> {
     errs.extend(validate_pod_spec(new_spec, "spec"));
     for list in ["containers", "initContainers"] {
         if arr_of(new_spec, list).len() != arr_of(old_spec, list).len() {
-            errs.push(FieldError::forbidden(format!("spec.{list}"), "pod updates may not add or remove containers"));
+            errs.push(FieldError::forbidden(
+                format!("spec.{list}"),
+                "pod updates may not add or remove containers",
+            ));
             return errs;
         }
     }
-    match (int_of(new_spec, "activeDeadlineSeconds"), int_of(old_spec, "activeDeadlineSeconds")) {
+    match (
+        int_of(new_spec, "activeDeadlineSeconds"),
+        int_of(old_spec, "activeDeadlineSeconds"),
+    ) {
         (Some(n), _) if !(0..=i64::from(i32::MAX)).contains(&n) => {
             errs.push(FieldError::invalid(
                 "spec.activeDeadlineSeconds",
@@ -64,7 +100,11 @@ pub fn validate_update(new: &Value, old: &Value) -> Vec<FieldError> {
             return errs;
         }
         (Some(n), Some(o)) if o < n => {
-            errs.push(FieldError::invalid("spec.activeDeadlineSeconds", n, "must be less than or equal to previous value"));
+            errs.push(FieldError::invalid(
+                "spec.activeDeadlineSeconds",
+                n,
+                "must be less than or equal to previous value",
+            ));
             return errs;
         }
         (None, Some(_)) => errs.push(FieldError::invalid(
@@ -76,7 +116,10 @@ pub fn validate_update(new: &Value, old: &Value) -> Vec<FieldError> {
     }
     let old_tols = arr_of(old_spec, "tolerations");
     for (i, t) in old_tols.iter().enumerate() {
-        if !arr_of(new_spec, "tolerations").iter().any(|n| semantic_eq(n, t)) {
+        if !arr_of(new_spec, "tolerations")
+            .iter()
+            .any(|n| semantic_eq(n, t))
+        {
             errs.push(FieldError::forbidden(
                 format!("spec.tolerations[{i}]"),
                 "existing toleration can not be modified except its tolerationSeconds",
@@ -91,7 +134,10 @@ pub fn validate_update(new: &Value, old: &Value) -> Vec<FieldError> {
         if let Some(items) = munged.get_mut(list).and_then(Value::as_array_mut) {
             for (i, c) in items.iter_mut().enumerate() {
                 if let Some(c) = c.as_object_mut() {
-                    let old_image = arr_of(old_spec, list).get(i).map(|o| value_of(o, "image")).unwrap_or(Value::Null);
+                    let old_image = arr_of(old_spec, list)
+                        .get(i)
+                        .map(|o| value_of(o, "image"))
+                        .unwrap_or(Value::Null);
                     c.insert("image".into(), old_image);
                 }
             }
@@ -105,14 +151,22 @@ pub fn validate_update(new: &Value, old: &Value) -> Vec<FieldError> {
             };
         }
         let old_grace = int_of(old_spec, "terminationGracePeriodSeconds");
-        if old_grace.is_some_and(|g| g < 0) && int_of(new_spec, "terminationGracePeriodSeconds") == Some(1) {
-            m.insert("terminationGracePeriodSeconds".into(), value_of(old_spec, "terminationGracePeriodSeconds"));
+        if old_grace.is_some_and(|g| g < 0)
+            && int_of(new_spec, "terminationGracePeriodSeconds") == Some(1)
+        {
+            m.insert(
+                "terminationGracePeriodSeconds".into(),
+                value_of(old_spec, "terminationGracePeriodSeconds"),
+            );
         }
     }
     if !semantic_eq(&munged, old_spec) {
         errs.push(FieldError::forbidden(
             "spec",
-            format!("pod updates may not change fields other than {UPDATABLE}\n{}", spec_diff(old_spec, &munged)),
+            format!(
+                "pod updates may not change fields other than {UPDATABLE}\n{}",
+                spec_diff(old_spec, &munged)
+            ),
         ));
     }
     errs
@@ -133,7 +187,10 @@ fn diff_into(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) {
             keys.sort();
             keys.dedup();
             for k in keys {
-                let (x, y) = (a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null));
+                let (x, y) = (
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                );
                 if x != y {
                     diff_into(x, y, &format!("{path}.{k}"), out);
                 }
@@ -156,7 +213,11 @@ fn diff_into(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) {
 /// Upstream `ValidatePodStatusUpdate` (metadata rules; status contents are the kubelet's).
 pub fn validate_status_update(new: &Value, old: &Value) -> Vec<FieldError> {
     let null = Value::Null;
-    validate_object_meta_update(new.get("metadata").unwrap_or(&null), old.get("metadata").unwrap_or(&null), "metadata")
+    validate_object_meta_update(
+        new.get("metadata").unwrap_or(&null),
+        old.get("metadata").unwrap_or(&null),
+        "metadata",
+    )
 }
 
 /// The essentials of upstream `ValidatePodSpec`, at `path` (`spec` or `spec.template.spec`).
@@ -165,14 +226,26 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
     let volumes = validate_volumes(spec, path, &mut errs);
     let mut names_seen: HashSet<String> = HashSet::new();
     for (i, c) in arr_of(spec, "initContainers").iter().enumerate() {
-        validate_container(c, &format!("{path}.initContainers[{i}]"), &volumes, &mut names_seen, &mut errs);
+        validate_container(
+            c,
+            &format!("{path}.initContainers[{i}]"),
+            &volumes,
+            &mut names_seen,
+            &mut errs,
+        );
     }
     let containers = arr_of(spec, "containers");
     if containers.is_empty() {
         errs.push(FieldError::required(format!("{path}.containers"), ""));
     }
     for (i, c) in containers.iter().enumerate() {
-        validate_container(c, &format!("{path}.containers[{i}]"), &volumes, &mut names_seen, &mut errs);
+        validate_container(
+            c,
+            &format!("{path}.containers[{i}]"),
+            &volumes,
+            &mut names_seen,
+            &mut errs,
+        );
     }
     match str_of(spec, "restartPolicy") {
         "Always" | "OnFailure" | "Never" => {}
@@ -192,11 +265,18 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
             &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
         )),
     }
-    errs.extend(validate_labels(spec.get("nodeSelector").unwrap_or(&Value::Null), &format!("{path}.nodeSelector")));
+    errs.extend(validate_labels(
+        spec.get("nodeSelector").unwrap_or(&Value::Null),
+        &format!("{path}.nodeSelector"),
+    ));
     let sa = str_of(spec, "serviceAccountName");
     if !sa.is_empty() {
         for msg in names::dns1123_subdomain(sa) {
-            errs.push(FieldError::invalid(format!("{path}.serviceAccountName"), sa, msg));
+            errs.push(FieldError::invalid(
+                format!("{path}.serviceAccountName"),
+                sa,
+                msg,
+            ));
         }
     }
     for key in ["hostname", "subdomain"] {
@@ -207,14 +287,14 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
             }
         }
     }
-    if let Some(ads) = int_of(spec, "activeDeadlineSeconds") {
-        if !(1..=i64::from(i32::MAX)).contains(&ads) {
-            errs.push(FieldError::invalid(
-                format!("{path}.activeDeadlineSeconds"),
-                ads,
-                names::inclusive_range_error(1, i64::from(i32::MAX)),
-            ));
-        }
+    if let Some(ads) = int_of(spec, "activeDeadlineSeconds")
+        && !(1..=i64::from(i32::MAX)).contains(&ads)
+    {
+        errs.push(FieldError::invalid(
+            format!("{path}.activeDeadlineSeconds"),
+            ads,
+            names::inclusive_range_error(1, i64::from(i32::MAX)),
+        ));
     }
     errs
 }
@@ -224,20 +304,33 @@ fn validate_volumes(spec: &Value, path: &str, errs: &mut Vec<FieldError>) -> Has
     let mut seen = HashSet::new();
     for (i, vol) in arr_of(spec, "volumes").iter().enumerate() {
         let p = format!("{path}.volumes[{i}]");
-        let set: Vec<&str> = VOLUME_SOURCES.iter().copied().filter(|s| vol.get(*s).is_some_and(|v| !v.is_null())).collect();
+        let set: Vec<&str> = VOLUME_SOURCES
+            .iter()
+            .copied()
+            .filter(|s| vol.get(*s).is_some_and(|v| !v.is_null()))
+            .collect();
         match set.as_slice() {
-            [] => errs.push(FieldError::required(p.clone(), "must specify a volume type")),
+            [] => errs.push(FieldError::required(
+                p.clone(),
+                "must specify a volume type",
+            )),
             [_] => {}
             [_, rest @ ..] => {
                 for s in rest {
-                    errs.push(FieldError::forbidden(format!("{p}.{s}"), "may not specify more than 1 volume type"));
+                    errs.push(FieldError::forbidden(
+                        format!("{p}.{s}"),
+                        "may not specify more than 1 volume type",
+                    ));
                 }
             }
         }
-        if let Some(pvc) = vol.get("persistentVolumeClaim").filter(|v| !v.is_null()) {
-            if str_of(pvc, "claimName").is_empty() {
-                errs.push(FieldError::required(format!("{p}.persistentVolumeClaim.claimName"), ""));
-            }
+        if let Some(pvc) = vol.get("persistentVolumeClaim").filter(|v| !v.is_null())
+            && str_of(pvc, "claimName").is_empty()
+        {
+            errs.push(FieldError::required(
+                format!("{p}.persistentVolumeClaim.claimName"),
+                "",
+            ));
         }
         let name = str_of(vol, "name");
         if name.is_empty() {
@@ -276,7 +369,11 @@ fn validate_container(
     if image.is_empty() {
         errs.push(FieldError::required(format!("{path}.image"), ""));
     } else if image.trim() != image {
-        errs.push(FieldError::invalid(format!("{path}.image"), image, "must not have leading or trailing whitespace"));
+        errs.push(FieldError::invalid(
+            format!("{path}.image"),
+            image,
+            "must not have leading or trailing whitespace",
+        ));
     }
     let mut port_names = HashSet::new();
     for (i, port) in arr_of(c, "ports").iter().enumerate() {
@@ -308,7 +405,11 @@ fn validate_container(
         match str_of(port, "protocol") {
             "TCP" | "UDP" | "SCTP" => {}
             "" => errs.push(FieldError::required(format!("{p}.protocol"), "")),
-            other => errs.push(FieldError::not_supported(format!("{p}.protocol"), other, &["SCTP", "TCP", "UDP"])),
+            other => errs.push(FieldError::not_supported(
+                format!("{p}.protocol"),
+                other,
+                &["SCTP", "TCP", "UDP"],
+            )),
         }
     }
     for (i, env) in arr_of(c, "env").iter().enumerate() {
@@ -316,7 +417,10 @@ fn validate_container(
         let ename = str_of(env, "name");
         if ename.is_empty() {
             errs.push(FieldError::required(p, ""));
-        } else if ename.chars().any(|ch| !(ch.is_ascii_graphic() || ch == ' ') || ch == '=') {
+        } else if ename
+            .chars()
+            .any(|ch| !(ch.is_ascii_graphic() || ch == ' ') || ch == '=')
+        {
             errs.push(FieldError::invalid(
                 p,
                 ename,
@@ -339,7 +443,11 @@ fn validate_container(
             errs.push(FieldError::required(format!("{p}.mountPath"), ""));
         }
         if !mount_paths.insert(mpath.to_string()) {
-            errs.push(FieldError::invalid(format!("{p}.mountPath"), mpath, "must be unique"));
+            errs.push(FieldError::invalid(
+                format!("{p}.mountPath"),
+                mpath,
+                "must be unique",
+            ));
         }
     }
 }

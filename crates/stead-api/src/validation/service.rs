@@ -28,7 +28,10 @@ pub fn validate_update(new: &Value, old: &Value) -> Vec<FieldError> {
         old.get("metadata").unwrap_or(&null),
         "metadata",
     );
-    let (ns, os) = (new.get("spec").unwrap_or(&null), old.get("spec").unwrap_or(&null));
+    let (ns, os) = (
+        new.get("spec").unwrap_or(&null),
+        old.get("spec").unwrap_or(&null),
+    );
     if str_of(ns, "type") != "ExternalName" && str_of(os, "type") != "ExternalName" {
         let new_ips = cluster_ips(ns);
         for (i, ip) in cluster_ips(os).iter().enumerate() {
@@ -48,17 +51,29 @@ pub fn validate_update(new: &Value, old: &Value) -> Vec<FieldError> {
 /// Upstream `ValidateServiceStatusUpdate` (metadata rules).
 pub fn validate_status_update(new: &Value, old: &Value) -> Vec<FieldError> {
     let null = Value::Null;
-    validate_object_meta_update(new.get("metadata").unwrap_or(&null), old.get("metadata").unwrap_or(&null), "metadata")
+    validate_object_meta_update(
+        new.get("metadata").unwrap_or(&null),
+        old.get("metadata").unwrap_or(&null),
+        "metadata",
+    )
 }
 
 /// `spec.clusterIPs`, or `[spec.clusterIP]` when only the singular field is set.
 fn cluster_ips(spec: &Value) -> Vec<String> {
-    let ips: Vec<String> = arr_of(spec, "clusterIPs").iter().filter_map(Value::as_str).map(String::from).collect();
+    let ips: Vec<String> = arr_of(spec, "clusterIPs")
+        .iter()
+        .filter_map(Value::as_str)
+        .map(String::from)
+        .collect();
     if !ips.is_empty() {
         return ips;
     }
     let ip = str_of(spec, "clusterIP");
-    if ip.is_empty() { Vec::new() } else { vec![ip.to_string()] }
+    if ip.is_empty() {
+        Vec::new()
+    } else {
+        vec![ip.to_string()]
+    }
 }
 
 fn validate_spec(spec: &Value) -> Vec<FieldError> {
@@ -78,7 +93,10 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
                 }
             }
             if !str_of(spec, "clusterIP").is_empty() {
-                errs.push(FieldError::forbidden("spec.clusterIPs", "may not be set for ExternalName services"));
+                errs.push(FieldError::forbidden(
+                    "spec.clusterIPs",
+                    "may not be set for ExternalName services",
+                ));
             }
         }
         "" => errs.push(FieldError::required("spec.type", "")),
@@ -115,12 +133,20 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
         match protocol {
             "TCP" | "UDP" | "SCTP" => {}
             "" => errs.push(FieldError::required(format!("{p}.protocol"), "")),
-            other => errs.push(FieldError::not_supported(format!("{p}.protocol"), other, &["SCTP", "TCP", "UDP"])),
+            other => errs.push(FieldError::not_supported(
+                format!("{p}.protocol"),
+                other,
+                &["SCTP", "TCP", "UDP"],
+            )),
         }
         match sp.get("targetPort") {
             Some(Value::String(s)) => {
                 for msg in names::port_name(s) {
-                    errs.push(FieldError::invalid(format!("{p}.targetPort"), s.as_str(), msg));
+                    errs.push(FieldError::invalid(
+                        format!("{p}.targetPort"),
+                        s.as_str(),
+                        msg,
+                    ));
                 }
             }
             Some(Value::Number(n)) => {
@@ -131,22 +157,44 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
             }
             _ => {}
         }
-        if sp.get("nodePort").and_then(Value::as_i64).is_some_and(|n| n != 0) && ty == "ClusterIP" {
-            errs.push(FieldError::forbidden(format!("{p}.nodePort"), "may not be used when `type` is 'ClusterIP'"));
+        if sp
+            .get("nodePort")
+            .and_then(Value::as_i64)
+            .is_some_and(|n| n != 0)
+            && ty == "ClusterIP"
+        {
+            errs.push(FieldError::forbidden(
+                format!("{p}.nodePort"),
+                "may not be used when `type` is 'ClusterIP'",
+            ));
         }
         if !port_protocols.insert((port, protocol.to_string())) {
-            errs.push(FieldError::duplicate(format!("spec.ports[{i}]"), sp.clone()));
+            errs.push(FieldError::duplicate(
+                format!("spec.ports[{i}]"),
+                sp.clone(),
+            ));
         }
     }
-    errs.extend(validate_labels(spec.get("selector").unwrap_or(&Value::Null), "spec.selector"));
+    errs.extend(validate_labels(
+        spec.get("selector").unwrap_or(&Value::Null),
+        "spec.selector",
+    ));
     match str_of(spec, "sessionAffinity") {
         "None" | "ClientIP" => {}
         "" => errs.push(FieldError::required("spec.sessionAffinity", "")),
-        other => errs.push(FieldError::not_supported("spec.sessionAffinity", other, &["ClientIP", "None"])),
+        other => errs.push(FieldError::not_supported(
+            "spec.sessionAffinity",
+            other,
+            &["ClientIP", "None"],
+        )),
     }
     let ip = str_of(spec, "clusterIP");
     if !ip.is_empty() && ip != "None" && ip.parse::<std::net::IpAddr>().is_err() {
-        errs.push(FieldError::invalid("spec.clusterIPs[0]", ip, "must be empty, 'None', or a valid IP address"));
+        errs.push(FieldError::invalid(
+            "spec.clusterIPs[0]",
+            ip,
+            "must be empty, 'None', or a valid IP address",
+        ));
     }
     errs
 }

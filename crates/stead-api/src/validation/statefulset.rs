@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::json::{has, int_of, obj_of, semantic_eq, str_of};
 use super::meta::{
-    nonnegative, selector_is_empty, selector_matches, validate_annotations, validate_label_selector,
-    validate_labels, validate_object_meta, validate_object_meta_update,
+    nonnegative, selector_is_empty, selector_matches, validate_annotations,
+    validate_label_selector, validate_labels, validate_object_meta, validate_object_meta_update,
 };
 use super::names;
 use crate::error::FieldError;
@@ -37,7 +37,14 @@ pub fn validate_update(new: &Value, old: &Value) -> Vec<FieldError> {
         Value::Object(m) => m.clone(),
         _ => Default::default(),
     };
-    for key in ["replicas", "template", "updateStrategy", "minReadySeconds", "ordinals", "persistentVolumeClaimRetentionPolicy"] {
+    for key in [
+        "replicas",
+        "template",
+        "updateStrategy",
+        "minReadySeconds",
+        "ordinals",
+        "persistentVolumeClaimRetentionPolicy",
+    ] {
         match old_spec.get(key) {
             Some(v) => clone.insert(key.to_string(), v.clone()),
             None => clone.remove(key),
@@ -71,7 +78,11 @@ pub fn validate_status_update(new: &Value, old: &Value) -> Vec<FieldError> {
         _ => false,
     };
     if decremented {
-        errs.push(FieldError::invalid("status.collisionCount", new_cc.unwrap_or(0), "cannot be decremented"));
+        errs.push(FieldError::invalid(
+            "status.collisionCount",
+            new_cc.unwrap_or(0),
+            "cannot be decremented",
+        ));
     }
     errs
 }
@@ -79,7 +90,13 @@ pub fn validate_status_update(new: &Value, old: &Value) -> Vec<FieldError> {
 fn validate_status(status: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let get = |k: &str| int_of(status, k).unwrap_or(0);
-    for key in ["replicas", "readyReplicas", "currentReplicas", "updatedReplicas", "availableReplicas"] {
+    for key in [
+        "replicas",
+        "readyReplicas",
+        "currentReplicas",
+        "updatedReplicas",
+        "availableReplicas",
+    ] {
         errs.extend(nonnegative(get(key), &format!("status.{key}")));
     }
     for key in ["observedGeneration", "collisionCount"] {
@@ -88,9 +105,18 @@ fn validate_status(status: &Value) -> Vec<FieldError> {
         }
     }
     let replicas = get("replicas");
-    for key in ["readyReplicas", "currentReplicas", "updatedReplicas", "availableReplicas"] {
+    for key in [
+        "readyReplicas",
+        "currentReplicas",
+        "updatedReplicas",
+        "availableReplicas",
+    ] {
         if get(key) > replicas {
-            errs.push(FieldError::invalid(format!("status.{key}"), get(key), "cannot be greater than status.replicas"));
+            errs.push(FieldError::invalid(
+                format!("status.{key}"),
+                get(key),
+                "cannot be greater than status.replicas",
+            ));
         }
     }
     if get("availableReplicas") > get("readyReplicas") {
@@ -141,7 +167,10 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
         )),
     }
 
-    if let Some(policy) = spec.get("persistentVolumeClaimRetentionPolicy").filter(|p| !p.is_null()) {
+    if let Some(policy) = spec
+        .get("persistentVolumeClaimRetentionPolicy")
+        .filter(|p| !p.is_null())
+    {
         for key in ["whenDeleted", "whenScaled"] {
             let v = str_of(policy, key);
             if v != "Retain" && v != "Delete" {
@@ -154,10 +183,19 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
         }
     }
 
-    errs.extend(nonnegative(int_of(spec, "replicas").unwrap_or(0), "spec.replicas"));
-    errs.extend(nonnegative(int_of(spec, "minReadySeconds").unwrap_or(0), "spec.minReadySeconds"));
+    errs.extend(nonnegative(
+        int_of(spec, "replicas").unwrap_or(0),
+        "spec.replicas",
+    ));
+    errs.extend(nonnegative(
+        int_of(spec, "minReadySeconds").unwrap_or(0),
+        "spec.minReadySeconds",
+    ));
     if let Some(ordinals) = spec.get("ordinals").filter(|o| !o.is_null()) {
-        errs.extend(nonnegative(int_of(ordinals, "start").unwrap_or(0), "spec.ordinals.start"));
+        errs.extend(nonnegative(
+            int_of(ordinals, "start").unwrap_or(0),
+            "spec.ordinals.start",
+        ));
     }
 
     let selector = spec.get("selector").filter(|s| !s.is_null());
@@ -169,7 +207,11 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
             selector_ok = sel_errs.is_empty();
             errs.extend(sel_errs);
             if selector_is_empty(sel) {
-                errs.push(FieldError::invalid("spec.selector", sel.clone(), "empty selector is invalid for statefulset"));
+                errs.push(FieldError::invalid(
+                    "spec.selector",
+                    sel.clone(),
+                    "empty selector is invalid for statefulset",
+                ));
             }
         }
     }
@@ -178,7 +220,11 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
     let tmeta = template.get("metadata").unwrap_or(&Value::Null);
     if !selector_ok {
         // Upstream: `LabelSelectorAsSelector` failed; the template is then not checked.
-        errs.push(FieldError::invalid("spec.selector", selector.cloned().unwrap_or(Value::Null), ""));
+        errs.push(FieldError::invalid(
+            "spec.selector",
+            selector.cloned().unwrap_or(Value::Null),
+            "",
+        ));
     } else {
         let empty = selector.is_some_and(selector_is_empty);
         let labels = tmeta.get("labels").cloned().unwrap_or_else(|| json!({}));
@@ -189,7 +235,10 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
                 "`selector` does not match template `labels`",
             ));
         }
-        errs.extend(validate_labels(tmeta.get("labels").unwrap_or(&Value::Null), "spec.template.labels"));
+        errs.extend(validate_labels(
+            tmeta.get("labels").unwrap_or(&Value::Null),
+            "spec.template.labels",
+        ));
         errs.extend(validate_annotations(
             tmeta.get("annotations").unwrap_or(&Value::Null),
             "spec.template.annotations",
@@ -199,7 +248,11 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
     let pod_spec = template.get("spec").unwrap_or(&Value::Null);
     let restart = str_of(pod_spec, "restartPolicy");
     if restart != "Always" {
-        errs.push(FieldError::not_supported("spec.template.spec.restartPolicy", restart, &["Always"]));
+        errs.push(FieldError::not_supported(
+            "spec.template.spec.restartPolicy",
+            restart,
+            &["Always"],
+        ));
     }
     if has(pod_spec, "activeDeadlineSeconds") {
         errs.push(FieldError::forbidden(
@@ -213,7 +266,10 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
 /// Upstream `validateRollingUpdateStatefulSet`.
 fn validate_rolling_update(r: &Value) -> Vec<FieldError> {
     let path = "spec.updateStrategy.rollingUpdate";
-    let mut errs = nonnegative(int_of(r, "partition").unwrap_or(0), &format!("{path}.partition"));
+    let mut errs = nonnegative(
+        int_of(r, "partition").unwrap_or(0),
+        &format!("{path}.partition"),
+    );
     let mu_path = format!("{path}.maxUnavailable");
     match r.get("maxUnavailable") {
         None | Some(Value::Null) => {}
@@ -227,7 +283,11 @@ fn validate_rolling_update(r: &Value) -> Vec<FieldError> {
                 errs.push(FieldError::invalid(&mu_path, s.as_str(), "cannot be 0"));
             }
             if pct.is_some_and(|p| p > 100) {
-                errs.push(FieldError::invalid(&mu_path, s.as_str(), "must not be greater than 100%"));
+                errs.push(FieldError::invalid(
+                    &mu_path,
+                    s.as_str(),
+                    "must not be greater than 100%",
+                ));
             }
         }
         Some(v) => {
