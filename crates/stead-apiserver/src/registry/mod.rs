@@ -224,6 +224,7 @@ impl Registry {
             m.remove("generation");
         }
         strategy::prepare_create(rt, &mut obj);
+        stead_api::defaults::drop_disabled_fields(rt.group, rt.kind, &mut obj, None, self.features);
 
         let mut errors = Vec::new();
         if name.is_empty() {
@@ -282,7 +283,10 @@ impl Registry {
         match subresource {
             Some("status") => strategy::prepare_status_update(&mut new, current),
             Some(_) => {}
-            None => strategy::prepare_update(rt, &mut new, current),
+            None => {
+                strategy::prepare_update(rt, &mut new, current);
+                stead_api::defaults::drop_disabled_fields(rt.group, rt.kind, &mut new, Some(current), self.features);
+            }
         }
         // System metadata is the server's.
         {

@@ -2,7 +2,7 @@
 //! `RESTUpdateStrategy` / status strategies): what the server resets on create, what a main-resource
 //! write may not touch, what a status write may touch, and which kinds count generations.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use stead_api::ResourceType;
 
 /// True for kinds whose `metadata.generation` tracks spec changes.
@@ -14,27 +14,20 @@ fn has_status_subresource(rt: &ResourceType) -> bool {
     rt.subresource("status").is_some()
 }
 
-/// Resets what a client may not set on create (upstream `PrepareForCreate`).
+/// Resets what a client may not set on create (upstream `PrepareForCreate`): the status of kinds
+/// with a status subresource starts from the kind's initial status. Pod and Namespace specifics
+/// live in `stead_api::defaults::prepare_for_create`.
 pub fn prepare_create(rt: &ResourceType, obj: &mut Value) {
     let Some(map) = obj.as_object_mut() else { return };
     match (rt.group, rt.kind) {
-        ("", "Pod") => {
-            let qos = qos_class(map.get("spec"));
-            map.insert("status".into(), json!({"phase": "Pending", "qosClass": qos}));
-        }
-        ("", "PersistentVolumeClaim") => {
+        // A node agent registers its node with its status.
+        ("", "Node") => {}
+        ("", "PersistentVolumeClaim" | "PersistentVolume") => {
             map.insert("status".into(), json!({"phase": "Pending"}));
-        }
-        ("", "PersistentVolume") => {
-            map.insert("status".into(), json!({"phase": "Pending"}));
-        }
-        ("", "Namespace") => {
-            map.insert("status".into(), json!({"phase": "Active"}));
         }
         ("", "Service") => {
             map.insert("status".into(), json!({"loadBalancer": {}}));
         }
-        ("", "Node") => {}
         _ if has_status_subresource(rt) => {
             map.remove("status");
         }
@@ -45,6 +38,7 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value) {
             m.insert("generation".into(), json!(1));
         }
     }
+    stead_api::defaults::prepare_for_create(rt.group, rt.kind, obj);
 }
 
 /// A main-resource update keeps the stored status and bumps the generation on spec changes
@@ -59,6 +53,17 @@ pub fn prepare_update(rt: &ResourceType, new: &mut Value, old: &Value) {
                 None => {
                     map.remove("status");
                 }
+            }
+        }
+    }
+    if (rt.group, rt.kind) == ("", "Service") {
+        // Allocated addresses stay unless the client names them.
+        for key in ["clusterIP", "clusterIPs"] {
+            let missing = new.pointer(&format!("/spec/{key}")).is_none_or(|v| v.is_null() || v == "" || v == &json!([]));
+            if let (true, Some(old_v), Some(spec)) =
+                (missing, old.pointer(&format!("/spec/{key}")), new.get_mut("spec").and_then(Value::as_object_mut))
+            {
+                spec.insert(key.into(), old_v.clone());
             }
         }
     }
@@ -106,39 +111,6 @@ pub fn grace_period(rt: &ResourceType, obj: &Value, requested: Option<i64>) -> O
     match requested.unwrap_or(default) {
         0 => None,
         n => Some(n.max(1)),
-    }
-}
-
-/// The pod QoS class from its containers' requests and limits (upstream `GetPodQOS`, simplified to
-/// cpu and memory).
-fn qos_class(spec: Option<&Value>) -> &'static str {
-    let containers: Vec<&Value> = ["initContainers", "containers"]
-        .iter()
-        .filter_map(|k| spec.and_then(|s| s.get(*k)).and_then(Value::as_array))
-        .flatten()
-        .collect();
-    let empty = Map::new();
-    let mut any = false;
-    let mut guaranteed = true;
-    for c in containers {
-        let requests = c.pointer("/resources/requests").and_then(Value::as_object).unwrap_or(&empty);
-        let limits = c.pointer("/resources/limits").and_then(Value::as_object).unwrap_or(&empty);
-        for r in ["cpu", "memory"] {
-            let (req, lim) = (requests.get(r), limits.get(r));
-            if req.is_some() || lim.is_some() {
-                any = true;
-            }
-            match (req, lim) {
-                (_, None) => guaranteed = false,
-                (Some(q), Some(l)) if q != l => guaranteed = false,
-                _ => {}
-            }
-        }
-    }
-    match (any, guaranteed) {
-        (false, _) => "BestEffort",
-        (true, true) => "Guaranteed",
-        (true, false) => "Burstable",
     }
 }
 
@@ -190,14 +162,5 @@ mod tests {
         assert_eq!(grace_period(pods, &bound, Some(0)), None);
         let cms = find("", "v1", "configmaps").unwrap();
         assert_eq!(grace_period(cms, &bound, None), None);
-    }
-
-    #[test]
-    fn pod_qos_follows_requests_and_limits() {
-        assert_eq!(qos_class(Some(&json!({"containers": [{"name": "a"}]}))), "BestEffort");
-        let g = json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}}]});
-        assert_eq!(qos_class(Some(&g)), "Guaranteed");
-        let b = json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]});
-        assert_eq!(qos_class(Some(&b)), "Burstable");
     }
 }
