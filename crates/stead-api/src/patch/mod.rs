@@ -10,17 +10,22 @@
 //! - [`PatchError`] (`error.rs`): every failure, with [`PatchError::to_api_error`] giving the
 //!   status upstream answers.
 
+mod apply;
 mod error;
 mod json;
+mod managed_fields;
 mod order;
 mod schema_walk;
 mod strategic;
 
 #[cfg(test)]
+mod apply_tests;
+#[cfg(test)]
 mod strategic_tests;
 #[cfg(test)]
 mod test_schemas;
 
+pub use apply::{ApplyRequest, record_update, server_side_apply};
 pub use error::{Conflict, PatchError};
 pub use json::{MAX_JSON_PATCH_OPERATIONS, json_merge_patch, json_patch};
 pub use schema_walk::Schema;
