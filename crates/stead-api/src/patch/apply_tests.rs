@@ -361,3 +361,35 @@ fn deleting_a_field_in_an_update_takes_it_from_its_owner() {
     );
     assert_eq!(entries(&edited).len(), 1);
 }
+
+#[test]
+fn a_port_without_protocol_matches_the_defaulted_live_port() {
+    // The live object is defaulted (protocol: TCP); the applied config omits it. The schema
+    // default completes the list-map key, so the port is updated, not duplicated.
+    let mut live = config(1, "nginx");
+    live["spec"]["template"]["spec"]["containers"][0]["ports"] =
+        json!([{"containerPort": 80, "protocol": "TCP"}]);
+    record_update(
+        None,
+        &mut live,
+        "kubectl-create",
+        "apps/v1",
+        T1,
+        &schemas(),
+        STS,
+    );
+    let mut applied = config(1, "nginx");
+    applied["spec"]["template"]["spec"]["containers"][0]["ports"] =
+        json!([{"containerPort": 80, "name": "web"}]);
+    let out = apply(Some(&live), &applied, "kubectl", false, T2).unwrap();
+    assert_eq!(
+        out["spec"]["template"]["spec"]["containers"][0]["ports"],
+        json!([{"containerPort": 80, "name": "web", "protocol": "TCP"}])
+    );
+    let port = &fields_of(&out, "kubectl")["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"nginx\"}"]
+        ["f:ports"];
+    assert_eq!(
+        port,
+        &json!({"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}, "f:name": {}}})
+    );
+}

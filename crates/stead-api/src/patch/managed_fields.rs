@@ -55,8 +55,9 @@ pub enum ListKind {
     Atomic,
     /// A set of scalars; elements are `v:<value>`.
     Set,
-    /// Elements identified by these key fields; elements are `k:{…}`.
-    Map(Vec<String>),
+    /// Elements identified by these key fields (with the schema default used when an element
+    /// omits one, like `protocol: TCP` for ports); elements are `k:{…}`.
+    Map(Vec<(String, Option<Value>)>),
 }
 
 /// The list kind of a field, as upstream's schema conversion decides it: `x-kubernetes-list-type`
@@ -70,7 +71,7 @@ pub fn list_kind(schema: &Schema) -> ListKind {
                 schema
                     .list_map_keys()
                     .iter()
-                    .map(|k| k.to_string())
+                    .map(|k| keyed(schema, k))
                     .collect(),
             );
         }
@@ -78,11 +79,21 @@ pub fn list_kind(schema: &Schema) -> ListKind {
     }
     if schema.merges() {
         return match schema.merge_key() {
-            Some(k) => ListKind::Map(vec![k.to_string()]),
+            Some(k) => ListKind::Map(vec![keyed(schema, k)]),
             None => ListKind::Set,
         };
     }
     ListKind::Atomic
+}
+
+fn keyed(schema: &Schema, key: &str) -> (String, Option<Value>) {
+    let default = schema
+        .items()
+        .field(key)
+        .default_value()
+        .filter(|d| !d.is_null())
+        .cloned();
+    (key.to_string(), default)
 }
 
 /// The path element naming `item` (at `index`) in a list of the given kind.
@@ -92,7 +103,9 @@ pub fn item_element(kind: &ListKind, item: &Value, index: usize) -> PathElement 
         ListKind::Map(keys) => {
             let mut fields: Vec<(&String, &Value)> = keys
                 .iter()
-                .filter_map(|k| item.get(k.as_str()).map(|v| (k, v)))
+                .filter_map(|(k, default)| {
+                    item.get(k.as_str()).or(default.as_ref()).map(|v| (k, v))
+                })
                 .collect();
             if fields.is_empty() {
                 return format!("i:{index}");

@@ -175,6 +175,11 @@ impl<'a> Schema<'a> {
         self.ext("x-kubernetes-map-type") == Some("atomic")
     }
 
+    /// The field's declared `default`, if any.
+    pub fn default_value(&self) -> Option<&'a Value> {
+        self.raw.and_then(|r| r.get("default"))
+    }
+
     /// Whether the field declares `default: {}` — upstream's marker for a non-pointer struct,
     /// which is always present in a decoded object.
     pub fn always_present(&self) -> bool {

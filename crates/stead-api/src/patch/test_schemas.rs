@@ -88,7 +88,8 @@ pub(crate) fn schemas() -> Map<String, Value> {
             "resources": r(&format!("{core}ResourceRequirements"))}},
         format!("{core}ResourceRequirements"): {"type": "object", "properties": {
             "limits": string_map, "requests": string_map}},
-        format!("{core}ContainerPort"): {"type": "object", "properties": {"containerPort": i, "name": s, "protocol": s}},
+        format!("{core}ContainerPort"): {"type": "object", "properties": {"containerPort": i, "name": s,
+            "protocol": {"type": "string", "default": "TCP"}}},
         format!("{core}EnvVar"): {"type": "object", "properties": {"name": s, "value": s}},
         format!("{core}VolumeMount"): {"type": "object", "properties": {"name": s, "mountPath": s, "readOnly": {"type": "boolean"}}},
         format!("{core}Volume"): {"type": "object", "properties": {"name": s,
