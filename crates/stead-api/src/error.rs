@@ -35,26 +35,57 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { field: field.into(), kind: FieldErrorType::Required, detail: detail.into() }
-    }
-    pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
-        Self { field: field.into(), kind: FieldErrorType::Invalid(value.into()), detail: detail.into() }
-    }
-    pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, supported: &[&str]) -> Self {
         Self {
             field: field.into(),
-            kind: FieldErrorType::NotSupported(value.into(), supported.iter().map(|s| s.to_string()).collect()),
+            kind: FieldErrorType::Required,
+            detail: detail.into(),
+        }
+    }
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            kind: FieldErrorType::Invalid(value.into()),
+            detail: detail.into(),
+        }
+    }
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        supported: &[&str],
+    ) -> Self {
+        Self {
+            field: field.into(),
+            kind: FieldErrorType::NotSupported(
+                value.into(),
+                supported.iter().map(|s| s.to_string()).collect(),
+            ),
             detail: String::new(),
         }
     }
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { field: field.into(), kind: FieldErrorType::Forbidden, detail: detail.into() }
+        Self {
+            field: field.into(),
+            kind: FieldErrorType::Forbidden,
+            detail: detail.into(),
+        }
     }
     pub fn duplicate(field: impl Into<String>, value: impl Into<Value>) -> Self {
-        Self { field: field.into(), kind: FieldErrorType::Duplicate(value.into()), detail: String::new() }
+        Self {
+            field: field.into(),
+            kind: FieldErrorType::Duplicate(value.into()),
+            detail: String::new(),
+        }
     }
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
-        Self { field: field.into(), kind: FieldErrorType::TooLong(max), detail: String::new() }
+        Self {
+            field: field.into(),
+            kind: FieldErrorType::TooLong(max),
+            detail: String::new(),
+        }
     }
 
     /// The cause `reason` (`FieldValueRequired`, …).
@@ -77,7 +108,11 @@ impl FieldError {
             FieldErrorType::Invalid(v) => format!("Invalid value: {}", render_value(v)),
             FieldErrorType::NotSupported(v, supported) => {
                 let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
-                format!("Unsupported value: {}: supported values: {}", render_value(v), list.join(", "))
+                format!(
+                    "Unsupported value: {}: supported values: {}",
+                    render_value(v),
+                    list.join(", ")
+                )
             }
             FieldErrorType::Forbidden => "Forbidden".to_string(),
             FieldErrorType::Duplicate(v) => format!("Duplicate value: {}", render_value(v)),
@@ -141,12 +176,21 @@ fn details(group: &str, kind: &str, name: &str) -> Value {
 }
 
 fn qualified(resource: &str, group: &str) -> String {
-    if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") }
+    if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    }
 }
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { code, reason, message: message.into(), details: None }
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// 404 `statefulsets.apps "web" not found`.
@@ -161,7 +205,11 @@ impl ApiError {
 
     /// 404 for paths and resources the server does not serve.
     pub fn no_route() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     /// 409 `configmaps "c" already exists`.
@@ -179,7 +227,10 @@ impl ApiError {
         Self {
             code: 409,
             reason: "Conflict",
-            message: format!("Operation cannot be fulfilled on {} {name:?}: {why}", qualified(resource, group)),
+            message: format!(
+                "Operation cannot be fulfilled on {} {name:?}: {why}",
+                qualified(resource, group)
+            ),
             details: Some(details(group, resource, name)),
         }
     }
@@ -204,7 +255,13 @@ impl ApiError {
         }
         let summary = match uniq.as_slice() {
             [one] => one.to_string(),
-            many => format!("[{}]", many.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")),
+            many => format!(
+                "[{}]",
+                many.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         let causes: Vec<Value> = uniq
             .iter()
@@ -247,7 +304,11 @@ impl ApiError {
 
     /// 405 MethodNotAllowed.
     pub fn method_not_allowed() -> Self {
-        Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
     }
 
     /// 406 NotAcceptable.
@@ -261,7 +322,11 @@ impl ApiError {
 
     /// 410 `too old resource version: X (Y)`.
     pub fn gone(requested: u64, oldest: u64) -> Self {
-        Self::new(410, "Expired", format!("too old resource version: {requested} ({oldest})"))
+        Self::new(
+            410,
+            "Expired",
+            format!("too old resource version: {requested} ({oldest})"),
+        )
     }
 
     /// 413 RequestEntityTooLarge.
@@ -288,7 +353,11 @@ impl ApiError {
 
     /// 500 InternalError.
     pub fn internal(message: impl std::fmt::Display) -> Self {
-        Self::new(500, "InternalError", format!("Internal error occurred: {message}"))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {message}"),
+        )
     }
 
     /// 503 ServiceUnavailable.
@@ -322,8 +391,14 @@ mod tests {
     fn not_found_names_the_qualified_resource_and_puts_the_plural_in_details() {
         let e = ApiError::not_found("apps", "statefulsets", "nope");
         assert_eq!(e.message, r#"statefulsets.apps "nope" not found"#);
-        assert_eq!(e.to_status()["details"], json!({"name": "nope", "group": "apps", "kind": "statefulsets"}));
-        assert_eq!(ApiError::not_found("", "pods", "p").message, r#"pods "p" not found"#);
+        assert_eq!(
+            e.to_status()["details"],
+            json!({"name": "nope", "group": "apps", "kind": "statefulsets"})
+        );
+        assert_eq!(
+            ApiError::not_found("", "pods", "p").message,
+            r#"pods "p" not found"#
+        );
     }
 
     #[test]
@@ -339,11 +414,22 @@ mod tests {
 
     #[test]
     fn invalid_with_one_cause_reads_inline_and_several_are_bracketed() {
-        let one = ApiError::invalid("apps", "StatefulSet", "web", &[FieldError::required("spec.selector", "")]);
-        assert_eq!(one.message, r#"StatefulSet.apps "web" is invalid: spec.selector: Required value"#);
+        let one = ApiError::invalid(
+            "apps",
+            "StatefulSet",
+            "web",
+            &[FieldError::required("spec.selector", "")],
+        );
+        assert_eq!(
+            one.message,
+            r#"StatefulSet.apps "web" is invalid: spec.selector: Required value"#
+        );
         let d = one.details.unwrap();
         assert_eq!(d["kind"], "StatefulSet");
-        assert_eq!(d["causes"][0], json!({"reason": "FieldValueRequired", "message": "Required value", "field": "spec.selector"}));
+        assert_eq!(
+            d["causes"][0],
+            json!({"reason": "FieldValueRequired", "message": "Required value", "field": "spec.selector"})
+        );
 
         let two = ApiError::invalid(
             "apps",

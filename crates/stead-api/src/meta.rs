@@ -11,7 +11,9 @@ pub fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
         *obj = Value::Object(Map::new());
     }
     let map = obj.as_object_mut().expect("made an object above");
-    let m = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    let m = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
     if !m.is_object() {
         *m = Value::Object(Map::new());
     }
@@ -20,7 +22,10 @@ pub fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
 
 /// A string field of `metadata` (`""` when absent).
 pub fn str_field<'a>(obj: &'a Value, field: &str) -> &'a str {
-    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or("")
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 pub fn name(obj: &Value) -> &str {
@@ -63,7 +68,11 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
     obj.get("metadata")
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -78,12 +87,17 @@ pub fn set_finalizers(obj: &mut Value, finalizers: &[String]) {
 
 /// True once deletion has been requested (`metadata.deletionTimestamp` set).
 pub fn is_deleting(obj: &Value) -> bool {
-    obj.get("metadata").and_then(|m| m.get("deletionTimestamp")).is_some_and(|v| !v.is_null())
+    obj.get("metadata")
+        .and_then(|m| m.get("deletionTimestamp"))
+        .is_some_and(|v| !v.is_null())
 }
 
 /// `metadata.generation` (0 when absent).
 pub fn generation(obj: &Value) -> i64 {
-    obj.get("metadata").and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(0)
+    obj.get("metadata")
+        .and_then(|m| m.get("generation"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 /// The owner references of an object.
@@ -121,7 +135,11 @@ mod tests {
 
     #[test]
     fn deletion_is_seen_only_when_the_timestamp_is_set() {
-        assert!(!is_deleting(&json!({"metadata": {"deletionTimestamp": null}})));
-        assert!(is_deleting(&json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}})));
+        assert!(!is_deleting(
+            &json!({"metadata": {"deletionTimestamp": null}})
+        ));
+        assert!(is_deleting(
+            &json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}})
+        ));
     }
 }

@@ -77,7 +77,11 @@ impl ResourceType {
     /// The storage key prefix shared by every object of this type: `/<group>/<plural>/`
     /// (the core group is spelled `core`).
     pub fn key_prefix(&self) -> String {
-        let group = if self.group.is_empty() { "core" } else { self.group };
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        };
         format!("/{group}/{}/", self.plural)
     }
 
@@ -98,11 +102,27 @@ impl ResourceType {
 }
 
 const fn status(kind: &'static str) -> Subresource {
-    Subresource { name: "status", group: None, version: None, kind, verbs: SUB_VERBS }
+    Subresource {
+        name: "status",
+        group: None,
+        version: None,
+        kind,
+        verbs: SUB_VERBS,
+    }
 }
 
-const fn connect(name: &'static str, kind: &'static str, verbs: &'static [&'static str]) -> Subresource {
-    Subresource { name, group: None, version: None, kind, verbs }
+const fn connect(
+    name: &'static str,
+    kind: &'static str,
+    verbs: &'static [&'static str],
+) -> Subresource {
+    Subresource {
+        name,
+        group: None,
+        version: None,
+        kind,
+        verbs,
+    }
 }
 
 macro_rules! rt {
@@ -137,25 +157,25 @@ pub static RESOURCES: &[ResourceType] = &[
     rt!("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", false,
         short: ["pv"], cat: [], sub: [status("PersistentVolume")]),
     rt!("", "v1", "Pod", "pods", "pod", true, short: ["po"], cat: ["all"],
-        sub: [
-            connect("attach", "PodAttachOptions", &["create", "get"]),
-            connect("binding", "Binding", &["create"]),
-            Subresource { name: "eviction", group: Some("policy"), version: Some("v1"), kind: "Eviction", verbs: &["create"] },
-            connect("exec", "PodExecOptions", &["create", "get"]),
-            connect("log", "Pod", &["get"]),
-            connect("portforward", "PodPortForwardOptions", &["create", "get"]),
-            status("Pod")
-        ]),
+    sub: [
+        connect("attach", "PodAttachOptions", &["create", "get"]),
+        connect("binding", "Binding", &["create"]),
+        Subresource { name: "eviction", group: Some("policy"), version: Some("v1"), kind: "Eviction", verbs: &["create"] },
+        connect("exec", "PodExecOptions", &["create", "get"]),
+        connect("log", "Pod", &["get"]),
+        connect("portforward", "PodPortForwardOptions", &["create", "get"]),
+        status("Pod")
+    ]),
     rt!("", "v1", "Secret", "secrets", "secret", true, short: [], cat: [], sub: []),
     rt!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", true, short: ["sa"], cat: [], sub: []),
     rt!("", "v1", "Service", "services", "service", true, short: ["svc"], cat: ["all"], sub: [status("Service")]),
     rt!("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", true,
         short: [], cat: [], sub: []),
     rt!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", true, short: ["sts"], cat: ["all"],
-        sub: [
-            Subresource { name: "scale", group: Some("autoscaling"), version: Some("v1"), kind: "Scale", verbs: SUB_VERBS },
-            status("StatefulSet")
-        ]),
+    sub: [
+        Subresource { name: "scale", group: Some("autoscaling"), version: Some("v1"), kind: "Scale", verbs: SUB_VERBS },
+        status("StatefulSet")
+    ]),
     rt!("events.k8s.io", "v1", "Event", "events", "event", true, short: ["ev"], cat: [], sub: []),
     rt!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", false,
         short: ["sc"], cat: [], sub: []),
@@ -215,7 +235,10 @@ mod tests {
     fn statefulsets_have_scale_as_autoscaling_v1() {
         let sts = find("apps", "v1", "statefulsets").unwrap();
         let scale = sts.subresource("scale").unwrap();
-        assert_eq!((scale.group, scale.version, scale.kind), (Some("autoscaling"), Some("v1"), "Scale"));
+        assert_eq!(
+            (scale.group, scale.version, scale.kind),
+            (Some("autoscaling"), Some("v1"), "Scale")
+        );
         assert_eq!(sts.short_names, &["sts"]);
         assert_eq!(sts.key("default", "web"), "/apps/statefulsets/default/web");
     }
@@ -226,7 +249,12 @@ mod tests {
         let pods = find("", "v1", "pods").unwrap();
         assert_eq!(pods.key_prefix(), "/core/pods/");
         assert_eq!(pods.qualified_plural(), "pods");
-        assert_eq!(find_kind("apps/v1", "StatefulSet").unwrap().qualified_kind(), "StatefulSet.apps");
+        assert_eq!(
+            find_kind("apps/v1", "StatefulSet")
+                .unwrap()
+                .qualified_kind(),
+            "StatefulSet.apps"
+        );
     }
 
     #[test]

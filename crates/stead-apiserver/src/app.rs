@@ -44,26 +44,44 @@ pub struct App {
 
 impl App {
     pub fn new(registry: Registry) -> Self {
-        Self { registry, tokens: Vec::new(), require_auth: true, ready: AtomicBool::new(true) }
+        Self {
+            registry,
+            tokens: Vec::new(),
+            require_auth: true,
+            ready: AtomicBool::new(true),
+        }
     }
 
     fn authenticate(&self, headers: &HeaderMap, peer: Option<&PeerIdentity>) -> Option<Identity> {
-        if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some(auth) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
             let token = auth.strip_prefix("Bearer ").map(str::trim)?;
-            return self.tokens.iter().find(|(t, _)| t == token).map(|(_, id)| id.clone());
+            return self
+                .tokens
+                .iter()
+                .find(|(t, _)| t == token)
+                .map(|(_, id)| id.clone());
         }
         if let Some(PeerIdentity(Some(id))) = peer {
             return Some(id.clone());
         }
         if !self.require_auth {
-            return Some(Identity { user: "admin".into(), groups: vec!["system:masters".into()] });
+            return Some(Identity {
+                user: "admin".into(),
+                groups: vec!["system:masters".into()],
+            });
         }
         None
     }
 }
 
 fn is_public(path: &str) -> bool {
-    matches!(path, "/version" | "/healthz" | "/livez" | "/readyz") || path.starts_with("/healthz/") || path.starts_with("/livez/") || path.starts_with("/readyz/")
+    matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
+        || path.starts_with("/healthz/")
+        || path.starts_with("/livez/")
+        || path.starts_with("/readyz/")
 }
 
 async fn authn(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
@@ -115,7 +133,10 @@ async fn route(State(app): State<Arc<App>>, req: Request) -> Response {
             return if app.ready.load(Ordering::Acquire) {
                 text(StatusCode::OK, "ok")
             } else {
-                text(StatusCode::SERVICE_UNAVAILABLE, "[-]stead-components failed: not ready yet\nreadyz check failed")
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "[-]stead-components failed: not ready yet\nreadyz check failed",
+                )
             };
         }
         "/api" => return discovery::core(req.headers()),

@@ -7,13 +7,23 @@ use stead_api::resource::find;
 
 use crate::registry::{Registry, WriteOptions};
 
-pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 pub async fn ensure_defaults(registry: &Registry) -> Result<(), ApiError> {
     let ns = find("", "v1", "namespaces").expect("namespaces are served");
-    let opts = WriteOptions { field_manager: "stead-bootstrap".into(), ..Default::default() };
+    let opts = WriteOptions {
+        field_manager: "stead-bootstrap".into(),
+        ..Default::default()
+    };
     for name in SYSTEM_NAMESPACES {
-        if registry.store().get(&ns.key("", name)).await.map_err(ApiError::internal)?.is_some() {
+        if registry
+            .store()
+            .get(&ns.key("", name))
+            .await
+            .map_err(ApiError::internal)?
+            .is_some()
+        {
             continue;
         }
         let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});

@@ -102,13 +102,21 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             resources.push(sv);
         }
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }
 
 fn api_group(group: &str) -> Value {
-    let versions: Vec<Value> =
-        group_versions(group).iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    let versions: Vec<Value> = group_versions(group)
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
     json!({"name": group, "versions": versions, "preferredVersion": versions[0]})
 }
 
@@ -155,7 +163,11 @@ fn discovery_group(group: &str, legacy_name: bool) -> Value {
             json!({"version": v, "resources": resources, "freshness": "Current"})
         })
         .collect();
-    let metadata = if legacy_name { json!({"creationTimestamp": null}) } else { json!({"name": group, "creationTimestamp": null}) };
+    let metadata = if legacy_name {
+        json!({"creationTimestamp": null})
+    } else {
+        json!({"name": group, "creationTimestamp": null})
+    };
     json!({"metadata": metadata, "versions": versions})
 }
 
@@ -168,7 +180,8 @@ fn aggregated_response(v: &str, items: Vec<Value>) -> Response {
     });
     let mut resp = json_response(StatusCode::OK, &body);
     let ct = format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList");
-    resp.headers_mut().insert(header::CONTENT_TYPE, ct.parse().expect("valid header"));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, ct.parse().expect("valid header"));
     resp
 }
 
@@ -189,12 +202,18 @@ pub fn core(headers: &HeaderMap) -> Response {
 
 /// `/apis`
 pub fn groups(headers: &HeaderMap) -> Response {
-    let named: Vec<&str> = resource::groups().into_iter().filter(|g| !g.is_empty()).collect();
+    let named: Vec<&str> = resource::groups()
+        .into_iter()
+        .filter(|g| !g.is_empty())
+        .collect();
     if let Some(v) = aggregated(headers) {
         return aggregated_response(v, named.iter().map(|g| discovery_group(g, false)).collect());
     }
     let groups: Vec<Value> = named.iter().map(|g| api_group(g)).collect();
-    json_response(StatusCode::OK, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+    json_response(
+        StatusCode::OK,
+        &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+    )
 }
 
 /// `/apis/<group>`
@@ -219,16 +238,34 @@ mod tests {
         let sts = res.iter().find(|r| r["name"] == "statefulsets").unwrap();
         assert_eq!(sts["shortNames"], json!(["sts"]));
         assert_eq!(sts["categories"], json!(["all"]));
-        let scale = res.iter().find(|r| r["name"] == "statefulsets/scale").unwrap();
-        assert_eq!((scale["group"].as_str(), scale["version"].as_str(), scale["kind"].as_str()), (Some("autoscaling"), Some("v1"), Some("Scale")));
+        let scale = res
+            .iter()
+            .find(|r| r["name"] == "statefulsets/scale")
+            .unwrap();
+        assert_eq!(
+            (
+                scale["group"].as_str(),
+                scale["version"].as_str(),
+                scale["kind"].as_str()
+            ),
+            (Some("autoscaling"), Some("v1"), Some("Scale"))
+        );
     }
 
     #[test]
     fn aggregated_discovery_is_served_only_when_asked_and_says_so_in_content_type() {
         let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT, "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json".parse().unwrap());
+        h.insert(
+            header::ACCEPT,
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+                .parse()
+                .unwrap(),
+        );
         let r = groups(&h);
-        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+        );
         let r = groups(&HeaderMap::new());
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
     }

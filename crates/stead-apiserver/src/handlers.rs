@@ -35,7 +35,9 @@ pub async fn resource(app: &App, target: Target, req: Request<Body>) -> Response
 
 async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
     to_bytes(body, MAX_BODY).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit")) || e.to_string().contains("length limit") {
+        if std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"))
+            || e.to_string().contains("length limit")
+        {
             ApiError::too_large(MAX_BODY)
         } else {
             ApiError::bad_request(format!("reading the request body: {e}"))
@@ -47,12 +49,22 @@ async fn dispatch(app: &App, target: Target, req: Request<Body>) -> Result<Respo
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
     let output = negotiate(&parts.headers)?;
-    let include = IncludeObject::parse(query.get("includeObject")).map_err(ApiError::bad_request)?;
-    let ctx = Ctx { app, target, query, headers: parts.headers, output, include };
+    let include =
+        IncludeObject::parse(query.get("includeObject")).map_err(ApiError::bad_request)?;
+    let ctx = Ctx {
+        app,
+        target,
+        query,
+        headers: parts.headers,
+        output,
+        include,
+    };
     let named = ctx.target.name.is_some();
     let sub = ctx.target.subresource.clone();
     match (parts.method, named, sub.as_deref()) {
-        (Method::GET, false, _) if ctx.query.flag("watch")? => watch::serve(app, &ctx.target, &ctx.query, output).await,
+        (Method::GET, false, _) if ctx.query.flag("watch")? => {
+            watch::serve(app, &ctx.target, &ctx.query, output).await
+        }
         (Method::GET, false, _) => list(&ctx).await,
         (Method::POST, false, _) => create(&ctx, read_body(body).await?).await,
         (Method::DELETE, false, _) => delete_collection(&ctx, read_body(body).await?).await,
@@ -85,7 +97,11 @@ fn respond(ctx: &Ctx<'_>, code: StatusCode, obj: &Value) -> Response {
 
 async fn get(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let name = ctx.target.name.as_deref().unwrap_or_default();
-    let obj = ctx.app.registry.get(ctx.target.rt, &ctx.target.namespace, name).await?;
+    let obj = ctx
+        .app
+        .registry
+        .get(ctx.target.rt, &ctx.target.namespace, name)
+        .await?;
     Ok(respond(ctx, StatusCode::OK, &obj))
 }
 
@@ -96,27 +112,47 @@ pub fn selectors(rt: &stead_api::ResourceType, q: &Query) -> Result<ListQuery, A
     let fields = stead_api::selector::FieldSelector::parse(q.get("fieldSelector").unwrap_or(""))
         .map_err(ApiError::bad_request)?;
     fields.validate_for(rt).map_err(ApiError::bad_request)?;
-    Ok(ListQuery { labels, fields, limit: None, continue_token: None })
+    Ok(ListQuery {
+        labels,
+        fields,
+        limit: None,
+        continue_token: None,
+    })
 }
 
 pub fn list_query(rt: &stead_api::ResourceType, q: &Query) -> Result<ListQuery, ApiError> {
     let ListQuery { labels, fields, .. } = selectors(rt, q)?;
     let limit = q.int("limit")?.filter(|l| *l > 0).map(|l| l as usize);
-    let continue_token = q.get("continue").filter(|c| !c.is_empty()).map(str::to_string);
+    let continue_token = q
+        .get("continue")
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
     if q.get("sendInitialEvents").is_some() {
         return Err(ApiError::invalid(
             "meta.k8s.io",
             "ListOptions",
             "",
-            &[stead_api::FieldError::forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list")],
+            &[stead_api::FieldError::forbidden(
+                "sendInitialEvents",
+                "sendInitialEvents is forbidden for list",
+            )],
         ));
     }
-    Ok(ListQuery { labels, fields, limit, continue_token })
+    Ok(ListQuery {
+        labels,
+        fields,
+        limit,
+        continue_token,
+    })
 }
 
 async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let q = list_query(ctx.target.rt, &ctx.query)?;
-    let page = ctx.app.registry.list(ctx.target.rt, &ctx.target.namespace, &q).await?;
+    let page = ctx
+        .app
+        .registry
+        .list(ctx.target.rt, &ctx.target.namespace, &q)
+        .await?;
     Ok(respond(ctx, StatusCode::OK, &page.to_list(ctx.target.rt)))
 }
 
@@ -124,9 +160,19 @@ async fn create(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError>
     let rt = ctx.target.rt;
     let opts = write_options(&ctx.query)?;
     let raw = decode_body(&content_type(&ctx.headers), &body)?;
-    let (obj, warnings) = ctx.app.registry.admit(rt.group, rt.version, rt.kind, raw, opts.validation)?;
-    let written = ctx.app.registry.create(rt, &ctx.target.namespace, obj, &opts).await?;
-    Ok(with_warnings(respond(ctx, StatusCode::CREATED, &written.object), &warnings))
+    let (obj, warnings) =
+        ctx.app
+            .registry
+            .admit(rt.group, rt.version, rt.kind, raw, opts.validation)?;
+    let written = ctx
+        .app
+        .registry
+        .create(rt, &ctx.target.namespace, obj, &opts)
+        .await?;
+    Ok(with_warnings(
+        respond(ctx, StatusCode::CREATED, &written.object),
+        &warnings,
+    ))
 }
 
 async fn update(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> {
@@ -134,7 +180,10 @@ async fn update(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError>
     let name = ctx.target.name.clone().unwrap_or_default();
     let opts = write_options(&ctx.query)?;
     let raw = decode_body(&content_type(&ctx.headers), &body)?;
-    let (obj, warnings) = ctx.app.registry.admit(rt.group, rt.version, rt.kind, raw, opts.validation)?;
+    let (obj, warnings) =
+        ctx.app
+            .registry
+            .admit(rt.group, rt.version, rt.kind, raw, opts.validation)?;
     let sub = ctx.target.subresource.as_deref().filter(|s| *s == "status");
     if meta::name(&obj) != name {
         return Err(ApiError::bad_request(format!(
@@ -145,10 +194,19 @@ async fn update(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError>
     let written = ctx
         .app
         .registry
-        .update_with(rt, &ctx.target.namespace, &name, sub, &opts, |_| Ok(obj.clone()))
+        .update_with(rt, &ctx.target.namespace, &name, sub, &opts, |_| {
+            Ok(obj.clone())
+        })
         .await?;
-    let code = if written.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(with_warnings(respond(ctx, code, &written.object), &warnings))
+    let code = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(with_warnings(
+        respond(ctx, code, &written.object),
+        &warnings,
+    ))
 }
 
 /// Applies a PATCH body of `content_type` to `current` (or to nothing, for server-side apply
@@ -164,7 +222,8 @@ pub fn apply_patch(
     let name = current.map(meta::name).unwrap_or("");
     let to_api = |e: patch::PatchError| e.to_api_error(rt.group, rt.plural, rt.kind, name);
     let parse = || -> Result<Value, ApiError> {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
     };
     match (content_type, current) {
         ("application/apply-patch+yaml", current) => {
@@ -181,13 +240,19 @@ pub fn apply_patch(
                 api_version: &rt.api_version(),
                 now: &crate::registry::now_rfc3339(),
             };
-            patch::server_side_apply(current, &applied, &req, schema::definitions(), kind_root).map_err(to_api)
+            patch::server_side_apply(current, &applied, &req, schema::definitions(), kind_root)
+                .map_err(to_api)
         }
         (_, None) => Err(ApiError::not_found(rt.group, rt.plural, name)),
-        ("application/json-patch+json", Some(cur)) => patch::json_patch(cur, &parse()?).map_err(to_api),
-        ("application/merge-patch+json", Some(cur)) => patch::merge_patch(cur, &parse()?).map_err(to_api),
+        ("application/json-patch+json", Some(cur)) => {
+            patch::json_patch(cur, &parse()?).map_err(to_api)
+        }
+        ("application/merge-patch+json", Some(cur)) => {
+            patch::json_merge_patch(cur, &parse()?).map_err(to_api)
+        }
         ("application/strategic-merge-patch+json", Some(cur)) => {
-            patch::strategic_merge_patch(cur, &parse()?, schema::definitions(), kind_root).map_err(to_api)
+            patch::strategic_merge_patch(cur, &parse()?, schema::definitions(), kind_root)
+                .map_err(to_api)
         }
         (other, _) => Err(ApiError::unsupported_media_type(other)),
     }
@@ -215,13 +280,21 @@ async fn patch(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> 
             if current.is_none() {
                 meta::set_str(&mut patched, "name", &name);
             }
-            let (obj, w) = registry.admit(rt.group, rt.version, rt.kind, patched, opts.validation)?;
+            let (obj, w) =
+                registry.admit(rt.group, rt.version, rt.kind, patched, opts.validation)?;
             warnings = w;
             Ok(obj)
         })
         .await?;
-    let code = if written.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(with_warnings(respond(ctx, code, &written.object), &warnings))
+    let code = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(with_warnings(
+        respond(ctx, code, &written.object),
+        &warnings,
+    ))
 }
 
 /// DeleteOptions from the body (kubectl) and the query (the Python client).
@@ -229,23 +302,36 @@ fn delete_options(q: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
     let b: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?
     };
     let str_of = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_string);
-    let dry_body = b.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
+    let dry_body = b
+        .get("dryRun")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|v| v == "All"));
     Ok(DeleteOptions {
-        propagation_policy: str_of("propagationPolicy").or_else(|| q.get("propagationPolicy").map(str::to_string)),
-        grace_period_seconds: b.get("gracePeriodSeconds").and_then(Value::as_i64).or(q.int("gracePeriodSeconds")?),
-        precondition_uid: b.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string),
+        propagation_policy: str_of("propagationPolicy")
+            .or_else(|| q.get("propagationPolicy").map(str::to_string)),
+        grace_period_seconds: b
+            .get("gracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .or(q.int("gracePeriodSeconds")?),
+        precondition_uid: b
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         precondition_resource_version: b
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
             .map(str::to_string),
-        orphan_dependents: b.get("orphanDependents").and_then(Value::as_bool).or(match q.get("orphanDependents") {
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            _ => None,
-        }),
+        orphan_dependents: b.get("orphanDependents").and_then(Value::as_bool).or(
+            match q.get("orphanDependents") {
+                Some("true") => Some(true),
+                Some("false") => Some(false),
+                _ => None,
+            },
+        ),
         dry_run: dry_body || q.dry_run()?,
     })
 }
@@ -261,9 +347,18 @@ fn success_status(rt: &stead_api::ResourceType, obj: &Value) -> Value {
 async fn delete(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> {
     let name = ctx.target.name.clone().unwrap_or_default();
     let opts = delete_options(&ctx.query, &body)?;
-    match ctx.app.registry.delete(ctx.target.rt, &ctx.target.namespace, &name, &opts).await? {
+    match ctx
+        .app
+        .registry
+        .delete(ctx.target.rt, &ctx.target.namespace, &name, &opts)
+        .await?
+    {
         Deleted::Gone(obj) => {
-            let body = if ctx.target.rt.kind == "Pod" { obj } else { success_status(ctx.target.rt, &obj) };
+            let body = if ctx.target.rt.kind == "Pod" {
+                obj
+            } else {
+                success_status(ctx.target.rt, &obj)
+            };
             Ok(json_response(StatusCode::OK, &body))
         }
         Deleted::Pending(obj) => Ok(respond(ctx, StatusCode::OK, &obj)),
@@ -274,10 +369,27 @@ async fn delete_collection(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response
     let rt = ctx.target.rt;
     let opts = delete_options(&ctx.query, &body)?;
     let q = list_query(rt, &ctx.query)?;
-    let page = ctx.app.registry.list(rt, &ctx.target.namespace, &ListQuery { limit: None, continue_token: None, ..q }).await?;
+    let page = ctx
+        .app
+        .registry
+        .list(
+            rt,
+            &ctx.target.namespace,
+            &ListQuery {
+                limit: None,
+                continue_token: None,
+                ..q
+            },
+        )
+        .await?;
     let mut items = Vec::new();
     for obj in &page.items {
-        match ctx.app.registry.delete(rt, meta::namespace(obj), meta::name(obj), &opts).await {
+        match ctx
+            .app
+            .registry
+            .delete(rt, meta::namespace(obj), meta::name(obj), &opts)
+            .await
+        {
             Ok(Deleted::Gone(o) | Deleted::Pending(o)) => items.push(o),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
@@ -297,48 +409,93 @@ async fn binding(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError
     let rt = ctx.target.rt;
     let name = ctx.target.name.clone().unwrap_or_default();
     let raw = decode_body(&content_type(&ctx.headers), &body)?;
-    let (b, _) = ctx.app.registry.admit("", "v1", "Binding", raw, FieldValidation::Ignore)?;
-    let node = b.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let (b, _) = ctx
+        .app
+        .registry
+        .admit("", "v1", "Binding", raw, FieldValidation::Ignore)?;
+    let node = b
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if node.is_empty() {
-        return Err(ApiError::invalid("", "Binding", &name, &[stead_api::FieldError::required("target.name", "")]));
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            &name,
+            &[stead_api::FieldError::required("target.name", "")],
+        ));
     }
     let opts = write_options(&ctx.query)?;
     ctx.app
         .registry
-        .update_with(rt, &ctx.target.namespace, &name, Some("binding"), &opts, |cur| {
-            let cur = cur.ok_or_else(|| ApiError::not_found("", "pods", &name))?;
-            if meta::is_deleting(cur) {
-                return Err(ApiError::conflict("", "pods", &name, "pod is being deleted, cannot be assigned to a host"));
-            }
-            let existing = cur.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
-            if !existing.is_empty() {
-                return Err(ApiError::conflict(
-                    "",
-                    "pods",
-                    &name,
-                    &format!("pod {name} is already assigned to node {existing:?}"),
-                ));
-            }
-            let mut next = cur.clone();
-            next["spec"]["nodeName"] = json!(node);
-            let cond = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
+        .update_with(
+            rt,
+            &ctx.target.namespace,
+            &name,
+            Some("binding"),
+            &opts,
+            |cur| {
+                let cur = cur.ok_or_else(|| ApiError::not_found("", "pods", &name))?;
+                if meta::is_deleting(cur) {
+                    return Err(ApiError::conflict(
+                        "",
+                        "pods",
+                        &name,
+                        "pod is being deleted, cannot be assigned to a host",
+                    ));
+                }
+                let existing = cur
+                    .pointer("/spec/nodeName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if !existing.is_empty() {
+                    return Err(ApiError::conflict(
+                        "",
+                        "pods",
+                        &name,
+                        &format!("pod {name} is already assigned to node {existing:?}"),
+                    ));
+                }
+                let mut next = cur.clone();
+                next["spec"]["nodeName"] = json!(node);
+                let cond = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
                 "lastTransitionTime": crate::registry::now_rfc3339()});
-            let conds = next["status"]["conditions"].as_array().cloned().unwrap_or_default();
-            let mut conds: Vec<Value> = conds.into_iter().filter(|c| c["type"] != "PodScheduled").collect();
-            conds.push(cond);
-            next["status"]["conditions"] = json!(conds);
-            Ok(next)
-        })
+                let conds = next["status"]["conditions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let mut conds: Vec<Value> = conds
+                    .into_iter()
+                    .filter(|c| c["type"] != "PodScheduled")
+                    .collect();
+                conds.push(cond);
+                next["status"]["conditions"] = json!(conds);
+                Ok(next)
+            },
+        )
         .await?;
-    Ok(json_response(StatusCode::CREATED, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
 }
 
 /// `pods/<name>/eviction`: a delete with the eviction's options (no disruption budgets yet).
 async fn eviction(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> {
     let name = ctx.target.name.clone().unwrap_or_default();
     let raw = decode_body(&content_type(&ctx.headers), &body)?;
-    let opts_body = raw.get("deleteOptions").cloned().unwrap_or_else(|| json!({}));
+    let opts_body = raw
+        .get("deleteOptions")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let opts = delete_options(&ctx.query, opts_body.to_string().as_bytes())?;
-    ctx.app.registry.delete(ctx.target.rt, &ctx.target.namespace, &name, &opts).await?;
-    Ok(json_response(StatusCode::CREATED, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
+    ctx.app
+        .registry
+        .delete(ctx.target.rt, &ctx.target.namespace, &name, &opts)
+        .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
 }

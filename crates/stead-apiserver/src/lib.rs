@@ -99,7 +99,10 @@ impl RunningServer {
 }
 
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> StartError + '_ {
-    move |source| StartError::DataDir { path: path.to_path_buf(), source }
+    move |source| StartError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Creates `<data_dir>/token` on first start: the bearer token node agents join with.
@@ -111,7 +114,11 @@ fn load_or_create_token(dir: &Path) -> Result<String, StartError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(data_dir_error(&path)(e)),
     }
-    let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let tmp = dir.join("token.tmp");
     std::fs::write(&tmp, format!("{token}\n")).map_err(data_dir_error(&tmp))?;
     std::fs::rename(&tmp, &path).map_err(data_dir_error(&path))?;
@@ -139,24 +146,49 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
 
     let db_dir = dir.join("db");
     std::fs::create_dir_all(&db_dir).map_err(data_dir_error(&db_dir))?;
-    let store: Arc<dyn Storage> = Arc::new(stead_storage::embedded::EmbeddedStore::open(&db_dir.join("stead.redb"))?);
+    let store: Arc<dyn Storage> = Arc::new(stead_storage::embedded::EmbeddedStore::open(
+        &db_dir.join("stead.redb"),
+    )?);
     let registry = Registry::new(store, config.features);
-    bootstrap::ensure_defaults(&registry).await.map_err(StartError::Bootstrap)?;
+    bootstrap::ensure_defaults(&registry)
+        .await
+        .map_err(StartError::Bootstrap)?;
 
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|source| StartError::Listen { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
+        .map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
 
     let mut app = App::new(registry);
-    app.tokens.push((token, Identity { user: "stead-admin".into(), groups: vec!["system:masters".into()] }));
+    app.tokens.push((
+        token,
+        Identity {
+            user: "stead-admin".into(),
+            groups: vec!["system:masters".into()],
+        },
+    ));
     let app = Arc::new(app);
 
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
-    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
     let url = format!("https://{host}:{}", addr.port());
     let kubeconfig = dir.join("kubeconfig.yaml");
-    let text = kubeconfig::admin_kubeconfig(&url, &pki.ca_pem, &pki.admin_cert_pem, &pki.admin_key_pem);
+    let text =
+        kubeconfig::admin_kubeconfig(&url, &pki.ca_pem, &pki.admin_cert_pem, &pki.admin_key_pem);
     let tmp = dir.join("kubeconfig.yaml.tmp");
     std::fs::write(&tmp, text).map_err(data_dir_error(&tmp))?;
     std::fs::rename(&tmp, &kubeconfig).map_err(data_dir_error(&kubeconfig))?;
@@ -166,5 +198,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let task = tokio::spawn(serve::serve(listener, Some(tls_config), router, async {
         let _ = rx.await;
     }));
-    Ok(RunningServer { addr, kubeconfig, app, shutdown: Some(tx), task, _lock: lock })
+    Ok(RunningServer {
+        addr,
+        kubeconfig,
+        app,
+        shutdown: Some(tx),
+        task,
+        _lock: lock,
+    })
 }

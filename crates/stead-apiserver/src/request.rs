@@ -30,8 +30,18 @@ pub fn parse_target(path: &str) -> Result<Option<Target>, ApiError> {
         ["namespaces", ns, plural, tail @ ..] if find(plural).is_ok_and(|r| r.namespaced) => {
             let rt = find(plural)?;
             match tail {
-                [] => Target { rt, namespace: ns.to_string(), name: None, subresource: None },
-                [name] => Target { rt, namespace: ns.to_string(), name: Some(name.to_string()), subresource: None },
+                [] => Target {
+                    rt,
+                    namespace: ns.to_string(),
+                    name: None,
+                    subresource: None,
+                },
+                [name] => Target {
+                    rt,
+                    namespace: ns.to_string(),
+                    name: Some(name.to_string()),
+                    subresource: None,
+                },
                 [name, sub] => Target {
                     rt,
                     namespace: ns.to_string(),
@@ -41,20 +51,35 @@ pub fn parse_target(path: &str) -> Result<Option<Target>, ApiError> {
                 _ => return Err(ApiError::no_route()),
             }
         }
-        [plural] => Target { rt: find(plural)?, namespace: String::new(), name: None, subresource: None },
+        [plural] => Target {
+            rt: find(plural)?,
+            namespace: String::new(),
+            name: None,
+            subresource: None,
+        },
         [plural, name] => {
             let rt = find(plural)?;
             if rt.namespaced {
                 return Err(ApiError::no_route());
             }
-            Target { rt, namespace: String::new(), name: Some(name.to_string()), subresource: None }
+            Target {
+                rt,
+                namespace: String::new(),
+                name: Some(name.to_string()),
+                subresource: None,
+            }
         }
         [plural, name, sub] => {
             let rt = find(plural)?;
             if rt.namespaced {
                 return Err(ApiError::no_route());
             }
-            Target { rt, namespace: String::new(), name: Some(name.to_string()), subresource: Some(sub.to_string()) }
+            Target {
+                rt,
+                namespace: String::new(),
+                name: Some(name.to_string()),
+                subresource: Some(sub.to_string()),
+            }
         }
         _ => return Err(ApiError::no_route()),
     };
@@ -92,14 +117,19 @@ impl Query {
     }
 
     pub fn all(&self, key: &str) -> impl Iterator<Item = &str> {
-        self.all.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.all
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn flag(&self, key: &str) -> Result<bool, ApiError> {
         match self.get(key) {
             None | Some("") | Some("false") | Some("0") => Ok(false),
             Some("true") | Some("1") => Ok(true),
-            Some(other) => Err(ApiError::bad_request(format!("invalid boolean value for {key}: {other:?}"))),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "invalid boolean value for {key}: {other:?}"
+            ))),
         }
     }
 
@@ -140,7 +170,10 @@ pub struct MediaType {
 
 impl MediaType {
     pub fn param(&self, key: &str) -> Option<&str> {
-        self.params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -168,13 +201,18 @@ pub enum Output {
     Json,
     Yaml,
     /// `meta.k8s.io` Table, in `v1` or `v1beta1`.
-    Table { beta: bool },
+    Table {
+        beta: bool,
+    },
 }
 
 /// Picks the response encoding from `Accept`. Protobuf is never produced (clients that ask for it
 /// list JSON as well); an `Accept` with nothing stead can produce is a 406.
 pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
-    let Some(accept) = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+    let Some(accept) = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Ok(Output::Json);
     };
     if accept.trim().is_empty() {
@@ -183,13 +221,11 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
     for mt in parse_media_types(accept) {
         match mt.essence.as_str() {
             "application/json" => match mt.param("as") {
-                Some("Table") if mt.param("g") == Some("meta.k8s.io") => {
-                    match mt.param("v") {
-                        Some("v1") => return Ok(Output::Table { beta: false }),
-                        Some("v1beta1") => return Ok(Output::Table { beta: true }),
-                        _ => continue,
-                    }
-                }
+                Some("Table") if mt.param("g") == Some("meta.k8s.io") => match mt.param("v") {
+                    Some("v1") => return Ok(Output::Table { beta: false }),
+                    Some("v1beta1") => return Ok(Output::Table { beta: true }),
+                    _ => continue,
+                },
                 Some(_) => continue,
                 None => return Ok(Output::Json),
             },
@@ -198,7 +234,9 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Output, ApiError> {
             _ => continue,
         }
     }
-    Err(ApiError::not_acceptable("application/json, application/yaml"))
+    Err(ApiError::not_acceptable(
+        "application/json, application/yaml",
+    ))
 }
 
 /// The request body's media type, `application/json` when absent (the Python client sends
@@ -216,11 +254,13 @@ pub fn content_type(headers: &HeaderMap) -> String {
 /// Decodes an object body by its content type: JSON, YAML or Kubernetes protobuf.
 pub fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     match content_type {
-        "application/json" => serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))),
+        "application/json" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        }),
         "application/yaml" | "application/apply-patch+yaml" => decode_yaml(body),
-        "application/vnd.kubernetes.protobuf" => stead_api::protobuf::decode(body)
-            .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))),
+        "application/vnd.kubernetes.protobuf" => stead_api::protobuf::decode(body).map_err(|e| {
+            ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
+        }),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }
@@ -230,7 +270,8 @@ pub fn decode_yaml(body: &[u8]) -> Result<Value, ApiError> {
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
         return Ok(v);
     }
-    let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("the request body is not UTF-8"))?;
     serde_saphyr::from_str::<Value>(text)
         .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
 }
@@ -241,25 +282,51 @@ mod tests {
 
     #[test]
     fn namespaced_item_and_subresource_paths_parse() {
-        let t = parse_target("/apis/apps/v1/namespaces/default/statefulsets/web/scale").unwrap().unwrap();
-        assert_eq!((t.rt.plural, t.namespace.as_str()), ("statefulsets", "default"));
-        assert_eq!((t.name.as_deref(), t.subresource.as_deref()), (Some("web"), Some("scale")));
+        let t = parse_target("/apis/apps/v1/namespaces/default/statefulsets/web/scale")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (t.rt.plural, t.namespace.as_str()),
+            ("statefulsets", "default")
+        );
+        assert_eq!(
+            (t.name.as_deref(), t.subresource.as_deref()),
+            (Some("web"), Some("scale"))
+        );
         let t = parse_target("/api/v1/pods").unwrap().unwrap();
-        assert_eq!((t.rt.plural, t.namespace.as_str(), t.name), ("pods", "", None));
+        assert_eq!(
+            (t.rt.plural, t.namespace.as_str(), t.name),
+            ("pods", "", None)
+        );
     }
 
     #[test]
     fn namespaces_themselves_are_cluster_scoped_items() {
         let t = parse_target("/api/v1/namespaces/demo").unwrap().unwrap();
-        assert_eq!((t.rt.plural, t.name.as_deref()), ("namespaces", Some("demo")));
-        let t = parse_target("/api/v1/namespaces/demo/status").unwrap().unwrap();
+        assert_eq!(
+            (t.rt.plural, t.name.as_deref()),
+            ("namespaces", Some("demo"))
+        );
+        let t = parse_target("/api/v1/namespaces/demo/status")
+            .unwrap()
+            .unwrap();
         assert_eq!(t.subresource.as_deref(), Some("status"));
     }
 
     #[test]
     fn unknown_resources_and_subresources_are_not_found() {
-        assert_eq!(parse_target("/api/v1/namespaces/d/widgets").unwrap_err().code, 404);
-        assert_eq!(parse_target("/apis/apps/v1/namespaces/d/statefulsets/web/log").unwrap_err().code, 404);
+        assert_eq!(
+            parse_target("/api/v1/namespaces/d/widgets")
+                .unwrap_err()
+                .code,
+            404
+        );
+        assert_eq!(
+            parse_target("/apis/apps/v1/namespaces/d/statefulsets/web/log")
+                .unwrap_err()
+                .code,
+            404
+        );
         assert!(parse_target("/api/v1").unwrap().is_none());
     }
 
@@ -273,9 +340,17 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(negotiate(&h).unwrap(), Output::Table { beta: false });
-        h.insert("accept", "application/vnd.kubernetes.protobuf,application/json".parse().unwrap());
+        h.insert(
+            "accept",
+            "application/vnd.kubernetes.protobuf,application/json"
+                .parse()
+                .unwrap(),
+        );
         assert_eq!(negotiate(&h).unwrap(), Output::Json);
-        h.insert("accept", "application/vnd.kubernetes.protobuf".parse().unwrap());
+        h.insert(
+            "accept",
+            "application/vnd.kubernetes.protobuf".parse().unwrap(),
+        );
         assert_eq!(negotiate(&h).unwrap_err().code, 406);
     }
 
@@ -289,7 +364,10 @@ mod tests {
     #[test]
     fn missing_content_type_means_json() {
         assert_eq!(content_type(&HeaderMap::new()), "application/json");
-        assert_eq!(decode_body("application/json", b"{\"a\":1}").unwrap()["a"], 1);
+        assert_eq!(
+            decode_body("application/json", b"{\"a\":1}").unwrap()["a"],
+            1
+        );
         assert_eq!(decode_body("application/json", b"{").unwrap_err().code, 400);
         assert_eq!(decode_body("text/plain", b"x").unwrap_err().code, 415);
     }

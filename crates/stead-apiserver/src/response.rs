@@ -59,7 +59,13 @@ pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
 }
 
 /// The Table form of `objects` for `rt`, with list metadata.
-pub fn to_table(rt: &ResourceType, objects: &[&Value], include: IncludeObject, beta: bool, list_meta: Value) -> Value {
+pub fn to_table(
+    rt: &ResourceType,
+    objects: &[&Value],
+    include: IncludeObject,
+    beta: bool,
+    list_meta: Value,
+) -> Value {
     let mut t = table::table(rt, objects, include, jiff::Timestamp::now());
     t["metadata"] = list_meta;
     if beta {
@@ -80,15 +86,29 @@ pub fn encode(
         Output::Json => json_response(code, body),
         Output::Yaml => yaml_response(code, body),
         Output::Table { beta } => {
-            let (objects, list_meta): (Vec<&Value>, Value) = match body.get("items").and_then(Value::as_array) {
-                Some(items) if body.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) => {
-                    (items.iter().collect(), body.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({})))
-                }
-                _ => {
-                    let rv = body.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null);
-                    (vec![body], serde_json::json!({"resourceVersion": rv}))
-                }
-            };
+            let (objects, list_meta): (Vec<&Value>, Value) =
+                match body.get("items").and_then(Value::as_array) {
+                    Some(items)
+                        if body
+                            .get("kind")
+                            .and_then(Value::as_str)
+                            .is_some_and(|k| k.ends_with("List")) =>
+                    {
+                        (
+                            items.iter().collect(),
+                            body.get("metadata")
+                                .cloned()
+                                .unwrap_or_else(|| serde_json::json!({})),
+                        )
+                    }
+                    _ => {
+                        let rv = body
+                            .pointer("/metadata/resourceVersion")
+                            .cloned()
+                            .unwrap_or(Value::Null);
+                        (vec![body], serde_json::json!({"resourceVersion": rv}))
+                    }
+                };
             json_response(code, &to_table(rt, &objects, include, beta, list_meta))
         }
     }

@@ -18,7 +18,12 @@ use crate::response::json_response;
 pub fn scale_of(set: &Value) -> Value {
     let selector = set
         .pointer("/spec/selector")
-        .and_then(|s| serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>(s.clone()).ok())
+        .and_then(|s| {
+            serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>(
+                s.clone(),
+            )
+            .ok()
+        })
         .and_then(|s| LabelSelector::from_label_selector(&s).ok())
         .map(|s| s.to_string())
         .unwrap_or_default();
@@ -65,26 +70,50 @@ pub async fn serve(
                 validation: FieldValidation::parse(query.get("fieldValidation"))?,
             };
             let ct = content_type(headers);
-            let put_body = if *method == Method::PUT { Some(decode_body(&ct, body)?) } else { None };
+            let put_body = if *method == Method::PUT {
+                Some(decode_body(&ct, body)?)
+            } else {
+                None
+            };
             let root = schema::definition_name("autoscaling", "v1", "Scale").unwrap_or("");
             let written = app
                 .registry
                 .update_with(rt, ns, &name, None, &opts, |current| {
-                    let set = current.ok_or_else(|| ApiError::not_found(rt.group, rt.plural, &name))?;
+                    let set =
+                        current.ok_or_else(|| ApiError::not_found(rt.group, rt.plural, &name))?;
                     let old_scale = scale_of(set);
                     let new_scale = match &put_body {
                         Some(b) => b.clone(),
-                        None => crate::handlers::apply_patch(rt, root, &ct, body, Some(&old_scale), query)?,
+                        None => crate::handlers::apply_patch(
+                            rt,
+                            root,
+                            &ct,
+                            body,
+                            Some(&old_scale),
+                            query,
+                        )?,
                     };
-                    let (new_scale, _) =
-                        app.registry.admit("autoscaling", "v1", "Scale", new_scale, opts.validation)?;
-                    let replicas = new_scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+                    let (new_scale, _) = app.registry.admit(
+                        "autoscaling",
+                        "v1",
+                        "Scale",
+                        new_scale,
+                        opts.validation,
+                    )?;
+                    let replicas = new_scale
+                        .pointer("/spec/replicas")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
                     if replicas < 0 {
                         return Err(ApiError::invalid(
                             "autoscaling",
                             "Scale",
                             &name,
-                            &[FieldError::invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
+                            &[FieldError::invalid(
+                                "spec.replicas",
+                                replicas,
+                                "must be greater than or equal to 0",
+                            )],
                         ));
                     }
                     let mut next = set.clone();

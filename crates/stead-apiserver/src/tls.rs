@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
@@ -49,7 +49,10 @@ fn read(path: &Path) -> Result<Option<String>, TlsError> {
     match std::fs::read_to_string(path) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(TlsError::Io { path: path.to_path_buf(), source }),
+        Err(source) => Err(TlsError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -58,7 +61,10 @@ fn write(path: &Path, contents: &str, secret: bool) -> Result<(), TlsError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let io = |source| TlsError::Io { path: path.to_path_buf(), source };
+    let io = |source| TlsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -88,7 +94,11 @@ fn ca_params() -> CertificateParams {
     dn.push(DnType::CommonName, "stead-ca");
     p.distinguished_name = dn;
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     validity(&mut p, 10);
     p
 }
@@ -101,7 +111,10 @@ fn leaf_params(cn: &str, org: Option<&str>, eku: ExtendedKeyUsagePurpose) -> Cer
         dn.push(DnType::OrganizationName, o);
     }
     p.distinguished_name = dn;
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     p.extended_key_usages = vec![eku];
     p.use_authority_key_identifier_extension = true;
     validity(&mut p, 5);
@@ -110,12 +123,20 @@ fn leaf_params(cn: &str, org: Option<&str>, eku: ExtendedKeyUsagePurpose) -> Cer
 
 /// The subject alternative names the serving certificate must carry for `listen_ip`.
 fn server_sans(listen_ip: IpAddr) -> Vec<SanType> {
-    let mut ips: Vec<IpAddr> = vec!["127.0.0.1".parse().expect("literal"), "::1".parse().expect("literal")];
+    let mut ips: Vec<IpAddr> = vec![
+        "127.0.0.1".parse().expect("literal"),
+        "::1".parse().expect("literal"),
+    ];
     if !listen_ip.is_unspecified() && !ips.contains(&listen_ip) {
         ips.push(listen_ip);
     }
     let mut sans: Vec<SanType> = ips.into_iter().map(SanType::IpAddress).collect();
-    for name in ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"] {
+    for name in [
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+    ] {
         if let Ok(n) = name.to_string().try_into() {
             sans.push(SanType::DnsName(n));
         }
@@ -134,7 +155,10 @@ impl Pki {
     /// Loads the PKI from `<data_dir>/tls`, creating whatever is missing.
     pub fn load_or_create(data_dir: &Path, listen_ip: IpAddr) -> Result<Self, TlsError> {
         let dir = data_dir.join("tls");
-        std::fs::create_dir_all(&dir).map_err(|source| TlsError::Io { path: dir.clone(), source })?;
+        std::fs::create_dir_all(&dir).map_err(|source| TlsError::Io {
+            path: dir.clone(),
+            source,
+        })?;
         let p = |n: &str| dir.join(n);
 
         let (ca_pem, ca_key_pem) = match (read(&p("ca.crt"))?, read(&p("ca.key"))?) {
@@ -153,27 +177,36 @@ impl Pki {
 
         let sans = server_sans(listen_ip);
         let fingerprint = sans_fingerprint(&sans);
-        let (server_cert_pem, server_key_pem) =
-            match (read(&p("server.crt"))?, read(&p("server.key"))?, read(&p("server.sans"))?) {
-                (Some(c), Some(k), Some(f)) if f == fingerprint => (c, k),
-                _ => {
-                    let key = KeyPair::generate()?;
-                    let mut params = leaf_params("stead-apiserver", None, ExtendedKeyUsagePurpose::ServerAuth);
-                    params.subject_alt_names = sans;
-                    let cert = params.signed_by(&key, &issuer)?;
-                    let (c, k) = (cert.pem(), key.serialize_pem());
-                    write(&p("server.key"), &k, true)?;
-                    write(&p("server.crt"), &c, false)?;
-                    write(&p("server.sans"), &fingerprint, false)?;
-                    (c, k)
-                }
-            };
+        let (server_cert_pem, server_key_pem) = match (
+            read(&p("server.crt"))?,
+            read(&p("server.key"))?,
+            read(&p("server.sans"))?,
+        ) {
+            (Some(c), Some(k), Some(f)) if f == fingerprint => (c, k),
+            _ => {
+                let key = KeyPair::generate()?;
+                let mut params =
+                    leaf_params("stead-apiserver", None, ExtendedKeyUsagePurpose::ServerAuth);
+                params.subject_alt_names = sans;
+                let cert = params.signed_by(&key, &issuer)?;
+                let (c, k) = (cert.pem(), key.serialize_pem());
+                write(&p("server.key"), &k, true)?;
+                write(&p("server.crt"), &c, false)?;
+                write(&p("server.sans"), &fingerprint, false)?;
+                (c, k)
+            }
+        };
 
-        let (admin_cert_pem, admin_key_pem) = match (read(&p("admin.crt"))?, read(&p("admin.key"))?) {
+        let (admin_cert_pem, admin_key_pem) = match (read(&p("admin.crt"))?, read(&p("admin.key"))?)
+        {
             (Some(c), Some(k)) => (c, k),
             _ => {
                 let key = KeyPair::generate()?;
-                let params = leaf_params("admin", Some("system:masters"), ExtendedKeyUsagePurpose::ClientAuth);
+                let params = leaf_params(
+                    "admin",
+                    Some("system:masters"),
+                    ExtendedKeyUsagePurpose::ClientAuth,
+                );
                 let cert = params.signed_by(&key, &issuer)?;
                 let (c, k) = (cert.pem(), key.serialize_pem());
                 write(&p("admin.key"), &k, true)?;
@@ -182,24 +215,35 @@ impl Pki {
             }
         };
 
-        Ok(Self { dir, ca_pem, admin_cert_pem, admin_key_pem, server_cert_pem, server_key_pem })
+        Ok(Self {
+            dir,
+            ca_pem,
+            admin_cert_pem,
+            admin_key_pem,
+            server_cert_pem,
+            server_key_pem,
+        })
     }
 
     /// The rustls server configuration: our serving certificate, HTTP/1.1, and client
     /// certificates verified against the CA when offered (requests without one fall back to
     /// bearer tokens or are refused by the authenticator).
     pub fn server_config(&self) -> Result<rustls::ServerConfig, TlsError> {
-        let pem_err = |name: &str| TlsError::Pem { path: self.dir.join(name) };
-        let ca = CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).map_err(|_| pem_err("ca.crt"))?;
+        let pem_err = |name: &str| TlsError::Pem {
+            path: self.dir.join(name),
+        };
+        let ca = CertificateDer::from_pem_slice(self.ca_pem.as_bytes())
+            .map_err(|_| pem_err("ca.crt"))?;
         let mut roots = RootCertStore::empty();
         roots.add(ca.clone()).map_err(TlsError::Config)?;
         let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
             .allow_unauthenticated()
             .build()
             .map_err(|e| TlsError::Config(rustls::Error::General(e.to_string())))?;
-        let leaf = CertificateDer::from_pem_slice(self.server_cert_pem.as_bytes()).map_err(|_| pem_err("server.crt"))?;
-        let key =
-            PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes()).map_err(|_| pem_err("server.key"))?;
+        let leaf = CertificateDer::from_pem_slice(self.server_cert_pem.as_bytes())
+            .map_err(|_| pem_err("server.crt"))?;
+        let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes())
+            .map_err(|_| pem_err("server.key"))?;
         let mut config = rustls::ServerConfig::builder()
             .with_client_cert_verifier(verifier)
             .with_single_cert(vec![leaf, ca], key)?;
@@ -212,7 +256,12 @@ impl Pki {
 pub fn identity_from_cert(der: &[u8]) -> Option<(String, Vec<String>)> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let subject = cert.subject();
-    let user = subject.iter_common_name().next()?.as_str().ok()?.to_string();
+    let user = subject
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
     let groups = subject
         .iter_organization()
         .filter_map(|o| o.as_str().ok().map(str::to_string))

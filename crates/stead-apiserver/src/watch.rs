@@ -31,14 +31,25 @@ fn invalid_list_options(detail: FieldError) -> ApiError {
 }
 
 /// One event line, with the object converted to a Table when asked.
-fn event_line(kind: &str, obj: &Value, rt: &ResourceType, output: Output, include: IncludeObject) -> bytes::Bytes {
+fn event_line(
+    kind: &str,
+    obj: &Value,
+    rt: &ResourceType,
+    output: Output,
+    include: IncludeObject,
+) -> bytes::Bytes {
     let object = match output {
-        Output::Table { beta } if kind != "ERROR" && kind != "BOOKMARK" => {
-            to_table(rt, &[obj], include, beta, json!({"resourceVersion": obj["metadata"]["resourceVersion"]}))
-        }
+        Output::Table { beta } if kind != "ERROR" && kind != "BOOKMARK" => to_table(
+            rt,
+            &[obj],
+            include,
+            beta,
+            json!({"resourceVersion": obj["metadata"]["resourceVersion"]}),
+        ),
         _ => obj.clone(),
     };
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).expect("a Value always serializes");
+    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object}))
+        .expect("a Value always serializes");
     line.push(b'\n');
     bytes::Bytes::from(line)
 }
@@ -55,7 +66,12 @@ fn matches(rt: &ResourceType, q: &ListQuery, obj: &Value) -> bool {
     q.labels.matches(&meta::labels(obj)) && q.fields.matches(rt, obj)
 }
 
-pub async fn serve(app: &App, target: &Target, query: &Query, output: Output) -> Result<Response, ApiError> {
+pub async fn serve(
+    app: &App,
+    target: &Target,
+    query: &Query,
+    output: Output,
+) -> Result<Response, ApiError> {
     let rt = target.rt;
     let q = selectors(rt, query)?;
     let bookmarks = query.flag("allowWatchBookmarks")?;
@@ -91,22 +107,33 @@ pub async fn serve(app: &App, target: &Target, query: &Query, output: Output) ->
     let start: Option<u64> = if rv.is_empty() || rv == "0" {
         None
     } else {
-        Some(rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))?)
+        Some(
+            rv.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))?,
+        )
     };
     let timeout = query
         .int("timeoutSeconds")?
         .filter(|s| *s > 0)
         .map(|s| Duration::from_secs(s as u64))
         .unwrap_or(DEFAULT_TIMEOUT);
-    let include = IncludeObject::parse(query.get("includeObject")).map_err(ApiError::bad_request)?;
+    let include =
+        IncludeObject::parse(query.get("includeObject")).map_err(ApiError::bad_request)?;
 
     let store = app.registry.store().clone();
-    let prefix = if target.namespace.is_empty() { rt.key_prefix() } else { rt.namespace_prefix(&target.namespace) };
+    let prefix = if target.namespace.is_empty() {
+        rt.key_prefix()
+    } else {
+        rt.namespace_prefix(&target.namespace)
+    };
 
     // The initial state and the revision to watch after.
     let mut first_lines = Vec::new();
     let after = if initial {
-        let page = store.list(&prefix, ListOptions::default()).await.map_err(ApiError::internal)?;
+        let page = store
+            .list(&prefix, ListOptions::default())
+            .await
+            .map_err(ApiError::internal)?;
         for kv in &page.items {
             let obj = codec::decode_kv(kv)?;
             if matches(rt, &q, &obj) {
@@ -114,7 +141,13 @@ pub async fn serve(app: &App, target: &Target, query: &Query, output: Output) ->
             }
         }
         if send_initial == Some(true) {
-            first_lines.push(event_line("BOOKMARK", &bookmark(rt, page.revision, true), rt, output, include));
+            first_lines.push(event_line(
+                "BOOKMARK",
+                &bookmark(rt, page.revision, true),
+                rt,
+                output,
+                include,
+            ));
         }
         page.revision
     } else {
@@ -131,18 +164,38 @@ pub async fn serve(app: &App, target: &Target, query: &Query, output: Output) ->
         }
         let mut events = match store.watch(&prefix, after).await {
             Ok(s) => s,
-            Err(StorageError::Compacted { requested, compacted }) => {
-                let _ = tx.send(event_line("ERROR", &ApiError::gone(requested, compacted).to_status(), rt_copy, output, include)).await;
+            Err(StorageError::Compacted {
+                requested,
+                compacted,
+            }) => {
+                let _ = tx
+                    .send(event_line(
+                        "ERROR",
+                        &ApiError::gone(requested, compacted).to_status(),
+                        rt_copy,
+                        output,
+                        include,
+                    ))
+                    .await;
                 return;
             }
             Err(e) => {
-                let _ = tx.send(event_line("ERROR", &ApiError::internal(e).to_status(), rt_copy, output, include)).await;
+                let _ = tx
+                    .send(event_line(
+                        "ERROR",
+                        &ApiError::internal(e).to_status(),
+                        rt_copy,
+                        output,
+                        include,
+                    ))
+                    .await;
                 return;
             }
         };
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
+        let mut ticker =
+            tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
         let mut last_rev = after;
         loop {
             tokio::select! {
@@ -190,7 +243,9 @@ pub async fn serve(app: &App, target: &Target, query: &Query, output: Output) ->
         }
     });
 
-    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::io::Error>));
+    let body = Body::from_stream(
+        tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<_, std::io::Error>),
+    );
     Ok(Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/json")

@@ -26,27 +26,56 @@ impl Harness {
     async fn new() -> Self {
         let store = Arc::new(EmbeddedStore::open_in_memory().unwrap());
         let registry = Registry::new(store, Default::default());
-        stead_apiserver::bootstrap::ensure_defaults(&registry).await.unwrap();
+        stead_apiserver::bootstrap::ensure_defaults(&registry)
+            .await
+            .unwrap();
         let mut app = App::new(registry);
         app.require_auth = false;
-        Self { router: router(Arc::new(app)) }
+        Self {
+            router: router(Arc::new(app)),
+        }
     }
 
-    async fn call(&self, method: Method, uri: &str, headers: &[(&str, &str)], body: impl Into<Body>) -> Reply {
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Reply {
         let mut req = Request::builder().method(method).uri(uri);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = self.router.clone().oneshot(req.body(body.into()).unwrap()).await.unwrap();
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(body.into()).unwrap())
+            .await
+            .unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        let raw = to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec();
+        let raw = to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec();
         let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-        Reply { status, headers, body, raw }
+        Reply {
+            status,
+            headers,
+            body,
+            raw,
+        }
     }
 
     async fn json(&self, method: Method, uri: &str, body: Value) -> Reply {
-        self.call(method, uri, &[("content-type", "application/json")], body.to_string()).await
+        self.call(
+            method,
+            uri,
+            &[("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await
     }
 
     async fn get(&self, uri: &str) -> Reply {
@@ -108,8 +137,19 @@ async fn get_of_a_missing_object_is_the_upstream_not_found_status() {
 async fn creating_twice_is_already_exists() {
     let h = Harness::new().await;
     let body = json!({"metadata": {"name": "c"}, "data": {"a": "b"}});
-    assert_eq!(h.json(Method::POST, "/api/v1/namespaces/default/configmaps", body.clone()).await.status, StatusCode::CREATED);
-    let r = h.json(Method::POST, "/api/v1/namespaces/default/configmaps", body).await;
+    assert_eq!(
+        h.json(
+            Method::POST,
+            "/api/v1/namespaces/default/configmaps",
+            body.clone()
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    let r = h
+        .json(Method::POST, "/api/v1/namespaces/default/configmaps", body)
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.body["reason"], "AlreadyExists");
     assert_eq!(r.body["message"], "configmaps \"c\" already exists");
@@ -121,7 +161,12 @@ async fn stale_update_is_a_conflict_with_the_optimistic_lock_message() {
     let created = h.json(Method::POST, STS, web_sts()).await.body;
     let mut first = created.clone();
     first["spec"]["replicas"] = json!(4);
-    assert_eq!(h.json(Method::PUT, &format!("{STS}/web"), first).await.status, StatusCode::OK);
+    assert_eq!(
+        h.json(Method::PUT, &format!("{STS}/web"), first)
+            .await
+            .status,
+        StatusCode::OK
+    );
     let mut stale = created;
     stale["spec"]["replicas"] = json!(5);
     let r = h.json(Method::PUT, &format!("{STS}/web"), stale).await;
@@ -139,13 +184,29 @@ async fn spec_changes_bump_generation_and_label_changes_do_not() {
     h.json(Method::POST, STS, web_sts()).await;
     let patch = |ct: &'static str, body: &'static str| {
         let h = &h;
-        async move { h.call(Method::PATCH, &format!("{STS}/web"), &[("content-type", ct)], body).await }
+        async move {
+            h.call(
+                Method::PATCH,
+                &format!("{STS}/web"),
+                &[("content-type", ct)],
+                body,
+            )
+            .await
+        }
     };
-    let r = patch("application/merge-patch+json", r#"{"metadata":{"labels":{"tier":"db"}}}"#).await;
+    let r = patch(
+        "application/merge-patch+json",
+        r#"{"metadata":{"labels":{"tier":"db"}}}"#,
+    )
+    .await;
     assert_eq!(r.body["metadata"]["generation"], 1);
     let r = patch("application/merge-patch+json", r#"{"spec":{"replicas":5}}"#).await;
     assert_eq!(r.body["metadata"]["generation"], 2);
-    let r = patch("application/json-patch+json", r#"[{"op":"replace","path":"/spec/replicas","value":6}]"#).await;
+    let r = patch(
+        "application/json-patch+json",
+        r#"[{"op":"replace","path":"/spec/replicas","value":6}]"#,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["spec"]["replicas"], 6);
 }
@@ -155,15 +216,23 @@ async fn status_writes_ignore_spec_and_main_writes_ignore_status() {
     let h = Harness::new().await;
     h.json(Method::POST, STS, web_sts()).await;
     let r = h
-        .call(Method::PATCH, &format!("{STS}/web/status"), &[("content-type", "application/merge-patch+json")],
-            r#"{"spec":{"replicas":9},"status":{"replicas":2,"observedGeneration":1}}"#)
+        .call(
+            Method::PATCH,
+            &format!("{STS}/web/status"),
+            &[("content-type", "application/merge-patch+json")],
+            r#"{"spec":{"replicas":9},"status":{"replicas":2,"observedGeneration":1}}"#,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["spec"]["replicas"], 3);
     assert_eq!(r.body["status"]["replicas"], 2);
     let r = h
-        .call(Method::PATCH, &format!("{STS}/web"), &[("content-type", "application/merge-patch+json")],
-            r#"{"status":{"replicas":7}}"#)
+        .call(
+            Method::PATCH,
+            &format!("{STS}/web"),
+            &[("content-type", "application/merge-patch+json")],
+            r#"{"status":{"replicas":7}}"#,
+        )
         .await;
     assert_eq!(r.body["status"]["replicas"], 2);
 }
@@ -178,8 +247,12 @@ async fn scale_subresource_speaks_autoscaling_v1_and_writes_replicas() {
     assert_eq!(r.body["spec"]["replicas"], 3);
     assert_eq!(r.body["status"]["selector"], "app=nginx");
     let r = h
-        .call(Method::PATCH, &format!("{STS}/web/scale"), &[("content-type", "application/merge-patch+json")],
-            r#"{"spec":{"replicas":5}}"#)
+        .call(
+            Method::PATCH,
+            &format!("{STS}/web/scale"),
+            &[("content-type", "application/merge-patch+json")],
+            r#"{"spec":{"replicas":5}}"#,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["spec"]["replicas"], 5);
@@ -189,9 +262,19 @@ async fn scale_subresource_speaks_autoscaling_v1_and_writes_replicas() {
     // PUT without a Content-Type, as kubectl scale --current-replicas sends it.
     let mut scale = h.get(&format!("{STS}/web/scale")).await.body;
     scale["spec"]["replicas"] = json!(1);
-    let r = h.call(Method::PUT, &format!("{STS}/web/scale"), &[], scale.to_string()).await;
+    let r = h
+        .call(
+            Method::PUT,
+            &format!("{STS}/web/scale"),
+            &[],
+            scale.to_string(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(h.get(&format!("{STS}/web")).await.body["spec"]["replicas"], 1);
+    assert_eq!(
+        h.get(&format!("{STS}/web")).await.body["spec"]["replicas"],
+        1
+    );
 }
 
 #[tokio::test]
@@ -199,23 +282,39 @@ async fn list_filters_by_label_and_field_and_paginates() {
     let h = Harness::new().await;
     for (name, app) in [("a", "x"), ("b", "y"), ("c", "x"), ("d", "x")] {
         let body = json!({"metadata": {"name": name, "labels": {"app": app}}});
-        h.json(Method::POST, "/api/v1/namespaces/default/configmaps", body).await;
+        h.json(Method::POST, "/api/v1/namespaces/default/configmaps", body)
+            .await;
     }
     let names = |v: &Value| -> Vec<String> {
-        v["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap().to_string()).collect()
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
     };
-    let r = h.get("/api/v1/namespaces/default/configmaps?labelSelector=app%3Dx").await;
+    let r = h
+        .get("/api/v1/namespaces/default/configmaps?labelSelector=app%3Dx")
+        .await;
     assert_eq!(names(&r.body), ["a", "c", "d"]);
     assert_eq!(r.body["kind"], "ConfigMapList");
-    let r = h.get("/api/v1/namespaces/default/configmaps?fieldSelector=metadata.name%3Db").await;
+    let r = h
+        .get("/api/v1/namespaces/default/configmaps?fieldSelector=metadata.name%3Db")
+        .await;
     assert_eq!(names(&r.body), ["b"]);
     let first = h.get("/api/v1/namespaces/default/configmaps?limit=2").await;
     assert_eq!(names(&first.body), ["a", "b"]);
     let token = first.body["metadata"]["continue"].as_str().unwrap();
-    let second = h.get(&format!("/api/v1/namespaces/default/configmaps?limit=2&continue={token}")).await;
+    let second = h
+        .get(&format!(
+            "/api/v1/namespaces/default/configmaps?limit=2&continue={token}"
+        ))
+        .await;
     assert_eq!(names(&second.body), ["c", "d"]);
     assert!(second.body["metadata"].get("continue").is_none());
-    let bad = h.get("/api/v1/namespaces/default/configmaps?fieldSelector=spec.foo%3Db").await;
+    let bad = h
+        .get("/api/v1/namespaces/default/configmaps?fieldSelector=spec.foo%3Db")
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
 
@@ -224,9 +323,16 @@ async fn tables_are_served_when_kubectl_asks() {
     let h = Harness::new().await;
     h.json(Method::POST, STS, web_sts()).await;
     let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
-    let r = h.call(Method::GET, STS, &[("accept", accept)], Body::empty()).await;
+    let r = h
+        .call(Method::GET, STS, &[("accept", accept)], Body::empty())
+        .await;
     assert_eq!(r.body["kind"], "Table");
-    let cols: Vec<&str> = r.body["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let cols: Vec<&str> = r.body["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(cols, ["Name", "Ready", "Age", "Containers", "Images"]);
     assert_eq!(r.body["rows"][0]["cells"][0], "web");
     assert_eq!(r.body["rows"][0]["cells"][1], "0/3");
@@ -236,39 +342,88 @@ async fn tables_are_served_when_kubectl_asks() {
 #[tokio::test]
 async fn delete_returns_a_success_status_and_the_object_is_gone() {
     let h = Harness::new().await;
-    h.json(Method::POST, "/api/v1/namespaces/default/configmaps", json!({"metadata": {"name": "c"}})).await;
-    let r = h.json(Method::DELETE, "/api/v1/namespaces/default/configmaps/c", json!({"propagationPolicy": "Background"})).await;
+    h.json(
+        Method::POST,
+        "/api/v1/namespaces/default/configmaps",
+        json!({"metadata": {"name": "c"}}),
+    )
+    .await;
+    let r = h
+        .json(
+            Method::DELETE,
+            "/api/v1/namespaces/default/configmaps/c",
+            json!({"propagationPolicy": "Background"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["status"], "Success");
     assert_eq!(r.body["details"]["name"], "c");
-    assert_eq!(h.get("/api/v1/namespaces/default/configmaps/c").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.get("/api/v1/namespaces/default/configmaps/c")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn finalizers_hold_an_object_until_they_are_removed() {
     let h = Harness::new().await;
     let body = json!({"metadata": {"name": "c", "finalizers": ["example.com/hold"]}});
-    h.json(Method::POST, "/api/v1/namespaces/default/configmaps", body).await;
-    let r = h.call(Method::DELETE, "/api/v1/namespaces/default/configmaps/c", &[], Body::empty()).await;
+    h.json(Method::POST, "/api/v1/namespaces/default/configmaps", body)
+        .await;
+    let r = h
+        .call(
+            Method::DELETE,
+            "/api/v1/namespaces/default/configmaps/c",
+            &[],
+            Body::empty(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body["metadata"]["deletionTimestamp"].is_string());
-    assert_eq!(h.get("/api/v1/namespaces/default/configmaps/c").await.status, StatusCode::OK);
+    assert_eq!(
+        h.get("/api/v1/namespaces/default/configmaps/c")
+            .await
+            .status,
+        StatusCode::OK
+    );
     let r = h
-        .call(Method::PATCH, "/api/v1/namespaces/default/configmaps/c", &[("content-type", "application/merge-patch+json")],
-            r#"{"metadata":{"finalizers":null}}"#)
+        .call(
+            Method::PATCH,
+            "/api/v1/namespaces/default/configmaps/c",
+            &[("content-type", "application/merge-patch+json")],
+            r#"{"metadata":{"finalizers":null}}"#,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(h.get("/api/v1/namespaces/default/configmaps/c").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.get("/api/v1/namespaces/default/configmaps/c")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn dry_run_writes_nothing() {
     let h = Harness::new().await;
-    let r = h.json(Method::POST, &format!("{STS}?dryRun=All"), web_sts()).await;
+    let r = h
+        .json(Method::POST, &format!("{STS}?dryRun=All"), web_sts())
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(h.get(&format!("{STS}/web")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.get(&format!("{STS}/web")).await.status,
+        StatusCode::NOT_FOUND
+    );
     h.json(Method::POST, STS, web_sts()).await;
-    let r = h.json(Method::DELETE, &format!("{STS}/web"), json!({"dryRun": ["All"]})).await;
+    let r = h
+        .json(
+            Method::DELETE,
+            &format!("{STS}/web"),
+            json!({"dryRun": ["All"]}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(h.get(&format!("{STS}/web")).await.status, StatusCode::OK);
 }
@@ -276,23 +431,51 @@ async fn dry_run_writes_nothing() {
 #[tokio::test]
 async fn bodies_in_yaml_and_without_content_type_are_accepted() {
     let h = Harness::new().await;
-    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  k: v\n";
-    let r = h.call(Method::POST, "/api/v1/namespaces/default/configmaps", &[("content-type", "application/yaml")], yaml).await;
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: yml\ndata:\n  k: v\n";
+    let r = h
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/default/configmaps",
+            &[("content-type", "application/yaml")],
+            yaml,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let r = h.call(Method::POST, "/api/v1/namespaces/default/configmaps", &[], r#"{"metadata":{"name":"n"}}"#).await;
+    let r = h
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/default/configmaps",
+            &[],
+            r#"{"metadata":{"name":"n"}}"#,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
 
 #[tokio::test]
 async fn malformed_and_oversized_bodies_are_refused_and_change_nothing() {
     let h = Harness::new().await;
-    let r = h.json_raw("/api/v1/namespaces/default/configmaps", "{not json").await;
+    let r = h
+        .json_raw("/api/v1/namespaces/default/configmaps", "{not json")
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["reason"], "BadRequest");
-    let big = format!(r#"{{"metadata":{{"name":"big"}},"data":{{"a":"{}"}}}}"#, "x".repeat(4 * 1024 * 1024));
-    let r = h.json_raw("/api/v1/namespaces/default/configmaps", &big).await;
+    let big = format!(
+        r#"{{"metadata":{{"name":"big"}},"data":{{"a":"{}"}}}}"#,
+        "x".repeat(4 * 1024 * 1024)
+    );
+    let r = h
+        .json_raw("/api/v1/namespaces/default/configmaps", &big)
+        .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let r = h.call(Method::POST, "/api/v1/namespaces/default/configmaps", &[("content-type", "text/plain")], "x").await;
+    let r = h
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/default/configmaps",
+            &[("content-type", "text/plain")],
+            "x",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let list = h.get("/api/v1/namespaces/default/configmaps").await;
     assert_eq!(list.body["items"], json!([]));
@@ -301,7 +484,13 @@ async fn malformed_and_oversized_bodies_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn objects_in_missing_namespaces_are_not_found() {
     let h = Harness::new().await;
-    let r = h.json(Method::POST, "/api/v1/namespaces/ghost/configmaps", json!({"metadata": {"name": "c"}})).await;
+    let r = h
+        .json(
+            Method::POST,
+            "/api/v1/namespaces/ghost/configmaps",
+            json!({"metadata": {"name": "c"}}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.body["message"], "namespaces \"ghost\" not found");
 }
@@ -311,8 +500,13 @@ async fn unknown_paths_and_methods_answer_status_errors() {
     let h = Harness::new().await;
     let r = h.get("/api/v1/namespaces/default/widgets").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(r.body["message"], "the server could not find the requested resource");
-    let r = h.call(Method::POST, &format!("{STS}/web/status"), &[], "{}").await;
+    assert_eq!(
+        r.body["message"],
+        "the server could not find the requested resource"
+    );
+    let r = h
+        .call(Method::POST, &format!("{STS}/web/status"), &[], "{}")
+        .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -320,15 +514,30 @@ async fn unknown_paths_and_methods_answer_status_errors() {
 async fn strict_field_validation_rejects_unknown_fields_and_warn_reports_them() {
     let h = Harness::new().await;
     let body = json!({"metadata": {"name": "c"}, "bogusField": 1});
-    let r = h.json(Method::POST, "/api/v1/namespaces/default/configmaps?fieldValidation=Strict", body.clone()).await;
+    let r = h
+        .json(
+            Method::POST,
+            "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+            body.clone(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         r.body["message"],
         "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"bogusField\""
     );
-    let r = h.json(Method::POST, "/api/v1/namespaces/default/configmaps?fieldValidation=Warn", body).await;
+    let r = h
+        .json(
+            Method::POST,
+            "/api/v1/namespaces/default/configmaps?fieldValidation=Warn",
+            body,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
-    assert_eq!(r.headers[header::WARNING], "299 - \"unknown field \\\"bogusField\\\"\"");
+    assert_eq!(
+        r.headers[header::WARNING],
+        "299 - \"unknown field \\\"bogusField\\\"\""
+    );
     assert!(r.body.get("bogusField").is_none());
 }
 
@@ -336,14 +545,31 @@ async fn strict_field_validation_rejects_unknown_fields_and_warn_reports_them() 
 async fn discovery_and_version_describe_the_served_api() {
     let h = Harness::new().await;
     let v = h.get("/version").await;
-    assert_eq!((v.body["major"].as_str(), v.body["minor"].as_str()), (Some("1"), Some("33")));
+    assert_eq!(
+        (v.body["major"].as_str(), v.body["minor"].as_str()),
+        (Some("1"), Some("33"))
+    );
     let apis = h.get("/apis").await;
-    let names: Vec<&str> = apis.body["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = apis.body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&"apps") && names.contains(&"storage.k8s.io"));
     let core = h.get("/api/v1").await;
-    assert!(core.body["resources"].as_array().unwrap().iter().any(|r| r["name"] == "pods/status"));
+    assert!(
+        core.body["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "pods/status")
+    );
     let index = h.get("/openapi/v3").await;
-    let url = index.body["paths"]["apis/apps/v1"]["serverRelativeURL"].as_str().unwrap().to_string();
+    let url = index.body["paths"]["apis/apps/v1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let doc = h.get(&url).await;
     assert_eq!(doc.status, StatusCode::OK);
     assert!(!doc.raw.is_empty());
@@ -351,6 +577,12 @@ async fn discovery_and_version_describe_the_served_api() {
 
 impl Harness {
     async fn json_raw(&self, uri: &str, body: &str) -> Reply {
-        self.call(Method::POST, uri, &[("content-type", "application/json")], body.to_string()).await
+        self.call(
+            Method::POST,
+            uri,
+            &[("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await
     }
 }

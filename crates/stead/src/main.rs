@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "stead", about = "A Kubernetes StatefulSet system in one binary", disable_version_flag = true)]
+#[command(
+    name = "stead",
+    about = "A Kubernetes StatefulSet system in one binary",
+    disable_version_flag = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -83,14 +87,17 @@ enum ImageCommand {
 /// `/var/lib/stead` as root, else `$XDG_DATA_HOME/stead` (or `~/.local/share/stead`).
 fn default_data_dir() -> PathBuf {
     // /proc/self is owned by the process's user.
-    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    let is_root =
+        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
     if is_root {
         return PathBuf::from("/var/lib/stead");
     }
     if let Some(x) = std::env::var_os("XDG_DATA_HOME") {
         return PathBuf::from(x).join("stead");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/share/stead")
 }
 
@@ -104,22 +111,41 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
         Command::Version => {
-            println!("stead {} (Kubernetes API v1.33.0)", env!("CARGO_PKG_VERSION"));
+            println!(
+                "stead {} (Kubernetes API v1.33.0)",
+                env!("CARGO_PKG_VERSION")
+            );
             ExitCode::SUCCESS
         }
-        Command::Server { data_dir, listen, store, disable_agent: _, runtime: _, node_name: _, cluster_domain: _ } => {
+        Command::Server {
+            data_dir,
+            listen,
+            store,
+            disable_agent: _,
+            runtime: _,
+            node_name: _,
+            cluster_domain: _,
+        } => {
             if store != "embedded" {
                 return fail(format!(
                     "--store {store}: only the embedded store is available in this build"
                 ));
             }
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
-            run_server(stead_apiserver::ServerConfig { data_dir, listen, features: Default::default() })
+            run_server(stead_apiserver::ServerConfig {
+                data_dir,
+                listen,
+                features: Default::default(),
+            })
         }
         Command::Agent { .. } => fail("agent: the node agent is not available in this build yet"),
         Command::Image { .. } => fail("image: the image store is not available in this build yet"),
@@ -130,11 +156,15 @@ fn run_server(config: stead_apiserver::ServerConfig) -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STEAD_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("STEAD_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return fail(format!("start runtime: {e}")),
     };

@@ -55,8 +55,17 @@ fn typed_round_trip(group: &str, kind: &str, value: Value) -> Option<Result<Valu
 
 /// Checks `apiVersion`/`kind` of a request body against the endpoint, fills them when absent,
 /// and type-checks the body through its k8s-openapi type.
-pub fn normalize(group: &str, version: &str, kind: &str, mut value: Value) -> Result<Value, ApiError> {
-    let api_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+pub fn normalize(
+    group: &str,
+    version: &str,
+    kind: &str,
+    mut value: Value,
+) -> Result<Value, ApiError> {
+    let api_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     let Some(obj) = value.as_object_mut() else {
         return Err(ApiError::bad_request(format!(
             "{kind} in version {version:?} cannot be handled as a {kind}: the request body is not a JSON object"
@@ -104,8 +113,8 @@ pub fn encode_stored(obj: &Value) -> Bytes {
 
 /// The object stored under `kv`, with `metadata.resourceVersion` set to its revision.
 pub fn decode_stored(value: &[u8], revision: u64) -> Result<Value, ApiError> {
-    let mut obj: Value =
-        serde_json::from_slice(value).map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))?;
+    let mut obj: Value = serde_json::from_slice(value)
+        .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))?;
     meta::set_str(&mut obj, "resourceVersion", &revision.to_string());
     Ok(obj)
 }
@@ -121,23 +130,51 @@ mod tests {
 
     #[test]
     fn missing_api_version_and_kind_are_filled_in() {
-        let v = normalize("apps", "v1", "StatefulSet", json!({"metadata": {"name": "web"}})).unwrap();
+        let v = normalize(
+            "apps",
+            "v1",
+            "StatefulSet",
+            json!({"metadata": {"name": "web"}}),
+        )
+        .unwrap();
         assert_eq!(v["apiVersion"], "apps/v1");
         assert_eq!(v["kind"], "StatefulSet");
     }
 
     #[test]
     fn a_body_of_another_version_is_refused() {
-        let e = normalize("apps", "v1", "StatefulSet", json!({"apiVersion": "apps/v2"})).unwrap_err();
+        let e = normalize(
+            "apps",
+            "v1",
+            "StatefulSet",
+            json!({"apiVersion": "apps/v2"}),
+        )
+        .unwrap_err();
         assert_eq!(e.code, 400);
-        assert!(e.message.contains("does not match the expected API version (apps/v1)"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("does not match the expected API version (apps/v1)"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn a_wrongly_typed_field_is_a_bad_request_naming_the_kind() {
-        let e = normalize("apps", "v1", "StatefulSet", json!({"spec": {"replicas": "three"}})).unwrap_err();
+        let e = normalize(
+            "apps",
+            "v1",
+            "StatefulSet",
+            json!({"spec": {"replicas": "three"}}),
+        )
+        .unwrap_err();
         assert_eq!(e.code, 400);
-        assert!(e.message.starts_with("StatefulSet in version \"v1\" cannot be handled as a StatefulSet: "), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("StatefulSet in version \"v1\" cannot be handled as a StatefulSet: "),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -50,10 +50,16 @@ fn encode_continue(revision: u64, last_key: &str) -> String {
 
 fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
     let bad = || ApiError::bad_request(format!("continue key is not valid: {token:?}"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
     let rv = v.get("rv").and_then(Value::as_u64).ok_or_else(bad)?;
-    let start = v.get("start").and_then(Value::as_str).ok_or_else(bad)?.to_string();
+    let start = v
+        .get("start")
+        .and_then(Value::as_str)
+        .ok_or_else(bad)?
+        .to_string();
     Ok((rv, start))
 }
 
@@ -65,8 +71,17 @@ may show up in the list.";
 
 impl Registry {
     /// LIST `rt` in namespace `ns` (`""` = all namespaces, or a cluster-scoped type).
-    pub async fn list(&self, rt: &ResourceType, ns: &str, q: &ListQuery) -> Result<ListPage, ApiError> {
-        let prefix = if ns.is_empty() { rt.key_prefix() } else { rt.namespace_prefix(ns) };
+    pub async fn list(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        q: &ListQuery,
+    ) -> Result<ListPage, ApiError> {
+        let prefix = if ns.is_empty() {
+            rt.key_prefix()
+        } else {
+            rt.namespace_prefix(ns)
+        };
         let (mut revision, mut start_after) = match &q.continue_token {
             Some(t) => {
                 let (rv, start) = decode_continue(t)?;
@@ -78,10 +93,23 @@ impl Registry {
         let want = q.limit.filter(|l| *l > 0);
         let filtered = !q.labels.is_empty() || !q.fields.is_empty();
         loop {
-            let chunk = want.map(|w| if filtered { w.max(256) } else { w - items.len() });
+            let chunk = want.map(|w| {
+                if filtered {
+                    w.max(256)
+                } else {
+                    w - items.len()
+                }
+            });
             let page = self
                 .store()
-                .list(&prefix, ListOptions { start_after: start_after.clone(), limit: chunk, revision })
+                .list(
+                    &prefix,
+                    ListOptions {
+                        start_after: start_after.clone(),
+                        limit: chunk,
+                        revision,
+                    },
+                )
                 .await
                 .map_err(|e| match e {
                     StorageError::Compacted { .. } if q.continue_token.is_some() => {
@@ -97,14 +125,24 @@ impl Registry {
                 if q.labels.matches(&meta::labels(&obj)) && q.fields.matches(rt, &obj) {
                     items.push(obj);
                     if want.is_some_and(|w| items.len() >= w) {
-                        let more = page.more || kv.key != page.items.last().map(|k| k.key.clone()).unwrap_or_default();
+                        let more = page.more
+                            || kv.key
+                                != page.items.last().map(|k| k.key.clone()).unwrap_or_default();
                         let token = more.then(|| encode_continue(page.revision, &kv.key));
-                        return Ok(ListPage { items, resource_version: page.revision, continue_token: token });
+                        return Ok(ListPage {
+                            items,
+                            resource_version: page.revision,
+                            continue_token: token,
+                        });
                     }
                 }
             }
             if !page.more {
-                return Ok(ListPage { items, resource_version: page.revision, continue_token: None });
+                return Ok(ListPage {
+                    items,
+                    resource_version: page.revision,
+                    continue_token: None,
+                });
             }
             start_after = last_key;
         }
@@ -118,7 +156,10 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip_and_garbage_is_a_bad_request() {
         let t = encode_continue(42, "/core/pods/default/web-3");
-        assert_eq!(decode_continue(&t).unwrap(), (42, "/core/pods/default/web-3".to_string()));
+        assert_eq!(
+            decode_continue(&t).unwrap(),
+            (42, "/core/pods/default/web-3".to_string())
+        );
         assert_eq!(decode_continue("%%%").unwrap_err().code, 400);
     }
 }

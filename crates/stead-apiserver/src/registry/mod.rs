@@ -88,7 +88,9 @@ pub struct Registry {
 const MAX_RETRIES: usize = 16;
 
 pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 fn storage_error(rt: &ResourceType, name: &str, e: StorageError) -> ApiError {
@@ -96,7 +98,10 @@ fn storage_error(rt: &ResourceType, name: &str, e: StorageError) -> ApiError {
         StorageError::NotFound { .. } => ApiError::not_found(rt.group, rt.plural, name),
         StorageError::AlreadyExists { .. } => ApiError::already_exists(rt.group, rt.plural, name),
         StorageError::Conflict { .. } => ApiError::stale(rt.group, rt.plural, name),
-        StorageError::Compacted { requested, compacted } => ApiError::gone(requested, compacted),
+        StorageError::Compacted {
+            requested,
+            compacted,
+        } => ApiError::gone(requested, compacted),
         other => ApiError::internal(other),
     }
 }
@@ -105,7 +110,10 @@ fn storage_error(rt: &ResourceType, name: &str, e: StorageError) -> ApiError {
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let id = uuid::Uuid::new_v4();
-    id.as_bytes()[..5].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    id.as_bytes()[..5]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 impl Registry {
@@ -141,7 +149,10 @@ impl Registry {
         if let Some(def) = schema::definition_name(group, version, kind) {
             let unknown = schema::unknown_fields(def, &body);
             if !unknown.is_empty() {
-                let list: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
+                let list: Vec<String> = unknown
+                    .iter()
+                    .map(|f| format!("unknown field {f:?}"))
+                    .collect();
                 match validation {
                     FieldValidation::Strict => {
                         return Err(ApiError::bad_request(format!(
@@ -163,8 +174,14 @@ impl Registry {
         if !rt.namespaced {
             return Ok(());
         }
-        let nsrt = stead_api::resource::find("", "v1", "namespaces").expect("namespaces are served");
-        match self.store.get(&nsrt.key("", ns)).await.map_err(ApiError::internal)? {
+        let nsrt =
+            stead_api::resource::find("", "v1", "namespaces").expect("namespaces are served");
+        match self
+            .store
+            .get(&nsrt.key("", ns))
+            .await
+            .map_err(ApiError::internal)?
+        {
             None => Err(ApiError::not_found("", "namespaces", ns)),
             Some(kv) => {
                 let obj = codec::decode_kv(&kv)?;
@@ -173,7 +190,9 @@ impl Registry {
                         rt.group,
                         rt.plural,
                         "",
-                        &format!("unable to create new content in namespace {ns} because it is being terminated"),
+                        &format!(
+                            "unable to create new content in namespace {ns} because it is being terminated"
+                        ),
                     ))
                 } else {
                     Ok(())
@@ -207,7 +226,9 @@ impl Registry {
             meta::set_str(&mut obj, "namespace", "");
         }
         if !meta::resource_version(&obj).is_empty() {
-            return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
+            return Err(ApiError::bad_request(
+                "resourceVersion should not be set on objects to be created",
+            ));
         }
         let generate = meta::str_field(&obj, "generateName").to_string();
         if meta::name(&obj).is_empty() && !generate.is_empty() {
@@ -228,20 +249,44 @@ impl Registry {
 
         let mut errors = Vec::new();
         if name.is_empty() {
-            errors.push(FieldError::required("metadata.name", "name or generateName is required"));
+            errors.push(FieldError::required(
+                "metadata.name",
+                "name or generateName is required",
+            ));
         }
-        errors.extend(validation::validate_create(rt.group, rt.kind, &obj, self.features));
+        errors.extend(validation::validate_create(
+            rt.group,
+            rt.kind,
+            &obj,
+            self.features,
+        ));
         if !errors.is_empty() {
             return Err(Self::invalid(rt, &name, &errors));
         }
         self.ensure_namespace(rt, ns).await?;
 
-        let manager = if opts.field_manager.is_empty() { "unknown" } else { &opts.field_manager };
+        let manager = if opts.field_manager.is_empty() {
+            "unknown"
+        } else {
+            &opts.field_manager
+        };
         let def = schema::definition_name(rt.group, rt.version, rt.kind).unwrap_or("");
-        stead_api::patch::record_update(None, &mut obj, manager, &rt.api_version(), &now_rfc3339(), schema::definitions(), def);
+        stead_api::patch::record_update(
+            None,
+            &mut obj,
+            manager,
+            &rt.api_version(),
+            &now_rfc3339(),
+            schema::definitions(),
+            def,
+        );
 
         if opts.dry_run {
-            return Ok(Written { object: obj, warnings: Vec::new(), created: true });
+            return Ok(Written {
+                object: obj,
+                warnings: Vec::new(),
+                created: true,
+            });
         }
         let rev = self
             .store
@@ -249,7 +294,11 @@ impl Registry {
             .await
             .map_err(|e| storage_error(rt, &name, e))?;
         meta::set_str(&mut obj, "resourceVersion", &rev.to_string());
-        Ok(Written { object: obj, warnings: Vec::new(), created: true })
+        Ok(Written {
+            object: obj,
+            warnings: Vec::new(),
+            created: true,
+        })
     }
 
     /// Writes `new` over `current` (read at its `resourceVersion`) after the update strategy,
@@ -285,18 +334,32 @@ impl Registry {
             Some(_) => {}
             None => {
                 strategy::prepare_update(rt, &mut new, current);
-                stead_api::defaults::drop_disabled_fields(rt.group, rt.kind, &mut new, Some(current), self.features);
+                stead_api::defaults::drop_disabled_fields(
+                    rt.group,
+                    rt.kind,
+                    &mut new,
+                    Some(current),
+                    self.features,
+                );
             }
         }
         // System metadata is the server's.
         {
-            let old_meta = current.get("metadata").cloned().unwrap_or_else(|| json!({}));
+            let old_meta = current
+                .get("metadata")
+                .cloned()
+                .unwrap_or_else(|| json!({}));
             let m = meta::metadata_mut(&mut new);
             m.insert("name".into(), json!(name));
             if rt.namespaced {
                 m.insert("namespace".into(), json!(ns));
             }
-            for key in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+            for key in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
                 match old_meta.get(key) {
                     Some(v) => m.insert(key.into(), v.clone()),
                     None => m.remove(key),
@@ -329,7 +392,11 @@ impl Registry {
         if new == *current && !finalize {
             return Ok(new);
         }
-        let manager = if opts.field_manager.is_empty() { "unknown" } else { &opts.field_manager };
+        let manager = if opts.field_manager.is_empty() {
+            "unknown"
+        } else {
+            &opts.field_manager
+        };
         let def = schema::definition_name(rt.group, rt.version, rt.kind).unwrap_or("");
         stead_api::patch::record_update(
             Some(current),
@@ -343,10 +410,16 @@ impl Registry {
         if opts.dry_run {
             return Ok(new);
         }
-        let expected: u64 = current_rv.parse().map_err(|_| ApiError::internal("stored object has no revision"))?;
+        let expected: u64 = current_rv
+            .parse()
+            .map_err(|_| ApiError::internal("stored object has no revision"))?;
         let key = rt.key(&ns, &name);
         if finalize {
-            let (rev, _) = self.store.delete(&key, Some(expected)).await.map_err(|e| storage_error(rt, &name, e))?;
+            let (rev, _) = self
+                .store
+                .delete(&key, Some(expected))
+                .await
+                .map_err(|e| storage_error(rt, &name, e))?;
             meta::set_str(&mut new, "resourceVersion", &rev.to_string());
             return Ok(new);
         }
@@ -376,7 +449,12 @@ impl Registry {
         F: FnMut(Option<&Value>) -> Result<Value, ApiError>,
     {
         for _ in 0..MAX_RETRIES {
-            let current = match self.store.get(&rt.key(ns, name)).await.map_err(|e| storage_error(rt, name, e))? {
+            let current = match self
+                .store
+                .get(&rt.key(ns, name))
+                .await
+                .map_err(|e| storage_error(rt, name, e))?
+            {
                 Some(kv) => codec::decode_kv(&kv)?,
                 None => {
                     if subresource.is_some() {
@@ -390,10 +468,19 @@ impl Registry {
             };
             let desired = mutate(Some(&current))?;
             let conditional = !meta::resource_version(&desired).is_empty();
-            match self.commit_update(rt, subresource, &current, desired, opts).await {
+            match self
+                .commit_update(rt, subresource, &current, desired, opts)
+                .await
+            {
                 Err(e) if e.code == 409 && e.reason == "Conflict" && !conditional => continue,
                 Err(e) => return Err(e),
-                Ok(object) => return Ok(Written { object, warnings: Vec::new(), created: false }),
+                Ok(object) => {
+                    return Ok(Written {
+                        object,
+                        warnings: Vec::new(),
+                        created: false,
+                    });
+                }
             }
         }
         Err(ApiError::stale(rt.group, rt.plural, name))
@@ -450,7 +537,11 @@ impl Registry {
                         rt.group,
                         rt.kind,
                         name,
-                        &[FieldError::not_supported("propagationPolicy", other, &["Foreground", "Background", "Orphan"])],
+                        &[FieldError::not_supported(
+                            "propagationPolicy",
+                            other,
+                            &["Foreground", "Background", "Orphan"],
+                        )],
                     ));
                 }
             };
@@ -480,9 +571,11 @@ impl Registry {
                 let m = meta::metadata_mut(&mut next);
                 let seconds = grace.unwrap_or(0);
                 if !m.contains_key("deletionTimestamp") {
-                    let at = jiff::Timestamp::now()
-                        + jiff::SignedDuration::from_secs(seconds);
-                    m.insert("deletionTimestamp".into(), json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
+                    let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(seconds);
+                    m.insert(
+                        "deletionTimestamp".into(),
+                        json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                    );
                     m.insert("deletionGracePeriodSeconds".into(), json!(seconds));
                     if strategy::tracks_generation(rt) {
                         let g = m.get("generation").and_then(Value::as_i64).unwrap_or(0);
@@ -490,7 +583,10 @@ impl Registry {
                     }
                 } else if let Some(s) = grace {
                     // A shorter grace period may be requested for an object already terminating.
-                    let old = m.get("deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(i64::MAX);
+                    let old = m
+                        .get("deletionGracePeriodSeconds")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(i64::MAX);
                     if s < old {
                         m.insert("deletionGracePeriodSeconds".into(), json!(s));
                     }
@@ -502,7 +598,11 @@ impl Registry {
             if opts.dry_run {
                 return Ok(Deleted::Pending(next));
             }
-            match self.store.update(&key, codec::encode_stored(&next), expected).await {
+            match self
+                .store
+                .update(&key, codec::encode_stored(&next), expected)
+                .await
+            {
                 Ok(rev) => {
                     meta::set_str(&mut next, "resourceVersion", &rev.to_string());
                     return Ok(Deleted::Pending(next));

@@ -18,7 +18,9 @@ fn has_status_subresource(rt: &ResourceType) -> bool {
 /// with a status subresource starts from the kind's initial status. Pod and Namespace specifics
 /// live in `stead_api::defaults::prepare_for_create`.
 pub fn prepare_create(rt: &ResourceType, obj: &mut Value) {
-    let Some(map) = obj.as_object_mut() else { return };
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
     match (rt.group, rt.kind) {
         // A node agent registers its node with its status.
         ("", "Node") => {}
@@ -59,10 +61,14 @@ pub fn prepare_update(rt: &ResourceType, new: &mut Value, old: &Value) {
     if (rt.group, rt.kind) == ("", "Service") {
         // Allocated addresses stay unless the client names them.
         for key in ["clusterIP", "clusterIPs"] {
-            let missing = new.pointer(&format!("/spec/{key}")).is_none_or(|v| v.is_null() || v == "" || v == &json!([]));
-            if let (true, Some(old_v), Some(spec)) =
-                (missing, old.pointer(&format!("/spec/{key}")), new.get_mut("spec").and_then(Value::as_object_mut))
-            {
+            let missing = new
+                .pointer(&format!("/spec/{key}"))
+                .is_none_or(|v| v.is_null() || v == "" || v == &json!([]));
+            if let (true, Some(old_v), Some(spec)) = (
+                missing,
+                old.pointer(&format!("/spec/{key}")),
+                new.get_mut("spec").and_then(Value::as_object_mut),
+            ) {
                 spec.insert(key.into(), old_v.clone());
             }
         }
@@ -71,7 +77,10 @@ pub fn prepare_update(rt: &ResourceType, new: &mut Value, old: &Value) {
         let old_gen = stead_api::meta::generation(old);
         let bump = new.get("spec") != old.get("spec");
         let m = stead_api::meta::metadata_mut(new);
-        m.insert("generation".into(), json!(if bump { old_gen + 1 } else { old_gen }));
+        m.insert(
+            "generation".into(),
+            json!(if bump { old_gen + 1 } else { old_gen }),
+        );
     }
 }
 
@@ -102,12 +111,21 @@ pub fn grace_period(rt: &ResourceType, obj: &Value, requested: Option<i64>) -> O
     if (rt.group, rt.kind) != ("", "Pod") {
         return None;
     }
-    let bound = obj.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-    let finished = matches!(obj.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+    let bound = obj
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let finished = matches!(
+        obj.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
     if !bound || finished {
         return None;
     }
-    let default = obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+    let default = obj
+        .pointer("/spec/terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
     match requested.unwrap_or(default) {
         0 => None,
         n => Some(n.max(1)),
@@ -132,14 +150,19 @@ mod tests {
     fn spec_change_bumps_generation_and_label_change_does_not() {
         let rt = find("apps", "v1", "statefulsets").unwrap();
         let old = json!({"metadata": {"generation": 4}, "spec": {"replicas": 1}, "status": {"replicas": 1}});
-        let mut labelled = json!({"metadata": {"generation": 4, "labels": {"a": "b"}}, "spec": {"replicas": 1}});
+        let mut labelled =
+            json!({"metadata": {"generation": 4, "labels": {"a": "b"}}, "spec": {"replicas": 1}});
         prepare_update(rt, &mut labelled, &old);
         assert_eq!(labelled["metadata"]["generation"], 4);
         assert_eq!(labelled["status"], json!({"replicas": 1}));
         let mut scaled = json!({"metadata": {"generation": 4}, "spec": {"replicas": 5}, "status": {"replicas": 9}});
         prepare_update(rt, &mut scaled, &old);
         assert_eq!(scaled["metadata"]["generation"], 5);
-        assert_eq!(scaled["status"], json!({"replicas": 1}), "status sent to the main resource is ignored");
+        assert_eq!(
+            scaled["status"],
+            json!({"replicas": 1}),
+            "status sent to the main resource is ignored"
+        );
     }
 
     #[test]
