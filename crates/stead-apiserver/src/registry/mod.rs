@@ -8,6 +8,7 @@
 
 pub mod codec;
 pub mod list;
+pub mod service_ip;
 pub mod strategy;
 
 use std::sync::Arc;
@@ -288,11 +289,25 @@ impl Registry {
                 created: true,
             });
         }
-        let rev = self
+        let reserved = if (rt.group, rt.kind) == ("", "Service") {
+            let range = service_ip::ServiceRange::default();
+            service_ip::assign(self.store.as_ref(), range, &mut obj).await?
+        } else {
+            None
+        };
+        let rev = match self
             .store
             .create(&rt.key(ns, &name), codec::encode_stored(&obj))
             .await
-            .map_err(|e| storage_error(rt, &name, e))?;
+        {
+            Ok(rev) => rev,
+            Err(e) => {
+                if let Some(ip) = reserved {
+                    service_ip::release(self.store.as_ref(), &ip).await;
+                }
+                return Err(storage_error(rt, &name, e));
+            }
+        };
         meta::set_str(&mut obj, "resourceVersion", &rev.to_string());
         Ok(Written {
             object: obj,
@@ -420,6 +435,7 @@ impl Registry {
                 .delete(&key, Some(expected))
                 .await
                 .map_err(|e| storage_error(rt, &name, e))?;
+            self.released(rt, &new).await;
             meta::set_str(&mut new, "resourceVersion", &rev.to_string());
             return Ok(new);
         }
@@ -484,6 +500,15 @@ impl Registry {
             }
         }
         Err(ApiError::stale(rt.group, rt.plural, name))
+    }
+
+    /// Frees what a removed object held (a Service's cluster IP).
+    async fn released(&self, rt: &ResourceType, obj: &Value) {
+        if (rt.group, rt.kind) == ("", "Service") {
+            if let Some(ip) = obj.pointer("/spec/clusterIP").and_then(Value::as_str) {
+                service_ip::release(self.store.as_ref(), ip).await;
+            }
+        }
     }
 
     /// Delete with finalizers, propagation policy and graceful deletion.
@@ -559,7 +584,10 @@ impl Registry {
                     return Ok(Deleted::Gone(current));
                 }
                 match self.store.delete(&key, Some(expected)).await {
-                    Ok(_) => return Ok(Deleted::Gone(current)),
+                    Ok(_) => {
+                        self.released(rt, &current).await;
+                        return Ok(Deleted::Gone(current));
+                    }
                     Err(StorageError::Conflict { .. }) => continue,
                     Err(e) => return Err(storage_error(rt, name, e)),
                 }
