@@ -460,6 +460,16 @@ pub(super) static ATOMIC_TYPES: &[(&str, &str)] = &[
     (DISCOVERY, "EndpointPort"),
 ];
 
+/// Scalar defaults upstream's OpenAPI declares on list-map key fields: server-side apply
+/// completes an applied item's keys with them, so a port applied without `protocol` matches the
+/// stored `TCP` port instead of becoming a second entry.
+const KEY_DEFAULTS: &[(&str, &str, &str, &str)] = &[
+    (CORE, "ContainerPort", "protocol", "TCP"),
+    (CORE, "ServicePort", "protocol", "TCP"),
+    (CORE, "EndpointPort", "protocol", "TCP"),
+    (DISCOVERY, "EndpointPort", "protocol", "TCP"),
+];
+
 /// Write the table's extensions into `definitions`. Rows naming a definition or property that
 /// does not exist are skipped (a test checks that none do).
 pub(super) fn apply(definitions: &mut Map<String, Value>) {
@@ -475,6 +485,16 @@ pub(super) fn apply(definitions: &mut Map<String, Value>) {
         };
         for (key, value) in ext.entries() {
             prop.insert(key.to_string(), value);
+        }
+    }
+    for (package, ty, field, default) in KEY_DEFAULTS {
+        if let Some(prop) = definitions
+            .get_mut(&format!("{package}{ty}"))
+            .and_then(|d| d.get_mut("properties"))
+            .and_then(|p| p.get_mut(*field))
+            .and_then(Value::as_object_mut)
+        {
+            prop.insert("default".to_string(), json!(default));
         }
     }
     for (package, ty) in ATOMIC_TYPES {
