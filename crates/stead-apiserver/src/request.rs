@@ -83,10 +83,10 @@ pub fn parse_target(path: &str) -> Result<Option<Target>, ApiError> {
         }
         _ => return Err(ApiError::no_route()),
     };
-    if let Some(sub) = &target.subresource {
-        if target.rt.subresource(sub).is_none() {
-            return Err(ApiError::no_route());
-        }
+    if let Some(sub) = &target.subresource
+        && target.rt.subresource(sub).is_none()
+    {
+        return Err(ApiError::no_route());
     }
     Ok(Some(target))
 }

@@ -386,10 +386,10 @@ impl Registry {
                     None => m.remove("generation"),
                 };
             }
-            if !m.contains_key("managedFields") {
-                if let Some(mf) = old_meta.get("managedFields") {
-                    m.insert("managedFields".into(), mf.clone());
-                }
+            if !m.contains_key("managedFields")
+                && let Some(mf) = old_meta.get("managedFields")
+            {
+                m.insert("managedFields".into(), mf.clone());
             }
             m.insert("resourceVersion".into(), json!(current_rv));
         }
@@ -504,10 +504,10 @@ impl Registry {
 
     /// Frees what a removed object held (a Service's cluster IP).
     async fn released(&self, rt: &ResourceType, obj: &Value) {
-        if (rt.group, rt.kind) == ("", "Service") {
-            if let Some(ip) = obj.pointer("/spec/clusterIP").and_then(Value::as_str) {
-                service_ip::release(self.store.as_ref(), ip).await;
-            }
+        if (rt.group, rt.kind) == ("", "Service")
+            && let Some(ip) = obj.pointer("/spec/clusterIP").and_then(Value::as_str)
+        {
+            service_ip::release(self.store.as_ref(), ip).await;
         }
     }
 
@@ -521,31 +521,31 @@ impl Registry {
     ) -> Result<Deleted, ApiError> {
         for _ in 0..MAX_RETRIES {
             let current = self.get(rt, ns, name).await?;
-            if let Some(uid) = &opts.precondition_uid {
-                if uid != meta::uid(&current) {
-                    return Err(ApiError::conflict(
-                        rt.group,
-                        rt.plural,
-                        name,
-                        &format!(
-                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                            meta::uid(&current)
-                        ),
-                    ));
-                }
+            if let Some(uid) = &opts.precondition_uid
+                && uid != meta::uid(&current)
+            {
+                return Err(ApiError::conflict(
+                    rt.group,
+                    rt.plural,
+                    name,
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta::uid(&current)
+                    ),
+                ));
             }
-            if let Some(rv) = &opts.precondition_resource_version {
-                if rv != meta::resource_version(&current) {
-                    return Err(ApiError::conflict(
-                        rt.group,
-                        rt.plural,
-                        name,
-                        &format!(
-                            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                            meta::resource_version(&current)
-                        ),
-                    ));
-                }
+            if let Some(rv) = &opts.precondition_resource_version
+                && rv != meta::resource_version(&current)
+            {
+                return Err(ApiError::conflict(
+                    rt.group,
+                    rt.plural,
+                    name,
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        meta::resource_version(&current)
+                    ),
+                ));
             }
             let policy = match (opts.propagation_policy.as_deref(), opts.orphan_dependents) {
                 (Some(p), _) => p.to_string(),
@@ -570,10 +570,11 @@ impl Registry {
                     ));
                 }
             };
-            if let Some(f) = gc_finalizer {
-                if !meta::is_deleting(&current) && !finalizers.iter().any(|x| x == f) {
-                    finalizers.push(f.to_string());
-                }
+            if let Some(f) = gc_finalizer
+                && !meta::is_deleting(&current)
+                && !finalizers.iter().any(|x| x == f)
+            {
+                finalizers.push(f.to_string());
             }
             let grace = strategy::grace_period(rt, &current, opts.grace_period_seconds);
             let expected: u64 = meta::resource_version(&current).parse().unwrap_or(0);

@@ -35,10 +35,10 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value) {
         }
         _ => {}
     }
-    if tracks_generation(rt) {
-        if let Some(m) = map.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.insert("generation".into(), json!(1));
-        }
+    if tracks_generation(rt)
+        && let Some(m) = map.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        m.insert("generation".into(), json!(1));
     }
     stead_api::defaults::prepare_for_create(rt.group, rt.kind, obj);
 }
@@ -46,15 +46,15 @@ pub fn prepare_create(rt: &ResourceType, obj: &mut Value) {
 /// A main-resource update keeps the stored status and bumps the generation on spec changes
 /// (upstream `PrepareForUpdate`).
 pub fn prepare_update(rt: &ResourceType, new: &mut Value, old: &Value) {
-    if has_status_subresource(rt) {
-        if let Some(map) = new.as_object_mut() {
-            match old.get("status") {
-                Some(s) => {
-                    map.insert("status".into(), s.clone());
-                }
-                None => {
-                    map.remove("status");
-                }
+    if has_status_subresource(rt)
+        && let Some(map) = new.as_object_mut()
+    {
+        match old.get("status") {
+            Some(s) => {
+                map.insert("status".into(), s.clone());
+            }
+            None => {
+                map.remove("status");
             }
         }
     }
