@@ -184,7 +184,11 @@ async fn update(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError>
         ctx.app
             .registry
             .admit(rt.group, rt.version, rt.kind, raw, opts.validation)?;
-    let sub = ctx.target.subresource.as_deref().filter(|s| *s == "status");
+    let sub = ctx
+        .target
+        .subresource
+        .as_deref()
+        .filter(|s| matches!(*s, "status" | "finalize"));
     if meta::name(&obj) != name {
         return Err(ApiError::bad_request(format!(
             "the name of the object ({}) does not match the name on the URL ({name})",

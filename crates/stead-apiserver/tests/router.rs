@@ -575,6 +575,51 @@ async fn discovery_and_version_describe_the_served_api() {
     assert!(!doc.raw.is_empty());
 }
 
+#[tokio::test]
+async fn a_deleted_namespace_terminates_until_finalized() {
+    let h = Harness::new().await;
+    h.json(
+        Method::POST,
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "demo"}}),
+    )
+    .await;
+    let r = h
+        .call(
+            Method::DELETE,
+            "/api/v1/namespaces/demo",
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"]["phase"], "Terminating");
+    let ns = h.get("/api/v1/namespaces/demo").await.body;
+    assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
+    let r = h
+        .json(
+            Method::POST,
+            "/api/v1/namespaces/demo/configmaps",
+            json!({"metadata": {"name": "c"}}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "no new content in a terminating namespace"
+    );
+    let mut finalize = ns.clone();
+    finalize["spec"]["finalizers"] = json!([]);
+    let r = h
+        .json(Method::PUT, "/api/v1/namespaces/demo/finalize", finalize)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        h.get("/api/v1/namespaces/demo").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
 impl Harness {
     async fn json_raw(&self, uri: &str, body: &str) -> Reply {
         self.call(

@@ -346,6 +346,7 @@ impl Registry {
         // writers that set exactly what they mean to.
         match subresource {
             Some("status") => strategy::prepare_status_update(&mut new, current),
+            Some("finalize") => strategy::prepare_finalize(&mut new, current),
             Some(_) => {}
             None => {
                 strategy::prepare_update(rt, &mut new, current);
@@ -403,7 +404,7 @@ impl Registry {
             return Err(Self::invalid(rt, &name, &errors));
         }
 
-        let finalize = meta::is_deleting(&new) && meta::finalizers(&new).is_empty();
+        let finalize = strategy::ready_to_remove(rt, &new);
         if new == *current && !finalize {
             return Ok(new);
         }
@@ -580,7 +581,8 @@ impl Registry {
             let expected: u64 = meta::resource_version(&current).parse().unwrap_or(0);
             let key = rt.key(ns, name);
 
-            if finalizers.is_empty() && grace.is_none() {
+            if finalizers.is_empty() && grace.is_none() && !strategy::holds_on_delete(rt, &current)
+            {
                 if opts.dry_run {
                     return Ok(Deleted::Gone(current));
                 }
@@ -596,6 +598,7 @@ impl Registry {
 
             let mut next = current.clone();
             meta::set_finalizers(&mut next, &finalizers);
+            strategy::mark_deleting(rt, &mut next);
             {
                 let m = meta::metadata_mut(&mut next);
                 let seconds = grace.unwrap_or(0);

@@ -58,6 +58,26 @@ pub fn prepare_update(rt: &ResourceType, new: &mut Value, old: &Value) {
             }
         }
     }
+    if (rt.group, rt.kind) == ("", "Namespace") {
+        // Only the finalize subresource changes a namespace's finalizers.
+        match (
+            old.pointer("/spec/finalizers"),
+            new.get_mut("spec").and_then(Value::as_object_mut),
+        ) {
+            (Some(f), Some(spec)) => {
+                spec.insert("finalizers".into(), f.clone());
+            }
+            (Some(f), None) => {
+                if let Some(map) = new.as_object_mut() {
+                    map.insert("spec".into(), json!({"finalizers": f}));
+                }
+            }
+            (None, Some(spec)) => {
+                spec.remove("finalizers");
+            }
+            (None, None) => {}
+        }
+    }
     if (rt.group, rt.kind) == ("", "Service") {
         // Allocated addresses stay unless the client names them.
         for key in ["clusterIP", "clusterIPs"] {
@@ -101,6 +121,50 @@ pub fn prepare_status_update(new: &mut Value, old: &Value) {
     }
     // The caller's resourceVersion is the precondition; keep it for the CAS check.
     let rv = stead_api::meta::resource_version(new).to_string();
+    stead_api::meta::set_str(&mut out, "resourceVersion", &rv);
+    *new = out;
+}
+
+/// True for objects a delete must keep until something finalizes them besides
+/// `metadata.finalizers`: namespaces wait for their `spec.finalizers` (the namespace controller
+/// empties the namespace, then clears them through `namespaces/<name>/finalize`).
+pub fn holds_on_delete(rt: &ResourceType, obj: &Value) -> bool {
+    (rt.group, rt.kind) == ("", "Namespace")
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
+}
+
+/// Marks an object whose deletion is pending (a namespace turns `Terminating`).
+pub fn mark_deleting(rt: &ResourceType, obj: &mut Value) {
+    if (rt.group, rt.kind) == ("", "Namespace") {
+        if let Some(map) = obj.as_object_mut() {
+            let status = map.entry("status").or_insert_with(|| json!({}));
+            status["phase"] = json!("Terminating");
+        }
+    }
+}
+
+/// An object being deleted whose last finalizer is gone is removed from the store.
+pub fn ready_to_remove(rt: &ResourceType, obj: &Value) -> bool {
+    stead_api::meta::is_deleting(obj)
+        && stead_api::meta::finalizers(obj).is_empty()
+        && !holds_on_delete(rt, obj)
+}
+
+/// `namespaces/<name>/finalize` may change only `spec.finalizers`.
+pub fn prepare_finalize(new: &mut Value, old: &Value) {
+    let finalizers = new
+        .pointer("/spec/finalizers")
+        .cloned()
+        .unwrap_or_else(|| json!([]));
+    let rv = stead_api::meta::resource_version(new).to_string();
+    let mut out = old.clone();
+    if let Some(map) = out.as_object_mut() {
+        let spec = map.entry("spec").or_insert_with(|| json!({}));
+        spec["finalizers"] = finalizers;
+    }
     stead_api::meta::set_str(&mut out, "resourceVersion", &rv);
     *new = out;
 }

@@ -1,0 +1,14 @@
+//! Controllers: clients of the API server (kube-rs over HTTPS, exactly like upstream components)
+//! that drive actual state toward desired state.
+//!
+//! # Layout
+//! One module per controller, each split into a pure `plan` (decide from a snapshot), an
+//! `effects` trait (the narrow set of API calls it makes, with a real implementation over
+//! `kube::Client` and a stateful fake in tests) and an `execute`/run loop.
+//! - [`gc`]: the garbage collector for `ownerReferences` (background, foreground, orphan).
+//! - [`namespace`]: empties and finalizes namespaces being deleted.
+//! - [`statefulset`]: the StatefulSet controller.
+
+pub mod gc;
+pub mod namespace;
+pub mod statefulset;
