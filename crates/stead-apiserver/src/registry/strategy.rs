@@ -138,11 +138,11 @@ pub fn holds_on_delete(rt: &ResourceType, obj: &Value) -> bool {
 
 /// Marks an object whose deletion is pending (a namespace turns `Terminating`).
 pub fn mark_deleting(rt: &ResourceType, obj: &mut Value) {
-    if (rt.group, rt.kind) == ("", "Namespace") {
-        if let Some(map) = obj.as_object_mut() {
-            let status = map.entry("status").or_insert_with(|| json!({}));
-            status["phase"] = json!("Terminating");
-        }
+    if (rt.group, rt.kind) == ("", "Namespace")
+        && let Some(map) = obj.as_object_mut()
+    {
+        let status = map.entry("status").or_insert_with(|| json!({}));
+        status["phase"] = json!("Terminating");
     }
 }
 
