@@ -870,3 +870,78 @@ async fn streaming_list_watcher_reaches_init_done() -> Result<()> {
 async fn list_watch_watcher_reaches_init_done() -> Result<()> {
     watcher_sees_initial_list_then_changes(watcher::Config::default()).await
 }
+
+#[tokio::test]
+async fn server_side_apply_creates_and_reports_conflicts() -> Result<()> {
+    let server = TestServer::start().await?;
+    let api: Api<ConfigMap> = Api::namespaced(server.client().await?, NS);
+    let mut findings = Findings::default();
+    let intent = |value: &str| {
+        Patch::Apply(json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "ssa"},
+            "data": {"owner": value},
+        }))
+    };
+
+    // An apply of a missing object creates it.
+    let created = api
+        .patch("ssa", &PatchParams::apply("first"), &intent("first"))
+        .await
+        .context("apply that creates")?;
+    check!(
+        findings,
+        created
+            .data
+            .as_ref()
+            .and_then(|d| d.get("owner"))
+            .map(String::as_str)
+            == Some("first"),
+        "created data {:?}",
+        created.data
+    );
+    let managers: Vec<(Option<String>, Option<String>)> = created
+        .managed_fields()
+        .iter()
+        .map(|m| (m.manager.clone(), m.operation.clone()))
+        .collect();
+    check!(
+        findings,
+        managers == [(Some("first".into()), Some("Apply".into()))],
+        "managedFields after an apply that creates: {managers:?}"
+    );
+
+    // Another manager changing an owned field without force conflicts.
+    findings.record(
+        expect_api_error(
+            api.patch("ssa", &PatchParams::apply("second"), &intent("second"))
+                .await,
+            409,
+            "Conflict",
+        )
+        .context("conflicting apply without force"),
+    );
+    // With force it takes the field over.
+    let forced = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("second").force(),
+            &intent("second"),
+        )
+        .await
+        .context("forced apply")?;
+    check!(
+        findings,
+        forced
+            .data
+            .as_ref()
+            .and_then(|d| d.get("owner"))
+            .map(String::as_str)
+            == Some("second"),
+        "data after a forced apply {:?}",
+        forced.data
+    );
+    server.stop().await;
+    findings.finish("server-side apply")
+}

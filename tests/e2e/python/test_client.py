@@ -23,7 +23,11 @@ CASE_LABEL = "stead.test/case"
 WAIT_SECONDS = 10
 # Kinds whose upstream store sets `ReturnDeletedObject: true` (the rest answer a Status).
 RETURNS_DELETED_OBJECT = {
-    "pod", "service", "service_account", "persistent_volume", "persistent_volume_claim",
+    "pod",
+    "service",
+    "service_account",
+    "persistent_volume",
+    "persistent_volume_claim",
     "storage_class",
 }
 
@@ -58,9 +62,7 @@ def describe(error):
     if isinstance(error, StepFailed):
         return str(error)
     # pydantic ValidationError and friends: the message names the missing field.
-    return f"{type(error).__name__}: {error}\n" + "".join(
-        traceback.format_exception(error)[-3:]
-    )
+    return f"{type(error).__name__}: {error}\n" + "".join(traceback.format_exception(error)[-3:])
 
 
 class Resource:
@@ -116,7 +118,8 @@ def first_event(stream, name, wanted_type):
 
 
 def exercise(results, res):
-    """Runs the verb walk for one resource; a failed step ends the walk for that resource."""
+    """Runs the verb walk for one resource; later steps need only the created object, so only a
+    failed create ends the walk."""
     body = res.fixture
     name = body["metadata"]["name"]
     body["metadata"].setdefault("labels", {})[CASE_LABEL] = name
@@ -131,6 +134,16 @@ def exercise(results, res):
         expect(obj.metadata.creation_timestamp, "created object has no creationTimestamp")
         state["uid"] = obj.metadata.uid
         state["rv"] = obj.metadata.resource_version
+        state["managers"] = [(m.manager, m.operation) for m in obj.metadata.managed_fields or []]
+
+    def create_manager():
+        # Upstream names a create without ?fieldManager after the User-Agent's first segment
+        # ("OpenAPI-Generator/37.0.2/python" -> "OpenAPI-Generator").
+        managers = state["managers"]
+        expect(
+            managers == [("OpenAPI-Generator", "Update")],
+            f"managedFields after create: {managers}",
+        )
 
     def read():
         obj = res.read(name)
@@ -185,6 +198,25 @@ def exercise(results, res):
         annotations = obj.metadata.annotations or {}
         expect(annotations.get("stead.test/json") == "2", f"annotations {annotations}")
 
+    def server_side_apply():
+        applied = {
+            "apiVersion": body["apiVersion"],
+            "kind": body["kind"],
+            "metadata": {"name": name, "annotations": {"stead.test/ssa": "py"}},
+        }
+        obj = res.patch(
+            name,
+            applied,
+            field_manager="py-e2e",
+            force=True,
+            _content_type="application/apply-patch+yaml",
+        )
+        annotations = obj.metadata.annotations or {}
+        expect(annotations.get("stead.test/ssa") == "py", f"annotations {annotations}")
+        expect(annotations.get("stead.test/merge") == "1", f"apply dropped a field: {annotations}")
+        managers = [(m.manager, m.operation) for m in obj.metadata.managed_fields or []]
+        expect(("py-e2e", "Apply") in managers, f"managedFields after apply: {managers}")
+
     def replace():
         current = res.read(name)
         current.metadata.annotations = dict(current.metadata.annotations or {})
@@ -205,8 +237,7 @@ def exercise(results, res):
             # Upstream `ReturnDeletedObject: true`: the body is the object (the client's declared
             # return type), never a Status parsed into it.
             expect(
-                getattr(result, "kind", None) != "Status"
-                and result.metadata.name == name,
+                getattr(result, "kind", None) != "Status" and result.metadata.name == name,
                 f"delete answered a Status, upstream answers the deleted object: {result}",
             )
         else:
@@ -224,6 +255,7 @@ def exercise(results, res):
 
     steps = [
         ("create", create),
+        ("create field manager", create_manager),
         ("read", read),
         ("list", list_by_label),
         ("watch ADDED", watch_added),
@@ -231,6 +263,7 @@ def exercise(results, res):
         ("watch MODIFIED", watch_modified),
         ("patch merge", merge_patch),
         ("patch json", json_patch),
+        ("server-side apply", server_side_apply),
         ("replace", replace),
         ("delete", delete),
     ]
@@ -240,14 +273,18 @@ def exercise(results, res):
             run()
         except Exception as e:  # noqa: BLE001 - every failure is reported, none is fatal
             results.fail(label, describe(e))
-            for skipped, _ in steps[i + 1 :]:
-                results.fail(f"{res.label} {skipped}", "not run: an earlier step failed")
-            return
+            if step == "create":
+                for skipped, _ in steps[i + 1 :]:
+                    results.fail(f"{res.label} {skipped}", "not run: create failed")
+                return
+            continue
         results.ok(label)
 
 
 def statefulset_fixture(name):
     return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
         "metadata": {"name": name},
         "spec": {
             "serviceName": name,
@@ -269,96 +306,233 @@ def resources():
     discovery = client.DiscoveryV1Api()
     events = client.EventsV1Api()
     return [
-        Resource("configmap", core, "config_map", True,
-                 {"metadata": {"name": "py-cm"}, "data": {"greeting": "hello"}}),
-        Resource("endpoints", core, "endpoints", True, {
-            "metadata": {"name": "py-ep"},
-            "subsets": [{
-                "addresses": [{"ip": "10.0.0.1"}],
-                "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
-            }],
-        }),
-        Resource("event (v1)", core, "event", True, {
-            "metadata": {"name": "web-0.py1"},
-            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": "web-0", "namespace": NS},
-            "reason": "Testing",
-            "message": "hello from the python client",
-            "type": "Normal",
-            "source": {"component": "stead-e2e"},
-            "firstTimestamp": "2025-01-01T00:00:00Z",
-            "lastTimestamp": "2025-01-01T00:00:00Z",
-            "count": 1,
-        }),
-        Resource("namespace", core, "namespace", False, {"metadata": {"name": "py-ns"}}),
-        Resource("node", core, "node", False, {"metadata": {"name": "py-node"}, "spec": {}}),
-        Resource("persistentvolumeclaim", core, "persistent_volume_claim", True, {
-            "metadata": {"name": "py-pvc"},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "resources": {"requests": {"storage": "1Gi"}},
+        Resource(
+            "configmap",
+            core,
+            "config_map",
+            True,
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "py-cm"},
+                "data": {"greeting": "hello"},
             },
-        }),
-        Resource("persistentvolume", core, "persistent_volume", False, {
-            "metadata": {"name": "py-pv"},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteOnce"],
-                "hostPath": {"path": "/tmp/py-pv"},
+        ),
+        Resource(
+            "endpoints",
+            core,
+            "endpoints",
+            True,
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {"name": "py-ep"},
+                "subsets": [
+                    {
+                        "addresses": [{"ip": "10.0.0.1"}],
+                        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+                    }
+                ],
             },
-        }),
-        Resource("pod", core, "pod", True, {
-            "metadata": {"name": "py-pod"},
-            "spec": {"containers": [
-                {"name": "app", "image": "busybox:1.36", "command": ["sleep", "3600"],
-                 "ports": [{"containerPort": 8080}]},
-            ]},
-        }),
-        Resource("secret", core, "secret", True, {
-            "metadata": {"name": "py-secret"},
-            "type": "Opaque",
-            "data": {"password": "aHVudGVyMg=="},
-        }),
-        Resource("serviceaccount", core, "service_account", True, {"metadata": {"name": "py-sa"}}),
-        Resource("service", core, "service", True, {
-            "metadata": {"name": "py-svc"},
-            "spec": {
-                "selector": {"app": "web"},
-                "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+        ),
+        Resource(
+            "event (v1)",
+            core,
+            "event",
+            True,
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": "web-0.py1"},
+                "involvedObject": {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": "web-0",
+                    "namespace": NS,
+                },
+                "reason": "Testing",
+                "message": "hello from the python client",
+                "type": "Normal",
+                "source": {"component": "stead-e2e"},
+                "firstTimestamp": "2025-01-01T00:00:00Z",
+                "lastTimestamp": "2025-01-01T00:00:00Z",
+                "count": 1,
             },
-        }),
-        Resource("controllerrevision", apps, "controller_revision", True, {
-            "metadata": {"name": "py-cr"},
-            "revision": 1,
-            "data": {"spec": {"template": {"$patch": "replace"}}},
-        }),
+        ),
+        Resource(
+            "namespace",
+            core,
+            "namespace",
+            False,
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "py-ns"}},
+        ),
+        Resource(
+            "node",
+            core,
+            "node",
+            False,
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "py-node"}, "spec": {}},
+        ),
+        Resource(
+            "persistentvolumeclaim",
+            core,
+            "persistent_volume_claim",
+            True,
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "py-pvc"},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        ),
+        Resource(
+            "persistentvolume",
+            core,
+            "persistent_volume",
+            False,
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": "py-pv"},
+                "spec": {
+                    "capacity": {"storage": "1Gi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "hostPath": {"path": "/tmp/py-pv"},
+                },
+            },
+        ),
+        Resource(
+            "pod",
+            core,
+            "pod",
+            True,
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "py-pod"},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": "busybox:1.36",
+                            "command": ["sleep", "3600"],
+                            "ports": [{"containerPort": 8080}],
+                        },
+                    ]
+                },
+            },
+        ),
+        Resource(
+            "secret",
+            core,
+            "secret",
+            True,
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "py-secret"},
+                "type": "Opaque",
+                "data": {"password": "aHVudGVyMg=="},
+            },
+        ),
+        Resource(
+            "serviceaccount",
+            core,
+            "service_account",
+            True,
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "py-sa"}},
+        ),
+        Resource(
+            "service",
+            core,
+            "service",
+            True,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "py-svc"},
+                "spec": {
+                    "selector": {"app": "web"},
+                    "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+                },
+            },
+        ),
+        Resource(
+            "controllerrevision",
+            apps,
+            "controller_revision",
+            True,
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ControllerRevision",
+                "metadata": {"name": "py-cr"},
+                "revision": 1,
+                "data": {"spec": {"template": {"$patch": "replace"}}},
+            },
+        ),
         Resource("statefulset", apps, "stateful_set", True, statefulset_fixture("py-sts")),
-        Resource("event (events.k8s.io/v1)", events, "event", True, {
-            "metadata": {"name": "web-0.py2"},
-            "eventTime": "2025-01-01T00:00:00.000000Z",
-            "reportingController": "stead.io/e2e",
-            "reportingInstance": "e2e-1",
-            "action": "Testing",
-            "reason": "Testing",
-            "type": "Normal",
-            "note": "hello from the python client",
-            "regarding": {"apiVersion": "v1", "kind": "Pod", "name": "web-0", "namespace": NS},
-        }),
-        Resource("storageclass", storage, "storage_class", False, {
-            "metadata": {"name": "py-sc"},
-            "provisioner": "stead.io/local",
-            "reclaimPolicy": "Delete",
-            "volumeBindingMode": "WaitForFirstConsumer",
-        }),
-        Resource("lease", coordination, "lease", True, {
-            "metadata": {"name": "py-lease"},
-            "spec": {"holderIdentity": "e2e", "leaseDurationSeconds": 15},
-        }),
-        Resource("endpointslice", discovery, "endpoint_slice", True, {
-            "metadata": {"name": "py-eps"},
-            "addressType": "IPv4",
-            "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": True}}],
-            "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
-        }),
+        Resource(
+            "event (events.k8s.io/v1)",
+            events,
+            "event",
+            True,
+            {
+                "apiVersion": "events.k8s.io/v1",
+                "kind": "Event",
+                "metadata": {"name": "web-0.py2"},
+                "eventTime": "2025-01-01T00:00:00.000000Z",
+                "reportingController": "stead.io/e2e",
+                "reportingInstance": "e2e-1",
+                "action": "Testing",
+                "reason": "Testing",
+                "type": "Normal",
+                "note": "hello from the python client",
+                "regarding": {"apiVersion": "v1", "kind": "Pod", "name": "web-0", "namespace": NS},
+            },
+        ),
+        Resource(
+            "storageclass",
+            storage,
+            "storage_class",
+            False,
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {"name": "py-sc"},
+                "provisioner": "stead.io/local",
+                "reclaimPolicy": "Delete",
+                "volumeBindingMode": "WaitForFirstConsumer",
+            },
+        ),
+        Resource(
+            "lease",
+            coordination,
+            "lease",
+            True,
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": "py-lease"},
+                "spec": {"holderIdentity": "e2e", "leaseDurationSeconds": 15},
+            },
+        ),
+        Resource(
+            "endpointslice",
+            discovery,
+            "endpoint_slice",
+            True,
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {"name": "py-eps"},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": True}}],
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+            },
+        ),
     ]
 
 
@@ -382,12 +556,15 @@ def statefulset_subresources(results):
 
     def patch_status():
         sts = apps.patch_namespaced_stateful_set_status(
-            name, NS,
+            name,
+            NS,
             {"spec": {"replicas": 7}, "status": {"replicas": 2, "currentRevision": "py-abc"}},
         )
         expect(sts.status.replicas == 2, f"status.replicas {sts.status.replicas}")
         expect(sts.status.current_revision == "py-abc", "status.currentRevision not set")
-        expect(sts.spec.replicas == 3, f"a status patch changed spec.replicas to {sts.spec.replicas}")
+        expect(
+            sts.spec.replicas == 3, f"a status patch changed spec.replicas to {sts.spec.replicas}"
+        )
         again = apps.read_namespaced_stateful_set_status(name, NS)
         expect(again.status.replicas == 2, f"read status.replicas {again.status.replicas}")
 
