@@ -83,11 +83,31 @@ async fn dispatch(app: &App, target: Target, req: Request<Body>) -> Result<Respo
     }
 }
 
-fn write_options(q: &Query) -> Result<WriteOptions, ApiError> {
+/// Options of a write. Without `fieldManager` the manager is the User-Agent up to its first `/`,
+/// as upstream records it (`kubectl-client-side-apply` comes from the query, `OpenAPI-Generator`
+/// from the Python client's agent).
+pub fn write_options(q: &Query, headers: &HeaderMap) -> Result<WriteOptions, ApiError> {
+    let agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let from_agent: String = agent
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(128)
+        .collect();
     Ok(WriteOptions {
         dry_run: q.dry_run()?,
-        field_manager: q.get("fieldManager").unwrap_or("").to_string(),
+        field_manager: q
+            .get("fieldManager")
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .unwrap_or(from_agent),
         validation: FieldValidation::parse(q.get("fieldValidation"))?,
+        apply: false,
     })
 }
 
@@ -158,7 +178,7 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
 
 async fn create(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> {
     let rt = ctx.target.rt;
-    let opts = write_options(&ctx.query)?;
+    let opts = write_options(&ctx.query, &ctx.headers)?;
     let raw = decode_body(&content_type(&ctx.headers), &body)?;
     let (obj, warnings) =
         ctx.app
@@ -178,7 +198,7 @@ async fn create(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError>
 async fn update(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> {
     let rt = ctx.target.rt;
     let name = ctx.target.name.clone().unwrap_or_default();
-    let opts = write_options(&ctx.query)?;
+    let opts = write_options(&ctx.query, &ctx.headers)?;
     let raw = decode_body(&content_type(&ctx.headers), &body)?;
     let (obj, warnings) =
         ctx.app
@@ -265,12 +285,10 @@ pub fn apply_patch(
 async fn patch(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> {
     let rt = ctx.target.rt;
     let name = ctx.target.name.clone().unwrap_or_default();
-    let mut opts = write_options(&ctx.query)?;
+    let mut opts = write_options(&ctx.query, &ctx.headers)?;
     let ct = content_type(&ctx.headers);
     let is_apply = ct == "application/apply-patch+yaml";
-    if is_apply && opts.field_manager.is_empty() {
-        opts.field_manager = String::new();
-    }
+    opts.apply = is_apply;
     let root = schema::definition_name(rt.group, rt.version, rt.kind).unwrap_or("");
     let sub = ctx.target.subresource.as_deref().filter(|s| *s == "status");
     let registry = &ctx.app.registry;
@@ -358,7 +376,19 @@ async fn delete(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError>
         .await?
     {
         Deleted::Gone(obj) => {
-            let body = if ctx.target.rt.kind == "Pod" {
+            // Registries that return the deleted object upstream (`ReturnDeletedObject`).
+            let returns_object = matches!(
+                (ctx.target.rt.group, ctx.target.rt.kind),
+                (
+                    "",
+                    "Pod"
+                        | "Service"
+                        | "ServiceAccount"
+                        | "PersistentVolume"
+                        | "PersistentVolumeClaim"
+                ) | ("storage.k8s.io", "StorageClass")
+            );
+            let body = if returns_object {
                 obj
             } else {
                 success_status(ctx.target.rt, &obj)
@@ -430,7 +460,7 @@ async fn binding(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError
             &[stead_api::FieldError::required("target.name", "")],
         ));
     }
-    let opts = write_options(&ctx.query)?;
+    let opts = write_options(&ctx.query, &ctx.headers)?;
     ctx.app
         .registry
         .update_with(

@@ -10,7 +10,6 @@ use stead_api::selector::LabelSelector;
 use stead_api::{ApiError, FieldError, meta, schema};
 
 use crate::app::App;
-use crate::registry::{FieldValidation, WriteOptions};
 use crate::request::{Query, Target, content_type, decode_body};
 use crate::response::json_response;
 
@@ -64,11 +63,7 @@ pub async fn serve(
             Ok(json_response(StatusCode::OK, &scale_of(&set)))
         }
         Method::PUT | Method::PATCH => {
-            let opts = WriteOptions {
-                dry_run: query.dry_run()?,
-                field_manager: query.get("fieldManager").unwrap_or("").to_string(),
-                validation: FieldValidation::parse(query.get("fieldValidation"))?,
-            };
+            let opts = crate::handlers::write_options(query, headers)?;
             let ct = content_type(headers);
             let put_body = if *method == Method::PUT {
                 Some(decode_body(&ct, body)?)

@@ -48,6 +48,8 @@ pub struct WriteOptions {
     pub dry_run: bool,
     pub field_manager: String,
     pub validation: FieldValidation,
+    /// A server-side apply: the patch step already recorded the applier's managed fields.
+    pub apply: bool,
 }
 
 /// A successful write: the object as stored (or as it would be, for dry runs) and warnings for
@@ -272,15 +274,17 @@ impl Registry {
             &opts.field_manager
         };
         let def = schema::definition_name(rt.group, rt.version, rt.kind).unwrap_or("");
-        stead_api::patch::record_update(
-            None,
-            &mut obj,
-            manager,
-            &rt.api_version(),
-            &now_rfc3339(),
-            schema::definitions(),
-            def,
-        );
+        if !opts.apply {
+            stead_api::patch::record_update(
+                None,
+                &mut obj,
+                manager,
+                &rt.api_version(),
+                &now_rfc3339(),
+                schema::definitions(),
+                def,
+            );
+        }
 
         if opts.dry_run {
             return Ok(Written {
@@ -414,15 +418,17 @@ impl Registry {
             &opts.field_manager
         };
         let def = schema::definition_name(rt.group, rt.version, rt.kind).unwrap_or("");
-        stead_api::patch::record_update(
-            Some(current),
-            &mut new,
-            manager,
-            &rt.api_version(),
-            &now_rfc3339(),
-            schema::definitions(),
-            def,
-        );
+        if !opts.apply {
+            stead_api::patch::record_update(
+                Some(current),
+                &mut new,
+                manager,
+                &rt.api_version(),
+                &now_rfc3339(),
+                schema::definitions(),
+                def,
+            );
+        }
         if opts.dry_run {
             return Ok(new);
         }
