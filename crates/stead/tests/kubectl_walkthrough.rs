@@ -361,12 +361,17 @@ fn walkthrough(minor: u32) {
         deleted.contains("statefulset.apps \"web\" deleted"),
         "{deleted}"
     );
-    let gone = k.run(&["get", "sts,svc"]);
+    let gone = k.run(&["get", "sts"]);
     assert!(
         gone.stderr.contains("No resources found"),
         "{}{}",
         gone.stdout,
         gone.stderr
+    );
+    let services = k.ok(&["get", "svc"]);
+    assert!(
+        !services.contains("nginx") && services.contains("kubernetes"),
+        "{services}"
     );
     let missing = k.run(&["get", "sts", "web"]);
     assert_eq!(missing.code, 1);
