@@ -11,8 +11,8 @@
 //! transactions on tokio's blocking pool, concurrently with the writer. Opening an existing file
 //! reads only the `meta` table, so it is fast whatever the size of the data: about 1 ms with 20k
 //! keys. Two exceptions walk the whole file once: the first open after a crash (redb repairs its
-//! allocator state), and every open when redb is built with debug assertions (the dev profile, unless
-//! `[profile.dev.package.redb] debug-assertions = false`; then about 40 ms at 20k keys).
+//! allocator state), and every open when redb is built with debug assertions (about 40 ms at 20k
+//! keys; the dev profile does that unless `[profile.dev.package.redb] debug-assertions = false`).
 //!
 //! redb locks the file: a second open, from this or another process, fails with
 //! `StorageError::Backend("<path> is locked by another process ...")`. Dropping the store (or
