@@ -137,7 +137,9 @@ async fn every_acknowledged_write_survives_kill_9() {
         reader.join().unwrap();
         acks.extend(lines.try_iter().filter_map(|line| tagged(&line, "ACK ")));
 
+        let opening = std::time::Instant::now();
         let store = EmbeddedStore::open(&db).unwrap();
+        let open_time = opening.elapsed();
         let head = store.current_revision().await.unwrap();
         for ack in &acks {
             let (key, revision) = ack.split_once(' ').unwrap();
@@ -163,7 +165,7 @@ async fn every_acknowledged_write_survives_kill_9() {
             "seed {seed} round {round}"
         );
         eprintln!(
-            "round {round}: {} acknowledged writes verified, head {head}",
+            "round {round}: {} acknowledged writes verified, head {head}, reopened in {open_time:?}",
             acks.len()
         );
         total_acked += acks.len();
