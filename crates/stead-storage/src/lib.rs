@@ -41,7 +41,7 @@ pub struct KeyValue {
 pub struct ListOptions {
     /// Only return keys strictly greater than this one (pagination cursor).
     pub start_after: Option<String>,
-    /// At most this many items; `None` = all.
+    /// At most this many items; `None` (or `Some(0)`, as in etcd and the Kubernetes API) = all.
     pub limit: Option<usize>,
     /// Read as of this revision instead of the latest. A revision that was compacted away answers
     /// [`StorageError::Compacted`]; one in the future answers [`StorageError::FutureRevision`].
@@ -79,7 +79,7 @@ pub struct WatchEvent {
     pub revision: Revision,
     /// The value after the change; for `Delete`, the last value before it.
     pub value: Bytes,
-    /// The value before the change (`None` for `Create`).
+    /// The value before the change (`None` for `Create`; for `Delete`, the same last value).
     pub prev_value: Option<Bytes>,
 }
 
@@ -96,22 +96,12 @@ pub enum StorageError {
     AlreadyExists { key: String },
     /// Compare-and-swap failed: the key's mod revision is not the expected one.
     #[error("key {key}: expected revision {expected}, found {actual}")]
-    Conflict {
-        key: String,
-        expected: Revision,
-        actual: Revision,
-    },
+    Conflict { key: String, expected: Revision, actual: Revision },
     /// The requested revision is older than the oldest one the backend keeps.
     #[error("required revision {requested} has been compacted (oldest kept {compacted})")]
-    Compacted {
-        requested: Revision,
-        compacted: Revision,
-    },
+    Compacted { requested: Revision, compacted: Revision },
     #[error("revision {requested} is newer than the current revision {current}")]
-    FutureRevision {
-        requested: Revision,
-        current: Revision,
-    },
+    FutureRevision { requested: Revision, current: Revision },
     /// The backend failed (IO, corruption, lost connection). The write may not have happened.
     #[error("storage backend: {0}")]
     Backend(String),
@@ -136,24 +126,17 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Replace `key`'s value if its `mod_revision` is `expected`. Returns the new revision.
     /// `NotFound` if the key is absent, `Conflict` if the revision differs.
-    async fn update(
-        &self,
-        key: &str,
-        value: Bytes,
-        expected: Revision,
-    ) -> Result<Revision, StorageError>;
+    async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<Revision, StorageError>;
 
     /// Delete `key`, if `expected` is given only when its `mod_revision` matches. Returns the
     /// revision of the delete and the last value.
-    async fn delete(
-        &self,
-        key: &str,
-        expected: Option<Revision>,
-    ) -> Result<(Revision, KeyValue), StorageError>;
+    async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<(Revision, KeyValue), StorageError>;
 
     /// Every change to keys starting with `prefix` with a revision strictly greater than `after`,
     /// in revision order, then live changes as they commit. `after` older than the compaction
-    /// point answers `Compacted` (either from this call or as the stream's first item).
+    /// point answers `Compacted` (either from this call or as the stream's first item); `after` in
+    /// the future is allowed (the stream starts with the first change after it). A consumer that
+    /// cannot keep up is never silently skipped: the stream either catches up or ends with an `Err`.
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StorageError>;
 
     /// The revision of the latest write.
@@ -162,7 +145,8 @@ pub trait Storage: Send + Sync + 'static {
     /// The oldest revision a watch or a read may still start from.
     async fn compacted_revision(&self) -> Result<Revision, StorageError>;
 
-    /// Forget history up to and including `revision` (watches and reads from before it answer
-    /// `Compacted`). Current values are kept.
+    /// Forget history before `revision` (watches and reads from before it answer `Compacted`;
+    /// from `revision` itself they still work). Current values are kept. A revision at or below the
+    /// current compaction point is a no-op; one beyond the head answers `FutureRevision`.
     async fn compact(&self, revision: Revision) -> Result<(), StorageError>;
 }

@@ -133,15 +133,16 @@ impl<I: Iterator<Item = Result<KeyValue, StorageError>>> Iterator for AtRevision
                 (None, Some(_)) => true,
                 (Some(Ok(now)), Some((key, _))) => key.as_str() <= now.key.as_str(),
             };
-            if take_changed {
-                let (key, state) = self.changed.next()?;
-                // The key's current value is superseded by its state at the revision.
-                if matches!(self.current.peek(), Some(Ok(now)) if now.key == key) {
-                    self.current.next();
-                }
-                if let Some(state) = state {
-                    return Some(Ok(state));
-                }
+            if !take_changed {
+                return self.current.next();
+            }
+            let (key, state) = self.changed.next()?;
+            // The key's current value is superseded by its state at the revision.
+            if matches!(self.current.peek(), Some(Ok(now)) if now.key == key) {
+                self.current.next();
+            }
+            if let Some(state) = state {
+                return Some(Ok(state));
             }
         }
     }
