@@ -258,11 +258,17 @@ pub fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         }),
         "application/yaml" | "application/apply-patch+yaml" => decode_yaml(body),
-        "application/vnd.kubernetes.protobuf" => stead_api::protobuf::decode(body).map_err(|e| match e {
-            stead_api::protobuf::ProtobufError::UnknownKind { .. }
-            | stead_api::protobuf::ProtobufError::ContentEncoding(_) => ApiError::new(415, "UnsupportedMediaType", e.to_string()),
-            other => ApiError::bad_request(format!("the body of the request could not be decoded: {other}")),
-        }),
+        "application/vnd.kubernetes.protobuf" => {
+            stead_api::protobuf::decode(body).map_err(|e| match e {
+                stead_api::protobuf::ProtobufError::UnknownKind { .. }
+                | stead_api::protobuf::ProtobufError::ContentEncoding(_) => {
+                    ApiError::new(415, "UnsupportedMediaType", e.to_string())
+                }
+                other => ApiError::bad_request(format!(
+                    "the body of the request could not be decoded: {other}"
+                )),
+            })
+        }
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }

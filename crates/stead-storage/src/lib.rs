@@ -96,12 +96,22 @@ pub enum StorageError {
     AlreadyExists { key: String },
     /// Compare-and-swap failed: the key's mod revision is not the expected one.
     #[error("key {key}: expected revision {expected}, found {actual}")]
-    Conflict { key: String, expected: Revision, actual: Revision },
+    Conflict {
+        key: String,
+        expected: Revision,
+        actual: Revision,
+    },
     /// The requested revision is older than the oldest one the backend keeps.
     #[error("required revision {requested} has been compacted (oldest kept {compacted})")]
-    Compacted { requested: Revision, compacted: Revision },
+    Compacted {
+        requested: Revision,
+        compacted: Revision,
+    },
     #[error("revision {requested} is newer than the current revision {current}")]
-    FutureRevision { requested: Revision, current: Revision },
+    FutureRevision {
+        requested: Revision,
+        current: Revision,
+    },
     /// The backend failed (IO, corruption, lost connection). The write may not have happened.
     #[error("storage backend: {0}")]
     Backend(String),
@@ -126,11 +136,20 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Replace `key`'s value if its `mod_revision` is `expected`. Returns the new revision.
     /// `NotFound` if the key is absent, `Conflict` if the revision differs.
-    async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<Revision, StorageError>;
+    async fn update(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected: Revision,
+    ) -> Result<Revision, StorageError>;
 
     /// Delete `key`, if `expected` is given only when its `mod_revision` matches. Returns the
     /// revision of the delete and the last value.
-    async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<(Revision, KeyValue), StorageError>;
+    async fn delete(
+        &self,
+        key: &str,
+        expected: Option<Revision>,
+    ) -> Result<(Revision, KeyValue), StorageError>;
 
     /// Every change to keys starting with `prefix` with a revision strictly greater than `after`,
     /// in revision order, then live changes as they commit. `after` older than the compaction
