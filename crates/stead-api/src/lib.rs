@@ -4,6 +4,7 @@
 //! - [`resource`]: the table of served resources (group, version, kind, plural, short names, scope,
 //!   subresources) — start here; every other module is keyed by it.
 //! - [`error`]: `ApiError` (a `metav1.Status` in waiting) and `FieldError` (one validation cause).
+//! - [`convert`]: API versions that share one stored form (the two Event APIs).
 //! - [`meta`]: reading and writing `metadata` fields of an object held as JSON.
 //! - [`selector`]: label and field selectors (parse, match).
 //! - [`patch`]: JSON patch, JSON merge patch, strategic merge patch.
@@ -13,6 +14,7 @@
 //! - [`defaults`] and [`validation`]: per-kind defaulting and validation.
 //! - [`protobuf`]: decoding the protobuf request bodies kubectl 1.32+ sends.
 
+pub mod convert;
 pub mod defaults;
 pub mod error;
 pub mod meta;

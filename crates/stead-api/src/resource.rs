@@ -44,6 +44,9 @@ pub struct ResourceType {
     pub categories: &'static [&'static str],
     pub subresources: &'static [Subresource],
     pub verbs: &'static [&'static str],
+    /// Storage key prefix when this type shares its objects with another one (events.k8s.io
+    /// Events live with core Events); `None` = its own `/<group>/<plural>/`.
+    pub storage_prefix: Option<&'static str>,
 }
 
 impl ResourceType {
@@ -77,6 +80,9 @@ impl ResourceType {
     /// The storage key prefix shared by every object of this type: `/<group>/<plural>/`
     /// (the core group is spelled `core`).
     pub fn key_prefix(&self) -> String {
+        if let Some(p) = self.storage_prefix {
+            return p.to_string();
+        }
         let group = if self.group.is_empty() {
             "core"
         } else {
@@ -140,6 +146,7 @@ macro_rules! rt {
             categories: &[$($cat),*],
             subresources: &[$($sub),*],
             verbs: ALL_VERBS,
+            storage_prefix: None,
         }
     };
 }
@@ -176,7 +183,10 @@ pub static RESOURCES: &[ResourceType] = &[
         Subresource { name: "scale", group: Some("autoscaling"), version: Some("v1"), kind: "Scale", verbs: SUB_VERBS },
         status("StatefulSet")
     ]),
-    rt!("events.k8s.io", "v1", "Event", "events", "event", true, short: ["ev"], cat: [], sub: []),
+    ResourceType {
+        storage_prefix: Some("/core/events/"),
+        ..rt!("events.k8s.io", "v1", "Event", "events", "event", true, short: ["ev"], cat: [], sub: [])
+    },
     rt!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", false,
         short: ["sc"], cat: [], sub: []),
     rt!("coordination.k8s.io", "v1", "Lease", "leases", "lease", true, short: [], cat: [], sub: []),
@@ -255,6 +265,13 @@ mod tests {
                 .qualified_kind(),
             "StatefulSet.apps"
         );
+    }
+
+    #[test]
+    fn events_k8s_io_events_share_the_core_event_keys() {
+        let core = find("", "v1", "events").unwrap();
+        let v1 = find("events.k8s.io", "v1", "events").unwrap();
+        assert_eq!(core.key("default", "e"), v1.key("default", "e"));
     }
 
     #[test]

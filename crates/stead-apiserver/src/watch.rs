@@ -135,7 +135,7 @@ pub async fn serve(
             .await
             .map_err(ApiError::internal)?;
         for kv in &page.items {
-            let obj = codec::decode_kv(kv)?;
+            let obj = codec::decode_kv(rt, kv)?;
             if matches(rt, &q, &obj) {
                 first_lines.push(event_line("ADDED", &obj, rt, output, include));
             }
@@ -220,12 +220,12 @@ pub async fn serve(
                         Some(Ok(ev)) => ev,
                     };
                     last_rev = ev.revision;
-                    let Ok(obj) = codec::decode_stored(&ev.value, ev.revision) else { continue };
+                    let Ok(obj) = codec::decode_stored(rt_copy, &ev.value, ev.revision) else { continue };
                     let now_matches = matches(rt_copy, &q, &obj);
                     let was_matching = ev
                         .prev_value
                         .as_ref()
-                        .and_then(|p| codec::decode_stored(p, ev.revision).ok())
+                        .and_then(|p| codec::decode_stored(rt_copy, p, ev.revision).ok())
                         .is_some_and(|p| matches(rt_copy, &q, &p));
                     let kind = match (ev.kind, was_matching, now_matches) {
                         (EventType::Create, _, true) => "ADDED",

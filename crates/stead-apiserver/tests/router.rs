@@ -631,3 +631,45 @@ impl Harness {
         .await
     }
 }
+
+#[tokio::test]
+async fn events_written_through_events_k8s_io_are_core_events_too() {
+    let h = Harness::new().await;
+    let e = json!({
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "web.1"},
+        "regarding": {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "namespace": "default", "uid": "u1"},
+        "note": "create Pod web-0 in StatefulSet web successful",
+        "reason": "SuccessfulCreate", "type": "Normal", "action": "Create",
+        "reportingController": "statefulset-controller", "reportingInstance": "stead",
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+    });
+    let r = h
+        .json(
+            Method::POST,
+            "/apis/events.k8s.io/v1/namespaces/default/events",
+            e,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["regarding"]["name"], "web");
+    let core = h
+        .get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.uid%3Du1")
+        .await;
+    let items = core.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", core.body);
+    assert_eq!(items[0]["apiVersion"], "v1");
+    assert_eq!(items[0]["involvedObject"]["name"], "web");
+    assert_eq!(
+        items[0]["message"],
+        "create Pod web-0 in StatefulSet web successful"
+    );
+    let v1 = h
+        .get("/apis/events.k8s.io/v1/namespaces/default/events/web.1")
+        .await;
+    assert_eq!(
+        v1.body["note"],
+        "create Pod web-0 in StatefulSet web successful"
+    );
+    assert_eq!(v1.body["apiVersion"], "events.k8s.io/v1");
+}

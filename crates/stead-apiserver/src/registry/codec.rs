@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use serde_json::Value;
-use stead_api::{ApiError, meta};
+use stead_api::{ApiError, ResourceType, meta};
 use stead_storage::KeyValue;
 
 macro_rules! normalize_as {
@@ -104,23 +104,25 @@ pub fn normalize(
     }
 }
 
-/// The bytes stored for an object: its JSON without `metadata.resourceVersion`.
-pub fn encode_stored(obj: &Value) -> Bytes {
-    let mut obj = obj.clone();
+/// The bytes stored for an object of `rt`: its stored form's JSON without
+/// `metadata.resourceVersion`.
+pub fn encode_stored(rt: &ResourceType, obj: &Value) -> Bytes {
+    let mut obj = stead_api::convert::to_storage(rt, obj.clone());
     meta::metadata_mut(&mut obj).remove("resourceVersion");
     Bytes::from(serde_json::to_vec(&obj).expect("a Value always serializes"))
 }
 
-/// The object stored under `kv`, with `metadata.resourceVersion` set to its revision.
-pub fn decode_stored(value: &[u8], revision: u64) -> Result<Value, ApiError> {
-    let mut obj: Value = serde_json::from_slice(value)
+/// The object of `rt` stored as `value`, with `metadata.resourceVersion` set to `revision`.
+pub fn decode_stored(rt: &ResourceType, value: &[u8], revision: u64) -> Result<Value, ApiError> {
+    let obj: Value = serde_json::from_slice(value)
         .map_err(|e| ApiError::internal(format!("stored object is not JSON: {e}")))?;
+    let mut obj = stead_api::convert::from_storage(rt, obj);
     meta::set_str(&mut obj, "resourceVersion", &revision.to_string());
     Ok(obj)
 }
 
-pub fn decode_kv(kv: &KeyValue) -> Result<Value, ApiError> {
-    decode_stored(&kv.value, kv.mod_revision)
+pub fn decode_kv(rt: &ResourceType, kv: &KeyValue) -> Result<Value, ApiError> {
+    decode_stored(rt, &kv.value, kv.mod_revision)
 }
 
 #[cfg(test)]
@@ -180,9 +182,10 @@ mod tests {
     #[test]
     fn stored_bytes_drop_the_resource_version_and_reads_restore_it() {
         let obj = json!({"metadata": {"name": "a", "resourceVersion": "7"}});
-        let bytes = encode_stored(&obj);
+        let rt = stead_api::resource::find("", "v1", "configmaps").unwrap();
+        let bytes = encode_stored(rt, &obj);
         assert!(!String::from_utf8_lossy(&bytes).contains("resourceVersion"));
-        let back = decode_stored(&bytes, 9).unwrap();
+        let back = decode_stored(rt, &bytes, 9).unwrap();
         assert_eq!(back["metadata"]["resourceVersion"], "9");
     }
 }

@@ -121,7 +121,7 @@ impl Registry {
             let mut last_key = None;
             for kv in &page.items {
                 last_key = Some(kv.key.clone());
-                let obj = codec::decode_kv(kv)?;
+                let obj = codec::decode_kv(rt, kv)?;
                 if q.labels.matches(&meta::labels(&obj)) && q.fields.matches(rt, &obj) {
                     items.push(obj);
                     if want.is_some_and(|w| items.len() >= w) {

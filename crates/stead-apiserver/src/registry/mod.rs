@@ -135,7 +135,7 @@ impl Registry {
             .await
             .map_err(|e| storage_error(rt, name, e))?
             .ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
-        codec::decode_kv(&kv)
+        codec::decode_kv(rt, &kv)
     }
 
     /// Decodes a request body for `rt` (or for the kind a subresource speaks): checks unknown
@@ -187,7 +187,7 @@ impl Registry {
         {
             None => Err(ApiError::not_found("", "namespaces", ns)),
             Some(kv) => {
-                let obj = codec::decode_kv(&kv)?;
+                let obj = codec::decode_kv(nsrt, &kv)?;
                 if meta::is_deleting(&obj) {
                     Err(ApiError::forbidden(
                         rt.group,
@@ -301,7 +301,7 @@ impl Registry {
         };
         let rev = match self
             .store
-            .create(&rt.key(ns, &name), codec::encode_stored(&obj))
+            .create(&rt.key(ns, &name), codec::encode_stored(rt, &obj))
             .await
         {
             Ok(rev) => rev,
@@ -448,7 +448,7 @@ impl Registry {
         }
         let rev = self
             .store
-            .update(&key, codec::encode_stored(&new), expected)
+            .update(&key, codec::encode_stored(rt, &new), expected)
             .await
             .map_err(|e| storage_error(rt, &name, e))?;
         meta::set_str(&mut new, "resourceVersion", &rev.to_string());
@@ -478,7 +478,7 @@ impl Registry {
                 .await
                 .map_err(|e| storage_error(rt, name, e))?
             {
-                Some(kv) => codec::decode_kv(&kv)?,
+                Some(kv) => codec::decode_kv(rt, &kv)?,
                 None => {
                     if subresource.is_some() {
                         return Err(ApiError::not_found(rt.group, rt.plural, name));
@@ -638,7 +638,7 @@ impl Registry {
             }
             match self
                 .store
-                .update(&key, codec::encode_stored(&next), expected)
+                .update(&key, codec::encode_stored(rt, &next), expected)
                 .await
             {
                 Ok(rev) => {
