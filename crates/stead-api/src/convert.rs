@@ -34,25 +34,25 @@ fn rename(obj: &mut Map<String, Value>, pairs: impl Iterator<Item = (&'static st
 
 /// The stored form of an object of `rt`.
 pub fn to_storage(rt: &ResourceType, mut obj: Value) -> Value {
-    if is_events_v1(rt) {
-        if let Some(map) = obj.as_object_mut() {
-            rename(map, EVENT_FIELDS.iter().copied());
-            map.insert("apiVersion".into(), Value::String("v1".into()));
-        }
+    if is_events_v1(rt)
+        && let Some(map) = obj.as_object_mut()
+    {
+        rename(map, EVENT_FIELDS.iter().copied());
+        map.insert("apiVersion".into(), Value::String("v1".into()));
     }
     obj
 }
 
 /// An object of `rt` from its stored form.
 pub fn from_storage(rt: &ResourceType, mut obj: Value) -> Value {
-    if is_events_v1(rt) {
-        if let Some(map) = obj.as_object_mut() {
-            rename(map, EVENT_FIELDS.iter().map(|(a, b)| (*b, *a)));
-            map.insert(
-                "apiVersion".into(),
-                Value::String("events.k8s.io/v1".into()),
-            );
-        }
+    if is_events_v1(rt)
+        && let Some(map) = obj.as_object_mut()
+    {
+        rename(map, EVENT_FIELDS.iter().map(|(a, b)| (*b, *a)));
+        map.insert(
+            "apiVersion".into(),
+            Value::String("events.k8s.io/v1".into()),
+        );
     }
     obj
 }
