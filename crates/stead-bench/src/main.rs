@@ -90,9 +90,14 @@ fn main() -> Result<()> {
         }
     }
 
-    eprintln!("stead-bench: idle server for {} s (RSS)", args.idle_secs);
-    let idle_dir = tempdir("idle")?;
-    let idle = Server::start(&args.stead, idle_dir.path(), Duration::from_secs(20))?;
+    // Two idle servers: one on a fresh data dir (its bootstrap writes, so it has done a write),
+    // one restarted on an existing data dir (it has served nothing at all).
+    eprintln!("stead-bench: idle servers for {} s (RSS)", args.idle_secs);
+    let idle_fresh_dir = tempdir("idle-fresh")?;
+    let idle_fresh = Server::start(&args.stead, idle_fresh_dir.path(), START)?;
+    let idle_warm_dir = tempdir("idle-warm")?;
+    drop(Server::start(&args.stead, idle_warm_dir.path(), START)?);
+    let idle_warm = Server::start(&args.stead, idle_warm_dir.path(), START)?;
     let idle_since = Instant::now();
 
     let start = if args.runs > 0 {
@@ -107,12 +112,13 @@ fn main() -> Result<()> {
 
     let idle_wait = Duration::from_secs(args.idle_secs).saturating_sub(idle_since.elapsed());
     std::thread::sleep(idle_wait);
-    let idle_rss = idle.rss_kib()?;
-    drop(idle);
+    let idle_rss = (idle_fresh.rss_kib()?, idle_warm.rss_kib()?);
+    drop((idle_fresh, idle_warm));
 
     eprintln!("stead-bench: request benchmarks");
     let load_dir = tempdir("load")?;
-    let load = Server::start(&args.stead, load_dir.path(), Duration::from_secs(20))?;
+    let floor = requests::fdatasync_floor(load_dir.path(), 500)?;
+    let load = Server::start(&args.stead, load_dir.path(), START)?;
     let config = tls::admin(&load.kubeconfig)?;
     let counts = requests::Counts {
         gets: args.gets,
@@ -127,10 +133,16 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let rows = runtime.block_on(requests::run(load.addr, config.clone(), &counts))?;
+    let measured = runtime.block_on(requests::run(
+        load.pid(),
+        load.addr,
+        config.clone(),
+        &counts,
+    ))?;
     eprintln!("stead-bench: {} watches", args.watchers);
     let fanout = if args.watchers > 0 && args.watch_writes > 0 {
         Some(runtime.block_on(watch::run(
+            load.pid(),
             load.addr,
             config,
             args.watchers,
@@ -139,7 +151,6 @@ fn main() -> Result<()> {
     } else {
         None
     };
-    let loaded_rss = load.rss_kib()?;
     let loaded_peak = load.peak_rss_kib()?;
     drop(load);
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -149,14 +160,16 @@ fn main() -> Result<()> {
         size,
         idle_rss,
         start: start.as_ref(),
-        rows: &rows,
+        floor,
+        measured: &measured,
         fanout: fanout.as_ref(),
-        loaded_rss,
         loaded_peak,
         total: started.elapsed(),
     });
     Ok(())
 }
+
+const START: Duration = Duration::from_secs(20);
 
 fn tempdir(what: &str) -> Result<tempfile::TempDir> {
     tempfile::Builder::new()
@@ -168,11 +181,12 @@ fn tempdir(what: &str) -> Result<tempfile::TempDir> {
 struct Report<'a> {
     args: &'a Args,
     size: u64,
-    idle_rss: u64,
+    /// KiB: (fresh data dir, restarted on an existing dir).
+    idle_rss: (u64, u64),
     start: Option<&'a startup::StartupResult>,
-    rows: &'a [requests::Row],
+    floor: Summary,
+    measured: &'a requests::Measured,
     fanout: Option<&'a watch::WatchResult>,
-    loaded_rss: u64,
     loaded_peak: u64,
     total: Duration,
 }
@@ -200,27 +214,45 @@ fn print_report(r: &Report) {
             );
         }
     }
-    let rss = r.idle_rss * 1024;
-    println!(
-        "| idle RSS after {} s (`--disable-agent`) | {} | ≤ 20 MiB | {} |",
-        r.args.idle_secs,
-        mib(rss),
-        verdict(rss <= 20 * 1024 * 1024),
-    );
+    for (label, kib) in [
+        ("first start on a fresh data dir", r.idle_rss.0),
+        ("restart on an existing data dir", r.idle_rss.1),
+    ] {
+        let rss = kib * 1024;
+        println!(
+            "| idle RSS {} s after {label} (`--disable-agent`) | {} | ≤ 20 MiB | {} |",
+            r.args.idle_secs,
+            mib(rss),
+            verdict(rss <= 20 * 1024 * 1024),
+        );
+    }
     println!(
         "| stripped release binary | {} | ≤ 30 MiB | {} |",
         mib(r.size),
         verdict(r.size <= 30 * 1024 * 1024),
     );
+    for (what, kib) in &r.measured.memory {
+        println!("| RSS {what} | {} | — | — |", mib(kib * 1024));
+    }
+    if let Some(w) = r.fanout {
+        println!(
+            "| RSS with {} watches open | {} | — | — |",
+            w.watchers,
+            mib(w.rss_kib * 1024)
+        );
+    }
     println!(
-        "| RSS after the load below (now / peak) | {} / {} | — | — |",
-        mib(r.loaded_rss * 1024),
+        "| peak RSS of the loaded server | {} | — | — |",
         mib(r.loaded_peak * 1024)
     );
     println!();
     println!("| Request (HTTPS, client cert) | n | p50 | p99 | max | req/s | Goal (p50) | Met |");
     println!("|---|---|---|---|---|---|---|---|");
-    for (label, s) in r.rows {
+    let floor = (
+        "(disk floor) 2 KiB write + fdatasync, no server".to_string(),
+        r.floor,
+    );
+    for (label, s) in std::iter::once(&floor).chain(&r.measured.rows) {
         let goal = if label.starts_with("GET") {
             Some(0.1)
         } else if label.ends_with("(1 conn)")
@@ -267,6 +299,11 @@ fn print_report(r: &Report) {
             "| the creating POST itself | p50 {}, max {} |",
             ms(w.write.p50),
             ms(w.write.max)
+        );
+        println!(
+            "| CPU per write, server / this client | {} / {} |",
+            ms(w.server_cpu_per_write),
+            ms(w.client_cpu_per_write)
         );
         println!("| deliveries missing after 30 s | {} |", w.missed);
     }

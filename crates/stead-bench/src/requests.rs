@@ -18,7 +18,8 @@ use rustls::ClientConfig;
 use tokio::sync::Barrier;
 
 use crate::http::{self, Conn, MERGE_PATCH};
-use crate::stats::Summary;
+use crate::server::proc_status_kib;
+use crate::stats::{Summary, mib};
 
 const CONFIGMAPS: &str = "/api/v1/namespaces/default/configmaps";
 const PODS: &str = "/api/v1/namespaces/default/pods";
@@ -42,6 +43,12 @@ pub struct Counts {
 
 /// One measured row: a label and its latency summary.
 pub type Row = (String, Summary);
+
+/// What the request benchmarks measured: latency rows and server RSS (KiB) at named points.
+pub struct Measured {
+    pub rows: Vec<Row>,
+    pub memory: Vec<(String, u64)>,
+}
 
 pub fn configmap(name: &str) -> Bytes {
     Bytes::from(format!(
@@ -70,8 +77,18 @@ where
     Ok(Summary::of(&samples, start.elapsed()))
 }
 
-pub async fn run(addr: SocketAddr, config: Arc<ClientConfig>, counts: &Counts) -> Result<Vec<Row>> {
+pub async fn run(
+    pid: u32,
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    counts: &Counts,
+) -> Result<Measured> {
     let mut rows = Vec::new();
+    let mut memory = Vec::new();
+    let mut note = |what: String| -> Result<()> {
+        memory.push((what, proc_status_kib(pid, "VmRSS")?));
+        Ok(())
+    };
     let mut conn = http::connect(addr, config.clone()).await?;
 
     conn.create(CONFIGMAPS, configmap("bench-get")).await?;
@@ -113,9 +130,9 @@ pub async fn run(addr: SocketAddr, config: Arc<ClientConfig>, counts: &Counts) -
     let small = counts.pods.min(100);
     let s = sequential(&mut conn, small, async |c, i| c.create(PODS, pod(i)).await).await?;
     rows.push(("POST pod (1 conn)".into(), s));
-    expect_items(&mut conn, PODS, small).await?;
+    let bytes = expect_items(&mut conn, PODS, small).await?;
     let s = sequential(&mut conn, counts.list_small, async |c, _| c.get(PODS).await).await?;
-    rows.push((format!("LIST {small} pods (1 conn)"), s));
+    rows.push((format!("LIST {small} pods, {} (1 conn)", mib(bytes)), s));
 
     if counts.pods > small {
         eprintln!("stead-bench: creating {} more pods", counts.pods - small);
@@ -126,22 +143,52 @@ pub async fn run(addr: SocketAddr, config: Arc<ClientConfig>, counts: &Counts) -
         })
         .await?;
         rows.push(("POST pod (16 conns, bulk load)".into(), s));
-        expect_items(&mut conn, PODS, counts.pods).await?;
+        note(format!("after creating {} pods", counts.pods))?;
+        let bytes = expect_items(&mut conn, PODS, counts.pods).await?;
         let s = sequential(&mut conn, counts.list_large, async |c, _| c.get(PODS).await).await?;
-        rows.push((format!("LIST {} pods (1 conn)", counts.pods), s));
+        rows.push((
+            format!("LIST {} pods, {} (1 conn)", counts.pods, mib(bytes)),
+            s,
+        ));
+        note(format!(
+            "after {} LISTs of {} pods",
+            counts.list_large + 1,
+            counts.pods
+        ))?;
     }
-    Ok(rows)
+    Ok(Measured { rows, memory })
 }
 
-/// Fails unless a LIST at `path` returns exactly `n` items (run once, untimed).
-async fn expect_items(conn: &mut Conn, path: &str, n: usize) -> Result<()> {
+/// The floor under any durable write here: `write` + `fdatasync` of 2 KiB appended to a file in
+/// `dir` (the file system the server's data dir is on), `n` times.
+pub fn fdatasync_floor(dir: &std::path::Path, n: usize) -> Result<Summary> {
+    use std::io::Write;
+    let path = dir.join("fdatasync-probe");
+    let mut f = std::fs::File::create(&path).context("create fdatasync probe")?;
+    let block = [0x5au8; 2048];
+    let mut samples = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        f.write_all(&block)?;
+        f.sync_data()?;
+        samples.push(t.elapsed());
+    }
+    let wall = start.elapsed();
+    drop(f);
+    let _ = std::fs::remove_file(&path);
+    Ok(Summary::of(&samples, wall))
+}
+
+/// Fails unless a LIST at `path` returns exactly `n` items (run once, untimed); returns the body size.
+async fn expect_items(conn: &mut Conn, path: &str, n: usize) -> Result<u64> {
     let body = conn.get(path).await?;
     let list: serde_json::Value = serde_json::from_slice(&body).context("LIST body")?;
     let got = list["items"].as_array().map_or(0, Vec::len);
     if got != n {
         bail!("LIST {path}: {got} items, expected {n}");
     }
-    Ok(())
+    Ok(body.len() as u64)
 }
 
 /// `total` POSTs spread over `conns` connections (opened before the clock starts). Each request
