@@ -155,6 +155,19 @@ pub async fn run(
             counts.list_large + 1,
             counts.pods
         ))?;
+        // Diagnostic: the same read and decode with nothing to encode or send.
+        let none = format!("{PODS}?labelSelector=bench%3Dnone");
+        let s = sequential(&mut conn, counts.list_large.min(10), async |c, _| {
+            c.get(&none).await
+        })
+        .await?;
+        rows.push((
+            format!(
+                "LIST {} pods, labelSelector matching none (1 conn)",
+                counts.pods
+            ),
+            s,
+        ));
     }
     Ok(Measured { rows, memory })
 }
