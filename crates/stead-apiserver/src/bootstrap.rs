@@ -15,6 +15,7 @@ pub async fn ensure_defaults(registry: &Registry) -> Result<(), ApiError> {
     let ns = find("", "v1", "namespaces").expect("namespaces are served");
     let opts = WriteOptions {
         field_manager: "stead-bootstrap".into(),
+        skip_managed_fields: true,
         ..Default::default()
     };
     for name in SYSTEM_NAMESPACES {

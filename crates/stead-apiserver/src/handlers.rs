@@ -107,7 +107,7 @@ pub fn write_options(q: &Query, headers: &HeaderMap) -> Result<WriteOptions, Api
             .map(str::to_string)
             .unwrap_or(from_agent),
         validation: FieldValidation::parse(q.get("fieldValidation"))?,
-        apply: false,
+        skip_managed_fields: false,
     })
 }
 
@@ -173,7 +173,7 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         .registry
         .list(ctx.target.rt, &ctx.target.namespace, &q)
         .await?;
-    Ok(respond(ctx, StatusCode::OK, &page.to_list(ctx.target.rt)))
+    Ok(respond(ctx, StatusCode::OK, &page.into_list(ctx.target.rt)))
 }
 
 async fn create(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> {
@@ -288,7 +288,7 @@ async fn patch(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> 
     let mut opts = write_options(&ctx.query, &ctx.headers)?;
     let ct = content_type(&ctx.headers);
     let is_apply = ct == "application/apply-patch+yaml";
-    opts.apply = is_apply;
+    opts.skip_managed_fields = is_apply;
     let root = schema::definition_name(rt.group, rt.version, rt.kind).unwrap_or("");
     let sub = ctx.target.subresource.as_deref().filter(|s| *s == "status");
     let registry = &ctx.app.registry;

@@ -32,29 +32,35 @@ use serde_json::{Map, Value};
 pub use document::KUBERNETES_VERSION;
 use generate::KindDef;
 
-/// The generated definitions, kinds and documents.
-struct Catalog {
+/// The generated definitions and kinds: what the server's own schema walks need.
+struct Generated {
     definitions: Map<String, Value>,
     kinds: Vec<KindDef>,
-    documents: document::Documents,
 }
 
-fn catalog() -> &'static Catalog {
-    static CATALOG: OnceLock<Catalog> = OnceLock::new();
-    CATALOG.get_or_init(|| {
-        let generated = generate::generate();
-        let documents = document::build(&generated.definitions, &generated.kinds);
-        Catalog {
-            definitions: generated.definitions,
-            kinds: generated.kinds,
-            documents,
+fn generated() -> &'static Generated {
+    static GENERATED: OnceLock<Generated> = OnceLock::new();
+    GENERATED.get_or_init(|| {
+        let g = generate::generate();
+        Generated {
+            definitions: g.definitions,
+            kinds: g.kinds,
         }
+    })
+}
+
+/// The serialized `/openapi/v3` documents, built only when a client asks for them.
+fn documents() -> &'static document::Documents {
+    static DOCUMENTS: OnceLock<document::Documents> = OnceLock::new();
+    DOCUMENTS.get_or_init(|| {
+        let g = generated();
+        document::build(&g.definitions, &g.kinds)
     })
 }
 
 /// The `/openapi/v3` index: `{"paths":{"api/v1":{"serverRelativeURL":"/openapi/v3/api/v1?hash=…"},…}}`.
 pub fn openapi_index() -> &'static Value {
-    &catalog().documents.index
+    &documents().index
 }
 
 /// The document for `api/v1`, `apis/apps/v1`, … (the part of the URL after `/openapi/v3/`) as
@@ -62,8 +68,7 @@ pub fn openapi_index() -> &'static Value {
 /// `None` for paths stead does not serve.
 pub fn openapi_document(path: &str) -> Option<(&'static [u8], &'static str)> {
     let path = path.trim_matches('/');
-    catalog()
-        .documents
+    documents()
         .documents
         .iter()
         .find(|d| d.path == path)
@@ -73,14 +78,14 @@ pub fn openapi_document(path: &str) -> Option<(&'static [u8], &'static str)> {
 /// Every component schema of every served group-version, by upstream name
 /// (`io.k8s.api.core.v1.PodSpec`), with the patch and list extensions.
 pub fn definitions() -> &'static Map<String, Value> {
-    &catalog().definitions
+    &generated().definitions
 }
 
 /// The definition name of a kind: `("apps", "v1", "StatefulSet")` → `io.k8s.api.apps.v1.StatefulSet`.
 /// Knows the served kinds, their `…List` kinds, `autoscaling/v1` `Scale`, `policy/v1` `Eviction`,
 /// `v1` `Binding` and `v1` `Status`.
 pub fn definition_name(group: &str, version: &str, kind: &str) -> Option<&'static str> {
-    catalog()
+    generated()
         .kinds
         .iter()
         .find(|k| k.group == group && k.version == version && k.kind == kind)

@@ -27,18 +27,22 @@ pub struct ListPage {
 }
 
 impl ListPage {
-    /// The `<Kind>List` body.
-    pub fn to_list(&self, rt: &ResourceType) -> Value {
-        let mut metadata = json!({"resourceVersion": self.resource_version.to_string()});
-        if let Some(c) = &self.continue_token {
-            metadata["continue"] = json!(c);
+    /// The `<Kind>List` body (moves the items: a 10 000-object list is not copied).
+    pub fn into_list(self, rt: &ResourceType) -> Value {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert(
+            "resourceVersion".into(),
+            json!(self.resource_version.to_string()),
+        );
+        if let Some(c) = self.continue_token {
+            metadata.insert("continue".into(), json!(c));
         }
-        json!({
-            "kind": rt.list_kind,
-            "apiVersion": rt.api_version(),
-            "metadata": metadata,
-            "items": self.items,
-        })
+        let mut list = serde_json::Map::new();
+        list.insert("kind".into(), json!(rt.list_kind));
+        list.insert("apiVersion".into(), json!(rt.api_version()));
+        list.insert("metadata".into(), Value::Object(metadata));
+        list.insert("items".into(), Value::Array(self.items));
+        Value::Object(list)
     }
 }
 

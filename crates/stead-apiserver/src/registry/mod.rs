@@ -48,8 +48,9 @@ pub struct WriteOptions {
     pub dry_run: bool,
     pub field_manager: String,
     pub validation: FieldValidation,
-    /// A server-side apply: the patch step already recorded the applier's managed fields.
-    pub apply: bool,
+    /// Leave `metadata.managedFields` alone: a server-side apply recorded them already, and the
+    /// server's own bootstrap objects need none.
+    pub skip_managed_fields: bool,
 }
 
 /// A successful write: the object as stored (or as it would be, for dry runs) and warnings for
@@ -149,7 +150,12 @@ impl Registry {
         validation: FieldValidation,
     ) -> Result<(Value, Vec<String>), ApiError> {
         let mut warnings = Vec::new();
-        if let Some(def) = schema::definition_name(group, version, kind) {
+        // Ignore needs no schema walk: the typed round trip below drops unknown fields anyway.
+        let def = match validation {
+            FieldValidation::Ignore => None,
+            _ => schema::definition_name(group, version, kind),
+        };
+        if let Some(def) = def {
             let unknown = schema::unknown_fields(def, &body);
             if !unknown.is_empty() {
                 let list: Vec<String> = unknown
@@ -274,7 +280,7 @@ impl Registry {
             &opts.field_manager
         };
         let def = schema::definition_name(rt.group, rt.version, rt.kind).unwrap_or("");
-        if !opts.apply {
+        if !opts.skip_managed_fields {
             stead_api::patch::record_update(
                 None,
                 &mut obj,
@@ -418,7 +424,7 @@ impl Registry {
             &opts.field_manager
         };
         let def = schema::definition_name(rt.group, rt.version, rt.kind).unwrap_or("");
-        if !opts.apply {
+        if !opts.skip_managed_fields {
             stead_api::patch::record_update(
                 Some(current),
                 &mut new,
