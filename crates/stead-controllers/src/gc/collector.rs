@@ -3,7 +3,7 @@
 //! the plan out through [`GcEffects`]. No watches here: [`super::run`] feeds events in, and tests
 //! drive the same struct with a fake world.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use tokio::time::Instant;
 
@@ -30,11 +30,36 @@ pub enum Outcome {
     Retry { error: EffectError },
 }
 
+/// Uids observed to be gone, so that dependents of a removed owner need no live read (upstream
+/// `absentOwnerCache`). Uids are never reused, so an entry never goes stale; the oldest are
+/// forgotten past [`ABSENT_CAPACITY`].
+#[derive(Debug, Default)]
+struct Absent {
+    set: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+const ABSENT_CAPACITY: usize = 4096;
+
+impl Absent {
+    fn insert(&mut self, uid: String) {
+        if self.set.insert(uid.clone()) {
+            self.order.push_back(uid);
+            if self.order.len() > ABSENT_CAPACITY
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
+            }
+        }
+    }
+}
+
 /// The collector: graph + queue.
 #[derive(Debug)]
 pub struct Collector {
     pub graph: Graph,
     pub queue: WorkQueue<String>,
+    absent: Absent,
 }
 
 impl Default for Collector {
@@ -48,6 +73,7 @@ impl Collector {
         Self {
             graph: Graph::new(),
             queue: WorkQueue::new(backoff),
+            absent: Absent::default(),
         }
     }
 
@@ -55,7 +81,11 @@ impl Collector {
     pub fn observe(&mut self, event: GraphEvent) {
         let enqueue = match event {
             GraphEvent::Upsert(node) => self.graph.upsert(node),
-            GraphEvent::Remove(uid) => self.graph.remove(&uid),
+            GraphEvent::Remove(uid) => {
+                let enqueue = self.graph.remove(&uid);
+                self.absent.insert(uid);
+                enqueue
+            }
         };
         for uid in enqueue {
             self.queue.add(uid);
@@ -89,6 +119,10 @@ impl Collector {
     async fn try_process<E: GcEffects>(&self, uid: &str, effects: &E) -> Result<Plan, EffectError> {
         let mut resolved = BTreeMap::new();
         for lookup in unresolved_owners(&self.graph, uid) {
+            if self.absent.set.contains(&lookup.uid) {
+                resolved.insert(lookup.uid, OwnerState::Dangling);
+                continue;
+            }
             let state = match effects.get(&lookup.key).await? {
                 Some(seen) if seen.uid == lookup.uid => {
                     if seen.deleting && seen.finalizers.iter().any(|f| f == FOREGROUND) {
