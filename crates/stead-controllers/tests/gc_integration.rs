@@ -19,10 +19,8 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-fn stopped(mut rx: watch::Receiver<bool>) -> impl Future<Output = ()> + Send {
-    async move {
-        let _ = rx.wait_for(|s| *s).await;
-    }
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
 }
 
 async fn start() -> Result<Env> {
@@ -39,7 +37,10 @@ async fn start() -> Result<Env> {
     let client = Client::try_from(config)?;
     let (stop, rx) = watch::channel(false);
     let tasks = vec![
-        tokio::spawn(stead_controllers::gc::run(client.clone(), stopped(rx.clone()))),
+        tokio::spawn(stead_controllers::gc::run(
+            client.clone(),
+            stopped(rx.clone()),
+        )),
         tokio::spawn(stead_controllers::namespace::run(
             client.clone(),
             stopped(rx),

@@ -226,7 +226,11 @@ fn a_dependent_with_a_live_owner_and_a_waiting_owner_drops_the_waiting_reference
     g.upsert(deleting(waiting, FOREGROUND));
     let p = plan(&g, "d", &none());
     match p.actions.as_slice() {
-        [Action::RemoveOwnerRefs { owners, remaining, .. }] => {
+        [
+            Action::RemoveOwnerRefs {
+                owners, remaining, ..
+            },
+        ] => {
             assert_eq!(owners, &uids(["w"]));
             assert_eq!(remaining, &vec![reference(&live, true)]);
         }

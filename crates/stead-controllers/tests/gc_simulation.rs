@@ -119,8 +119,11 @@ impl GcEffects for FakeServer {
 
     async fn delete(&self, target: &Target, propagation: Propagation) -> Result<(), EffectError> {
         self.with(|w| {
-            w.calls
-                .push(format!("delete {} {}", target.key.name, propagation.as_str()));
+            w.calls.push(format!(
+                "delete {} {}",
+                target.key.name,
+                propagation.as_str()
+            ));
             w.write_allowed()?;
             w.check(target)?;
             w.delete(&target.uid, propagation);
@@ -134,7 +137,8 @@ impl GcEffects for FakeServer {
         refs: &[OwnerReference],
     ) -> Result<String, EffectError> {
         self.with(|w| {
-            w.calls.push(format!("owners {} {}", target.key.name, refs.len()));
+            w.calls
+                .push(format!("owners {} {}", target.key.name, refs.len()));
             w.write_allowed()?;
             let mut n = w.check(target)?;
             n.owners = refs.to_vec();
@@ -149,8 +153,11 @@ impl GcEffects for FakeServer {
         finalizers: &[String],
     ) -> Result<String, EffectError> {
         self.with(|w| {
-            w.calls
-                .push(format!("finalizers {} {}", target.key.name, finalizers.len()));
+            w.calls.push(format!(
+                "finalizers {} {}",
+                target.key.name,
+                finalizers.len()
+            ));
             w.write_allowed()?;
             let mut n = w.check(target)?;
             n.finalizers = finalizers.to_vec();
@@ -244,7 +251,11 @@ async fn background_delete_of_a_statefulset_collects_its_pods_and_claims_stay() 
     let claim = node("persistentvolumeclaims", "data-web-0", "c0");
     let (mut c, server) = setup(vec![set, pods[0].clone(), pods[1].clone(), claim]);
     settle(&mut c, &server, 100).await;
-    assert_eq!(remaining(&server).len(), 4, "nothing to collect before the delete");
+    assert_eq!(
+        remaining(&server).len(),
+        4,
+        "nothing to collect before the delete"
+    );
 
     server.with(|w| w.delete("s", Propagation::Background));
     settle(&mut c, &server, 100).await;
@@ -266,7 +277,11 @@ async fn foreground_delete_removes_a_chain_bottom_up() {
     settle(&mut c, &server, 200).await;
     assert!(remaining(&server).is_empty());
     let order = server.with(|w| w.removed.clone());
-    assert_eq!(order, vec!["c", "p", "s"], "owners go after their dependents");
+    assert_eq!(
+        order,
+        vec!["c", "p", "s"],
+        "owners go after their dependents"
+    );
     let calls = server.with(|w| w.calls.clone());
     assert!(calls.contains(&"delete web-0 Foreground".to_string()));
 }
@@ -290,7 +305,11 @@ async fn foreground_delete_of_an_ownership_cycle_terminates() {
 async fn orphan_delete_leaves_dependents_without_the_reference() {
     let owner = node("configmaps", "owner", "o");
     let other = node("configmaps", "other", "x");
-    let a = owned(owned(node("configmaps", "a", "a"), &owner, true), &other, false);
+    let a = owned(
+        owned(node("configmaps", "a", "a"), &owner, true),
+        &other,
+        false,
+    );
     let b = owned(node("configmaps", "b", "b"), &owner, false);
     let (mut c, server) = setup(vec![owner, other, a, b]);
     server.with(|w| w.delete("o", Propagation::Orphan));
@@ -307,7 +326,13 @@ async fn orphan_delete_leaves_dependents_without_the_reference() {
 async fn injected_failures_are_retried_until_the_world_converges() {
     let owner = node("configmaps", "owner", "o");
     let deps: Vec<Node> = (0..5)
-        .map(|i| owned(node("configmaps", &format!("d{i}"), &format!("d{i}")), &owner, true))
+        .map(|i| {
+            owned(
+                node("configmaps", &format!("d{i}"), &format!("d{i}")),
+                &owner,
+                true,
+            )
+        })
         .collect();
     let mut objects = vec![owner];
     objects.extend(deps);
@@ -372,7 +397,9 @@ async fn a_dependent_seen_before_its_owner_is_not_collected() {
     c.observe(events[1].clone());
     let now = Instant::now();
     let uid = c.next(now).expect("pod queued");
-    assert!(matches!(c.process(&uid, &server, now).await, Outcome::Done(p) if p.actions.is_empty()));
+    assert!(
+        matches!(c.process(&uid, &server, now).await, Outcome::Done(p) if p.actions.is_empty())
+    );
     let calls = server.with(|w| w.calls.clone());
     assert_eq!(calls, vec!["get web"]);
     assert_eq!(remaining(&server).len(), 2);
