@@ -173,18 +173,64 @@ fn run_server(config: stead_apiserver::ServerConfig) -> ExitCode {
             Ok(s) => s,
             Err(e) => return fail(e),
         };
+        let controllers = match Controllers::start(&server.kubeconfig).await {
+            Ok(c) => c,
+            Err(e) => {
+                server.stop().await;
+                return fail(format!("start controllers: {e:#}"));
+            }
+        };
         println!("export KUBECONFIG={}", server.kubeconfig.display());
         tokio::select! {
-            r = server.wait() => match r {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(format!("server stopped: {e}")),
-            },
+            r = server.wait() => {
+                controllers.stop().await;
+                match r {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => fail(format!("server stopped: {e}")),
+                }
+            }
             _ = shutdown_signal() => {
+                // Controllers first: they are clients of the server.
+                controllers.stop().await;
                 server.stop().await;
                 ExitCode::SUCCESS
             }
         }
     })
+}
+
+/// The controllers `stead server` runs in-process, each a client of the API server over HTTPS
+/// with the admin kubeconfig, exactly as it would run on another machine.
+struct Controllers {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Controllers {
+    async fn start(kubeconfig: &std::path::Path) -> anyhow::Result<Controllers> {
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+        let client = kube::Client::try_from(config)?;
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let tasks = vec![
+            tokio::spawn(stead_controllers::gc::run(
+                client.clone(),
+                stopped(rx.clone()),
+            )),
+            tokio::spawn(stead_controllers::namespace::run(client, stopped(rx))),
+        ];
+        Ok(Controllers { stop, tasks })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
 }
 
 async fn shutdown_signal() {
