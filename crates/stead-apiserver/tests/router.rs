@@ -673,3 +673,51 @@ async fn events_written_through_events_k8s_io_are_core_events_too() {
     );
     assert_eq!(v1.body["apiVersion"], "events.k8s.io/v1");
 }
+
+#[tokio::test]
+async fn an_explicit_policy_replaces_the_garbage_collection_finalizer() {
+    // Ref: upstream store deletionFinalizersForGarbageCollection
+    let h = Harness::new().await;
+    h.json(
+        Method::POST,
+        "/api/v1/namespaces/default/configmaps",
+        json!({"metadata": {"name": "c", "finalizers": ["example.com/hold"]}}),
+    )
+    .await;
+    let uri = "/api/v1/namespaces/default/configmaps/c";
+    let r = h
+        .json(Method::DELETE, uri, json!({"propagationPolicy": "Orphan"}))
+        .await;
+    assert_eq!(
+        r.body["metadata"]["finalizers"],
+        json!(["example.com/hold", "orphan"])
+    );
+    let r = h
+        .json(
+            Method::DELETE,
+            uri,
+            json!({"propagationPolicy": "Foreground"}),
+        )
+        .await;
+    assert_eq!(
+        r.body["metadata"]["finalizers"],
+        json!(["example.com/hold", "foregroundDeletion"])
+    );
+    let r = h.call(Method::DELETE, uri, &[], Body::empty()).await;
+    assert_eq!(
+        r.body["metadata"]["finalizers"],
+        json!(["example.com/hold", "foregroundDeletion"]),
+        "no policy keeps them"
+    );
+    let r = h
+        .json(
+            Method::DELETE,
+            uri,
+            json!({"propagationPolicy": "Background"}),
+        )
+        .await;
+    assert_eq!(
+        r.body["metadata"]["finalizers"],
+        json!(["example.com/hold"])
+    );
+}

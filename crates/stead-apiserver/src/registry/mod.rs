@@ -583,11 +583,15 @@ impl Registry {
                     ));
                 }
             };
-            if let Some(f) = gc_finalizer
-                && !meta::is_deleting(&current)
-                && !finalizers.iter().any(|x| x == f)
-            {
-                finalizers.push(f.to_string());
+            // An explicit policy replaces whichever garbage-collection finalizer the object
+            // carries (upstream `deletionFinalizersForGarbageCollection`); without one the
+            // object's own finalizers stand.
+            let explicit = opts.propagation_policy.is_some() || opts.orphan_dependents.is_some();
+            if explicit {
+                finalizers.retain(|f| f != "orphan" && f != "foregroundDeletion");
+                if let Some(f) = gc_finalizer {
+                    finalizers.push(f.to_string());
+                }
             }
             let grace = strategy::grace_period(rt, &current, opts.grace_period_seconds);
             let expected: u64 = meta::resource_version(&current).parse().unwrap_or(0);
