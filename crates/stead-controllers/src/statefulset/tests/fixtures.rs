@@ -1,0 +1,1 @@
+//! Builders for sets, pods and claims used across the tests.
