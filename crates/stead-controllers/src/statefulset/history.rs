@@ -16,7 +16,7 @@ use super::spec;
 #[derive(Clone, Debug, PartialEq)]
 pub enum RevisionWrite {
     /// Create this new revision.
-    Create(ControllerRevision),
+    Create(Box<ControllerRevision>),
     /// Renumber an existing (older) revision to `revision` — a rollback to an earlier template.
     Renumber {
         /// Name of the reused revision.
@@ -85,7 +85,9 @@ pub fn choose_revisions(
                         candidate = new_revision(set, next, collision_count)?;
                         candidate.metadata.labels = first_hash_labels.clone();
                     }
-                    None => break (candidate.clone(), Some(RevisionWrite::Create(candidate))),
+                    None => {
+                        break (candidate.clone(), Some(RevisionWrite::Create(Box::new(candidate))));
+                    }
                 }
             }
         }

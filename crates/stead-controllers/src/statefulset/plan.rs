@@ -93,7 +93,7 @@ pub fn plan(
     // §5.3: current and update revisions.
     let chosen = choose_revisions(set, &owned).map_err(revision_err)?;
     match &chosen.write {
-        Some(RevisionWrite::Create(r)) => actions.push(Action::CreateRevision(r.clone())),
+        Some(RevisionWrite::Create(r)) => actions.push(Action::CreateRevision((**r).clone())),
         Some(RevisionWrite::Renumber { name, revision }) => actions.push(Action::UpdateRevision {
             name: name.clone(),
             revision: *revision,

@@ -1,3 +1,9 @@
-//! Tests of the StatefulSet core: fixtures, unit tests per concept, and the randomized world.
+//! Tests of the StatefulSet core: fixtures, unit tests per concept, scenario tests of the plan,
+//! and the randomized world (`sim` + `props`).
 
+mod claims;
 mod fixtures;
+mod history;
+mod identity;
+mod revision;
+mod status;
