@@ -77,8 +77,9 @@ pub fn available_in(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> Option
     if available_at < now {
         Some(Duration::ZERO)
     } else {
-        let remaining = now.duration_until(available_at);
-        Some(Duration::try_from(remaining).unwrap_or(Duration::ZERO) + Duration::from_nanos(1))
+        // The pod becomes available just after `remaining` has passed.
+        let remaining = Duration::try_from(now.duration_until(available_at)).unwrap_or_default();
+        Some(remaining.max(Duration::from_nanos(1)))
     }
 }
 

@@ -6,4 +6,5 @@ mod fixtures;
 mod history;
 mod identity;
 mod revision;
+mod plan;
 mod status;
