@@ -71,7 +71,10 @@ pub fn owned_revisions(
 ) -> Vec<ControllerRevision> {
     let deleting = set.metadata.deletion_timestamp.is_some();
     let mut owned = Vec::new();
-    for revision in revisions.iter().filter(|r| same_namespace(set, &r.metadata)) {
+    for revision in revisions
+        .iter()
+        .filter(|r| same_namespace(set, &r.metadata))
+    {
         if !selector.matches(&label_map(&revision.metadata)) {
             continue;
         }

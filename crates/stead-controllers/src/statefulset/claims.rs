@@ -138,7 +138,11 @@ pub fn has_stale_pod_ref(claim: &PersistentVolumeClaim, pod: &Pod) -> bool {
 }
 
 /// `hasUnexpectedController`: a controller ref that is neither this set nor this pod.
-pub fn has_unexpected_controller(set: &StatefulSet, pod: &Pod, claim: &PersistentVolumeClaim) -> bool {
+pub fn has_unexpected_controller(
+    set: &StatefulSet,
+    pod: &Pod,
+    claim: &PersistentVolumeClaim,
+) -> bool {
     let (s, p) = (set_owner(set), pod_owner(pod));
     refs(claim)
         .iter()

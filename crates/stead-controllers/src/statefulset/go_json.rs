@@ -106,7 +106,8 @@ mod tests {
 
     #[test]
     fn object_keys_are_sorted_at_every_level() {
-        let v = json!({"b": {"z": 1, "a": 2}, "$patch": "replace", "a": [ {"y": true, "x": null} ]});
+        let v =
+            json!({"b": {"z": 1, "a": 2}, "$patch": "replace", "a": [ {"y": true, "x": null} ]});
         assert_eq!(
             encode(&v),
             r#"{"$patch":"replace","a":[{"x":null,"y":true}],"b":{"a":2,"z":1}}"#

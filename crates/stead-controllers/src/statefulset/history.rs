@@ -8,7 +8,8 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::identity::pod_revision;
 use super::revision::{
-    RevisionError, data_bytes, revisions_equal, find_equal_revisions, name_of, new_revision, next_revision,
+    RevisionError, data_bytes, find_equal_revisions, name_of, new_revision, next_revision,
+    revisions_equal,
 };
 use super::spec;
 
@@ -73,9 +74,7 @@ pub fn choose_revisions(
             // The hash label keeps the first hash (§5.3 step 6).
             let first_hash_labels = candidate.metadata.labels.clone();
             loop {
-                let clash = revisions
-                    .iter()
-                    .find(|r| name_of(r) == name_of(&candidate));
+                let clash = revisions.iter().find(|r| name_of(r) == name_of(&candidate));
                 match clash {
                     Some(existing) if data_bytes(existing) == data_bytes(&candidate) => {
                         break ((*existing).clone(), None);
@@ -86,7 +85,10 @@ pub fn choose_revisions(
                         candidate.metadata.labels = first_hash_labels.clone();
                     }
                     None => {
-                        break (candidate.clone(), Some(RevisionWrite::Create(Box::new(candidate))));
+                        break (
+                            candidate.clone(),
+                            Some(RevisionWrite::Create(Box::new(candidate))),
+                        );
                     }
                 }
             }

@@ -101,7 +101,9 @@ pub fn storage_matches(set: &StatefulSet, pod: &Pod) -> bool {
     claim_template_names(set).iter().all(|template| {
         volumes.iter().any(|v| {
             &v.name == template
-                && v.persistent_volume_claim.as_ref().map(|c| c.claim_name.as_str())
+                && v.persistent_volume_claim
+                    .as_ref()
+                    .map(|c| c.claim_name.as_str())
                     == Some(claim_name(template, spec::name(set), ordinal).as_str())
         })
     })
@@ -190,8 +192,14 @@ pub fn new_pod(
             generate_name: Some(format!("{}-", spec::name(set))),
             namespace: Some(spec::namespace(set).to_string()),
             labels: template.metadata.as_ref().and_then(|m| m.labels.clone()),
-            annotations: template.metadata.as_ref().and_then(|m| m.annotations.clone()),
-            finalizers: template.metadata.as_ref().and_then(|m| m.finalizers.clone()),
+            annotations: template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.annotations.clone()),
+            finalizers: template
+                .metadata
+                .as_ref()
+                .and_then(|m| m.finalizers.clone()),
             owner_references: Some(vec![controller_ref(set)]),
             ..ObjectMeta::default()
         },

@@ -23,7 +23,9 @@ use super::identity::{
     RevisionChoice, get_ordinal, identity_matches, name_of, new_pod, pod_revision,
     revision_for_ordinal, storage_matches, update_identity, update_storage,
 };
-use super::revision::{RevisionError, name_of as revision_name, sort_revisions, template_from_revision};
+use super::revision::{
+    RevisionError, name_of as revision_name, sort_revisions, template_from_revision,
+};
 use super::spec::{self, Retention, UpdateStrategy};
 use super::status::{apply_counts, complete_rolling_update, count_pods, status_needs_update};
 
@@ -129,7 +131,13 @@ pub fn plan(
     };
     apply_counts(
         &mut status,
-        count_pods(managed.iter().copied(), sync.min_ready, now, &current_name, &update_name),
+        count_pods(
+            managed.iter().copied(),
+            sync.min_ready,
+            now,
+            &current_name,
+            &update_name,
+        ),
     );
     if set.metadata.deletion_timestamp.is_none() {
         sync.run(&managed, &mut status, features);
@@ -459,7 +467,9 @@ impl Sync<'_> {
         match available_in(pod, self.min_ready, self.now) {
             Some(Duration::ZERO) => None,
             Some(remaining) => Some(remaining),
-            None => Some(Duration::from_secs(u64::from(self.min_ready.unsigned_abs()))),
+            None => Some(Duration::from_secs(u64::from(
+                self.min_ready.unsigned_abs(),
+            ))),
         }
     }
 

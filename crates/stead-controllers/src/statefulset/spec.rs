@@ -55,7 +55,10 @@ pub fn in_ordinal_range(set: &StatefulSet, ordinal: i32) -> bool {
 
 /// `podManagementPolicy == Parallel`; anything else (including unset) is OrderedReady.
 pub fn is_parallel(set: &StatefulSet) -> bool {
-    set.spec.as_ref().and_then(|s| s.pod_management_policy.as_deref()) == Some("Parallel")
+    set.spec
+        .as_ref()
+        .and_then(|s| s.pod_management_policy.as_deref())
+        == Some("Parallel")
 }
 
 /// `spec.minReadySeconds` (0 when unset or negative).

@@ -70,7 +70,10 @@ pub fn apply_counts(status: &mut StatefulSetStatus, counts: Counts) {
 /// status.replicas == spec.replicas`, the update revision becomes current. Never for OnDelete.
 pub fn complete_rolling_update(set: &StatefulSet, status: &mut StatefulSetStatus) {
     let want = spec::replicas(set);
-    let rolling = matches!(spec::update_strategy(set), UpdateStrategy::RollingUpdate { .. });
+    let rolling = matches!(
+        spec::update_strategy(set),
+        UpdateStrategy::RollingUpdate { .. }
+    );
     if rolling
         && status.updated_replicas.unwrap_or(0) == want
         && status.ready_replicas.unwrap_or(0) == want

@@ -65,7 +65,11 @@ fn set_ref() -> OwnerReference {
 
 #[test]
 fn claim_refs_are_rewritten_to_the_policy_for_live_and_condemned_pods() {
-    let s = with_policy(with_claim_template(set("web", 2), "data"), "Delete", "Delete");
+    let s = with_policy(
+        with_claim_template(set("web", 2), "data"),
+        "Delete",
+        "Delete",
+    );
     let rev = revision(&s, 1);
     let live = pod_at(&s, 1, &rev);
     let condemned = pod_at(&s, 2, &rev);
@@ -77,14 +81,21 @@ fn claim_refs_are_rewritten_to_the_policy_for_live_and_condemned_pods() {
     c.metadata.owner_references = Some(vec![set_ref()]);
     let refs = claim_refs_update(&s, &condemned, &c).unwrap_or_default();
     assert_eq!(refs.len(), 1);
-    assert_eq!((refs[0].kind.as_str(), refs[0].uid.as_str()), ("Pod", "uid-web-2"));
+    assert_eq!(
+        (refs[0].kind.as_str(), refs[0].uid.as_str()),
+        ("Pod", "uid-web-2")
+    );
     assert_eq!(refs[0].controller, Some(true));
 }
 
 #[test]
 fn foreign_refs_stay_first_and_a_foreign_controller_blocks_our_refs() {
     // Ref: e2e "should not delete PVCs when there is another controller"
-    let s = with_policy(with_claim_template(set("web", 4), "data"), "Delete", "Retain");
+    let s = with_policy(
+        with_claim_template(set("web", 4), "data"),
+        "Delete",
+        "Retain",
+    );
     let rev = revision(&s, 1);
     let pod = pod_at(&s, 1, &rev);
     let external = OwnerReference {
@@ -113,7 +124,11 @@ fn foreign_refs_stay_first_and_a_foreign_controller_blocks_our_refs() {
 
 #[test]
 fn a_stale_set_ref_is_never_touched_and_a_non_controller_ref_is_upgraded() {
-    let s = with_policy(with_claim_template(set("web", 4), "data"), "Delete", "Retain");
+    let s = with_policy(
+        with_claim_template(set("web", 4), "data"),
+        "Delete",
+        "Retain",
+    );
     let pod = pod_at(&s, 3, &revision(&s, 1));
     let mut stale = set_ref();
     stale.uid = "older".to_string();

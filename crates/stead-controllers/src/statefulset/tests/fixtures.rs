@@ -120,7 +120,11 @@ pub fn on_delete(mut set: StatefulSet) -> StatefulSet {
     set
 }
 
-pub fn with_partition(mut set: StatefulSet, partition: i32, max_unavailable: Option<i32>) -> StatefulSet {
+pub fn with_partition(
+    mut set: StatefulSet,
+    partition: i32,
+    max_unavailable: Option<i32>,
+) -> StatefulSet {
     spec_mut(&mut set).update_strategy = Some(StatefulSetUpdateStrategy {
         type_: Some("RollingUpdate".to_string()),
         rolling_update: Some(RollingUpdateStatefulSetStrategy {
@@ -183,7 +187,11 @@ pub fn pod_at(
     ordinal: i32,
     rev: &k8s_openapi::api::apps::v1::ControllerRevision,
 ) -> Pod {
-    let template = set.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default();
+    let template = set
+        .spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default();
     let name = rev.metadata.name.clone().unwrap_or_default();
     let pod = super::super::identity::new_pod(set, &template, &name, ordinal);
     let uid = format!("uid-{}", pod.metadata.name.clone().unwrap_or_default());

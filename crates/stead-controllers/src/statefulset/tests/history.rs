@@ -4,7 +4,10 @@ use super::fixtures::*;
 use crate::statefulset::history::*;
 use crate::statefulset::revision::name_of;
 
-fn image(s: &k8s_openapi::api::apps::v1::StatefulSet, img: &str) -> k8s_openapi::api::apps::v1::StatefulSet {
+fn image(
+    s: &k8s_openapi::api::apps::v1::StatefulSet,
+    img: &str,
+) -> k8s_openapi::api::apps::v1::StatefulSet {
     let mut s = s.clone();
     spec_mut(&mut s).template = template(img);
     s
@@ -17,8 +20,14 @@ fn the_first_sync_creates_revision_one_as_both_current_and_update() {
     let got = choose_revisions(&s, &[]).ok();
     let got = got.as_ref();
     assert_eq!(got.map(|g| g.update.revision), Some(1));
-    assert_eq!(got.map(|g| name_of(&g.current) == name_of(&g.update)), Some(true));
-    assert!(matches!(got.and_then(|g| g.write.as_ref()), Some(RevisionWrite::Create(_))));
+    assert_eq!(
+        got.map(|g| name_of(&g.current) == name_of(&g.update)),
+        Some(true)
+    );
+    assert!(matches!(
+        got.and_then(|g| g.write.as_ref()),
+        Some(RevisionWrite::Create(_))
+    ));
 }
 
 #[test]
@@ -51,8 +60,14 @@ fn a_rollback_renumbers_the_older_equal_revision() {
             revision: 3
         })
     );
-    assert_eq!(got.map(|g| name_of(&g.update).to_string()), r1.metadata.name.clone());
-    assert_eq!(got.map(|g| name_of(&g.current).to_string()), r2.metadata.name.clone());
+    assert_eq!(
+        got.map(|g| name_of(&g.update).to_string()),
+        r1.metadata.name.clone()
+    );
+    assert_eq!(
+        got.map(|g| name_of(&g.current).to_string()),
+        r2.metadata.name.clone()
+    );
 }
 
 #[test]

@@ -43,7 +43,14 @@ fn new_pod_carries_identity_labels_hostname_owner_and_claim_volumes() {
         .volumes
         .unwrap_or_default()
         .into_iter()
-        .map(|v| (v.name, v.persistent_volume_claim.map(|c| c.claim_name).unwrap_or_default()))
+        .map(|v| {
+            (
+                v.name,
+                v.persistent_volume_claim
+                    .map(|c| c.claim_name)
+                    .unwrap_or_default(),
+            )
+        })
         .collect();
     assert_eq!(
         vols,

@@ -10,7 +10,12 @@ use super::fixtures::*;
 use crate::statefulset::identity::name_of;
 use crate::statefulset::{Action, BlockReason, DeleteReason, Features, Plan, plan};
 
-fn run(set: &StatefulSet, pods: &[Pod], claims: &[PersistentVolumeClaim], revs: &[ControllerRevision]) -> Plan {
+fn run(
+    set: &StatefulSet,
+    pods: &[Pod],
+    claims: &[PersistentVolumeClaim],
+    revs: &[ControllerRevision],
+) -> Plan {
     run_with(set, pods, claims, revs, Features::default(), at(1000))
 }
 
@@ -35,9 +40,10 @@ fn summary(p: &Plan) -> Vec<String> {
         .filter_map(|a| match a {
             Action::CreatePod(pod) => Some(format!("create {}", name_of(pod))),
             Action::DeletePod { name, reason } => Some(format!("delete {name} {reason:?}")),
-            Action::CreateClaim { claim, .. } => {
-                Some(format!("claim {}", claim.metadata.name.clone().unwrap_or_default()))
-            }
+            Action::CreateClaim { claim, .. } => Some(format!(
+                "claim {}",
+                claim.metadata.name.clone().unwrap_or_default()
+            )),
             Action::UpdateClaimOwnerRefs { claim, .. } => Some(format!("refs {claim}")),
             Action::UpdatePodIdentity(pod) => Some(format!("repair {}", name_of(pod))),
             _ => None,
@@ -66,8 +72,14 @@ fn ordered_ready_scale_up_creates_only_the_first_pod_and_its_claim() {
     let p = run(&s, &[], &[], &[]);
     assert!(matches!(p.actions.first(), Some(Action::CreateRevision(_))));
     assert_eq!(summary(&p), vec!["claim data-web-0", "create web-0"]);
-    assert_eq!(p.blocked_on, Some(("web-0".to_string(), BlockReason::Created)));
-    assert_eq!(p.status.replicas, 0, "created pods are counted by the next sync");
+    assert_eq!(
+        p.blocked_on,
+        Some(("web-0".to_string(), BlockReason::Created))
+    );
+    assert_eq!(
+        p.status.replicas, 0,
+        "created pods are counted by the next sync"
+    );
     assert_eq!(p.status.collision_count, Some(0));
     assert!(p.write_status);
 }
@@ -79,7 +91,10 @@ fn ordered_ready_waits_for_a_pending_pod_before_the_next_ordinal() {
     let pending = with_phase(pod_at(&s, 0, &r), "Pending", false, at(0));
     let p = run(&with_status(s, &r), &[pending], &[], &[r]);
     assert_eq!(summary(&p), Vec::<String>::new());
-    assert_eq!(p.blocked_on, Some(("web-0".to_string(), BlockReason::NotRunningAndReady)));
+    assert_eq!(
+        p.blocked_on,
+        Some(("web-0".to_string(), BlockReason::NotRunningAndReady))
+    );
 }
 
 #[test]
@@ -111,7 +126,12 @@ fn ordered_ready_scale_down_deletes_the_highest_condemned_pod_only() {
     let s = set("web", 1);
     let r = revision(&s, 1);
     let pods: Vec<Pod> = (0..3).map(|i| pod_at(&s, i, &r)).collect();
-    let p = run(&with_status(s.clone(), &r), &pods, &[], std::slice::from_ref(&r));
+    let p = run(
+        &with_status(s.clone(), &r),
+        &pods,
+        &[],
+        std::slice::from_ref(&r),
+    );
     assert_eq!(summary(&p), vec!["delete web-2 Condemned"]);
     assert_eq!(p.status.replicas, 3, "deleted pods still count until gone");
     // While web-2 terminates, nothing else happens.
@@ -119,7 +139,10 @@ fn ordered_ready_scale_down_deletes_the_highest_condemned_pod_only() {
     pods2[2] = terminating(pods2[2].clone());
     let p = run(&with_status(s, &r), &pods2, &[], &[r]);
     assert_eq!(summary(&p), Vec::<String>::new());
-    assert_eq!(p.blocked_on, Some(("web-2".to_string(), BlockReason::Terminating)));
+    assert_eq!(
+        p.blocked_on,
+        Some(("web-2".to_string(), BlockReason::Terminating))
+    );
 }
 
 #[test]
@@ -133,7 +156,10 @@ fn ordered_ready_scale_down_halts_while_a_higher_condemned_pod_is_unready() {
     let p = run(&with_status(s, &r), &pods, &[], &[r]);
     // web-0 is the first unhealthy pod, so web-2 (not it) blocks.
     assert_eq!(summary(&p), Vec::<String>::new());
-    assert_eq!(p.blocked_on, Some(("web-2".to_string(), BlockReason::NotRunningAndReady)));
+    assert_eq!(
+        p.blocked_on,
+        Some(("web-2".to_string(), BlockReason::NotRunningAndReady))
+    );
 }
 
 #[test]
@@ -141,7 +167,10 @@ fn a_failed_pod_is_deleted_and_not_recreated_in_the_same_sync() {
     // Ref: TestStatefulSetControlRecreatesFailedPod
     let s = set("web", 2);
     let r = revision(&s, 1);
-    let pods = [with_phase(pod_at(&s, 0, &r), "Failed", false, at(0)), pod_at(&s, 1, &r)];
+    let pods = [
+        with_phase(pod_at(&s, 0, &r), "Failed", false, at(0)),
+        pod_at(&s, 1, &r),
+    ];
     let p = run(&with_status(s, &r), &pods, &[], &[r]);
     assert_eq!(summary(&p), vec!["delete web-0 Terminal"]);
 }
@@ -154,7 +183,11 @@ fn rolling_update_deletes_the_highest_outdated_pod_at_or_above_the_partition() {
     let s2 = with_status(with_partition(with_image(&s1, "img:2"), 1, None), &r1);
     let pods: Vec<Pod> = (0..3).map(|i| pod_at(&s1, i, &r1)).collect();
     let p = run(&s2, &pods, &[], std::slice::from_ref(&r1));
-    assert!(p.actions.iter().any(|a| matches!(a, Action::CreateRevision(_))));
+    assert!(
+        p.actions
+            .iter()
+            .any(|a| matches!(a, Action::CreateRevision(_)))
+    );
     assert_eq!(summary(&p), vec!["delete web-2 Update"]);
     assert_eq!(p.status.current_replicas, Some(2));
     assert_eq!(p.status.current_revision, r1.metadata.name);
@@ -180,7 +213,10 @@ fn max_unavailable_deletes_several_outdated_pods_counting_unhealthy_ones() {
     };
     let pods: Vec<Pod> = (0..6).map(|i| pod_at(&s1, i, &r1)).collect();
     let p = run_with(&s2, &pods, &[], std::slice::from_ref(&r1), on, at(1000));
-    assert_eq!(summary(&p), vec!["delete web-5 Update", "delete web-4 Update"]);
+    assert_eq!(
+        summary(&p),
+        vec!["delete web-5 Update", "delete web-4 Update"]
+    );
     // One pod below the partition already terminating: only one more may go.
     let mut pods1 = pods.clone();
     pods1[1] = terminating(pods1[1].clone());
@@ -235,7 +271,11 @@ fn min_ready_seconds_blocks_with_the_remaining_time_and_requeues() {
 #[test]
 fn a_stale_claim_of_a_scaled_down_incarnation_blocks_creation() {
     // Ref: spec §4.5 step 2.1 (PodClaimIsStale)
-    let s = with_policy(with_claim_template(set("web", 1), "data"), "Retain", "Delete");
+    let s = with_policy(
+        with_claim_template(set("web", 1), "data"),
+        "Retain",
+        "Delete",
+    );
     let mut c = claim("data-web-0");
     c.metadata.owner_references = Some(vec![OwnerReference {
         api_version: "v1".to_string(),
@@ -249,7 +289,12 @@ fn a_stale_claim_of_a_scaled_down_incarnation_blocks_creation() {
     assert_eq!(summary(&p), Vec::<String>::new());
     assert_eq!(
         p.blocked_on,
-        Some(("web-0".to_string(), BlockReason::StaleClaim { claim: "data-web-0".to_string() }))
+        Some((
+            "web-0".to_string(),
+            BlockReason::StaleClaim {
+                claim: "data-web-0".to_string()
+            }
+        ))
     );
 }
 
@@ -261,18 +306,28 @@ fn a_terminating_claim_prevents_pod_creation() {
     let p = run(&s, &[], &[c], &[]);
     assert_eq!(summary(&p), Vec::<String>::new());
     let reason = p.blocked_on.map(|b| b.1);
-    assert!(reason.as_ref().is_some_and(BlockReason::is_error), "{reason:?}");
+    assert!(
+        reason.as_ref().is_some_and(BlockReason::is_error),
+        "{reason:?}"
+    );
 }
 
 #[test]
 fn condemned_claims_get_the_pod_as_owner_before_the_pod_is_deleted() {
     // Ref: spec §4.6 step 1, e2e "should delete PVCs with a OnScaledown policy"
-    let s = with_policy(with_claim_template(set("web", 1), "data"), "Retain", "Delete");
+    let s = with_policy(
+        with_claim_template(set("web", 1), "data"),
+        "Retain",
+        "Delete",
+    );
     let r = revision(&s, 1);
     let pods = [pod_at(&s, 0, &r), pod_at(&s, 1, &r)];
     let claims = [claim("data-web-0"), claim("data-web-1")];
     let p = run(&with_status(s, &r), &pods, &claims, &[r]);
-    assert_eq!(summary(&p), vec!["refs data-web-1", "delete web-1 Condemned"]);
+    assert_eq!(
+        summary(&p),
+        vec!["refs data-web-1", "delete web-1 Condemned"]
+    );
 }
 
 #[test]
@@ -309,7 +364,12 @@ fn start_ordinal_shifts_the_window_and_condemns_pods_below_it() {
     let p = run(&moved, &pods, &[], &[r]);
     assert_eq!(
         summary(&p),
-        vec!["create web-4", "create web-5", "delete web-3 Condemned", "delete web-2 Condemned"]
+        vec![
+            "create web-4",
+            "create web-5",
+            "delete web-3 Condemned",
+            "delete web-2 Condemned"
+        ]
     );
 }
 
@@ -322,8 +382,16 @@ fn orphans_are_adopted_and_mismatching_pods_released() {
     let mut stray = pod_at(&s, 1, &r);
     stray.metadata.labels = None;
     let p = run(&with_status(s, &r), &[orphan, stray], &[], &[r]);
-    assert!(p.actions.iter().any(|a| matches!(a, Action::AdoptPod { name, .. } if name == "web-0")));
-    assert!(p.actions.iter().any(|a| matches!(a, Action::ReleasePod { name, .. } if name == "web-1")));
+    assert!(
+        p.actions
+            .iter()
+            .any(|a| matches!(a, Action::AdoptPod { name, .. } if name == "web-0"))
+    );
+    assert!(
+        p.actions
+            .iter()
+            .any(|a| matches!(a, Action::ReleasePod { name, .. } if name == "web-1"))
+    );
     assert_eq!(summary(&p), vec!["create web-1"]);
 }
 
@@ -345,6 +413,28 @@ fn history_beyond_the_limit_is_truncated_every_sync() {
             _ => None,
         })
         .collect();
-    assert_eq!(deleted, vec![revs[0].metadata.name.as_deref().unwrap_or("")]);
+    assert_eq!(
+        deleted,
+        vec![revs[0].metadata.name.as_deref().unwrap_or("")]
+    );
     let _ = DeleteReason::Update;
+}
+
+#[test]
+fn ordered_ready_scale_down_halts_behind_a_failed_condemned_pod() {
+    // Ref: spec §4.6 step 2 — only the lowest unhealthy condemned pod may be deleted, so a
+    // higher Failed condemned pod blocks OrderedReady scale-down (upstream behaviour, kept).
+    let s = with_start(set("web", 1), 2);
+    let r = revision(&s, 1);
+    let pods = [
+        with_phase(pod_at(&s, 0, &r), "Failed", false, at(0)),
+        with_phase(pod_at(&s, 1, &r), "Failed", false, at(0)),
+        pod_at(&s, 2, &r),
+    ];
+    let p = run(&with_status(s, &r), &pods, &[], &[r]);
+    assert_eq!(summary(&p), Vec::<String>::new());
+    assert_eq!(
+        p.blocked_on,
+        Some(("web-1".to_string(), BlockReason::NotRunningAndReady))
+    );
 }

@@ -42,7 +42,10 @@ const VECTOR_DATA: &str = r#"{"spec":{"template":{"$patch":"replace","metadata":
 fn the_1_33_compatibility_vector_hashes_to_c77f6d978() {
     // Ref: spec §5.2 test vector (testdata/compatibility_revision_1.33.0.json)
     assert_eq!(fnv1_32(format!("{VECTOR_DATA}0").as_bytes()), 733_928_534);
-    assert_eq!(hash_revision_data(VECTOR_DATA.as_bytes(), Some(0)), "c77f6d978");
+    assert_eq!(
+        hash_revision_data(VECTOR_DATA.as_bytes(), Some(0)),
+        "c77f6d978"
+    );
 }
 
 #[test]
@@ -54,11 +57,19 @@ fn a_defaulted_template_encodes_byte_for_byte_like_go_and_names_the_revision() {
     let rev = revision(&s, 1);
     assert_eq!(rev.metadata.name.as_deref(), Some("test-c77f6d978"));
     assert_eq!(
-        rev.metadata.labels.as_ref().and_then(|l| l.get(HASH_LABEL)).map(String::as_str),
+        rev.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(HASH_LABEL))
+            .map(String::as_str),
         Some("c77f6d978")
     );
     assert_eq!(
-        rev.metadata.labels.as_ref().and_then(|l| l.get("app")).map(String::as_str),
+        rev.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("app"))
+            .map(String::as_str),
         Some("foo")
     );
     assert_eq!(rev.revision, 1);
@@ -93,7 +104,11 @@ fn a_template_round_trips_through_a_revision() {
     let tpl = template_from_revision(&rev).ok();
     // The Go zero value `resources: {}` comes back as an empty struct.
     let mut want = s.spec.map(|sp| sp.template);
-    if let Some(c) = want.as_mut().and_then(|t| t.spec.as_mut()).map(|s| &mut s.containers[0]) {
+    if let Some(c) = want
+        .as_mut()
+        .and_then(|t| t.spec.as_mut())
+        .map(|s| &mut s.containers[0])
+    {
         c.resources = Some(Default::default());
     }
     assert_eq!(tpl, want);

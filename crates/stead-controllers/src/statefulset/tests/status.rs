@@ -27,7 +27,16 @@ fn counters_follow_upstream_definitions() {
         r1.metadata.name.as_deref().unwrap_or(""),
         r2.metadata.name.as_deref().unwrap_or(""),
     );
-    assert_eq!(c, Counts { replicas: 4, ready: 3, available: 2, current: 1, updated: 2 });
+    assert_eq!(
+        c,
+        Counts {
+            replicas: 4,
+            ready: 3,
+            available: 2,
+            current: 1,
+            updated: 2
+        }
+    );
 }
 
 #[test]
@@ -45,7 +54,11 @@ fn a_rolling_update_completes_when_all_replicas_are_updated_and_ready() {
     complete_rolling_update(&on_delete(s.clone()), &mut st.clone());
     let mut od = st.clone();
     complete_rolling_update(&on_delete(s.clone()), &mut od);
-    assert_eq!(od.current_revision.as_deref(), Some("a"), "OnDelete never completes");
+    assert_eq!(
+        od.current_revision.as_deref(),
+        Some("a"),
+        "OnDelete never completes"
+    );
     complete_rolling_update(&s, &mut st);
     assert_eq!(st.current_revision.as_deref(), Some("b"));
     assert_eq!(st.current_replicas, Some(2));
@@ -64,7 +77,10 @@ fn status_is_written_only_when_a_compared_field_changes() {
     assert!(!status_needs_update(&s, &st));
     let mut bumped = st.clone();
     bumped.collision_count = Some(3);
-    assert!(!status_needs_update(&s, &bumped), "collisionCount is not compared");
+    assert!(
+        !status_needs_update(&s, &bumped),
+        "collisionCount is not compared"
+    );
     bumped.available_replicas = Some(1);
     assert!(status_needs_update(&s, &bumped));
     let mut newer = st.clone();
