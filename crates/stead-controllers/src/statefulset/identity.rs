@@ -253,3 +253,19 @@ pub fn revision_for_ordinal(set: &StatefulSet, ordinal: i32) -> RevisionChoice {
         RevisionChoice::Update
     }
 }
+
+/// `newVersionedStatefulSetPod` for a known revision: the pod for `ordinal` built from the
+/// template stored in `revision` and labelled with its name.
+pub fn new_versioned_pod(
+    set: &StatefulSet,
+    revision: &k8s_openapi::api::apps::v1::ControllerRevision,
+    ordinal: i32,
+) -> Result<Pod, super::revision::RevisionError> {
+    let template = super::revision::template_from_revision(revision)?;
+    Ok(new_pod(
+        set,
+        &template,
+        super::revision::name_of(revision),
+        ordinal,
+    ))
+}

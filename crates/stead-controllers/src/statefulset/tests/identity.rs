@@ -146,3 +146,22 @@ fn revision_choice_follows_partition_legacy_and_on_delete_rules() {
     let od = on_delete(set("web", 5));
     assert_eq!(revision_for_ordinal(&od, 0), RevisionChoice::Update);
 }
+
+#[test]
+fn a_versioned_pod_uses_the_revision_template_not_the_live_one() {
+    let old = set("web", 2);
+    let rev = revision(&old, 1);
+    let mut live = old.clone();
+    spec_mut(&mut live).template = template("img:2");
+    let pod = new_versioned_pod(&live, &rev, 1).ok();
+    let image = pod
+        .as_ref()
+        .and_then(|p| p.spec.as_ref())
+        .and_then(|s| s.containers[0].image.clone());
+    assert_eq!(image.as_deref(), Some("img:1"));
+    assert_eq!(
+        pod.and_then(|p| p.metadata.labels)
+            .and_then(|l| l.get(REVISION_LABEL).cloned()),
+        rev.metadata.name
+    );
+}
