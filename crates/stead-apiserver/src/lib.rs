@@ -127,6 +127,17 @@ fn load_or_create_token(dir: &Path) -> Result<String, StartError> {
 
 /// Starts the API server: returns once it accepts connections and the kubeconfig is written.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    // Bind first: a taken port fails before anything is written.
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: config.listen,
+        source,
+    })?;
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir).map_err(data_dir_error(dir))?;
     let lock_path = dir.join("lock");
@@ -153,17 +164,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     bootstrap::ensure_defaults(&registry)
         .await
         .map_err(StartError::Bootstrap)?;
-
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Listen {
-            addr: config.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Listen {
-        addr: config.listen,
-        source,
-    })?;
 
     let mut app = App::new(registry);
     app.tokens.push((

@@ -434,3 +434,43 @@ fn requests_without_credentials_are_unauthorized_except_health_and_version() {
     assert_eq!(anon("/readyz"), "200");
     assert_eq!(anon("/api/v1/namespaces"), "401");
 }
+
+#[test]
+fn a_taken_port_fails_with_one_line_and_writes_nothing() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_stead"))
+        .args([
+            "server",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(!data.exists(), "nothing is written when the port is taken");
+}
+
+#[test]
+fn bad_flags_fail_with_exit_code_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_stead"))
+        .args(["server", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(env!("CARGO_BIN_EXE_stead"))
+        .args(["server", "--listen", "not-an-address"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
