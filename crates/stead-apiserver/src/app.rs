@@ -40,6 +40,8 @@ pub struct App {
     pub require_auth: bool,
     /// Set once controllers and the local node are up; `/readyz` reports it.
     pub ready: AtomicBool,
+    /// Shared store watches, one per resource type.
+    pub watch_hub: Arc<crate::watch_cache::WatchHub>,
 }
 
 impl App {
@@ -49,6 +51,7 @@ impl App {
             tokens: Vec::new(),
             require_auth: true,
             ready: AtomicBool::new(true),
+            watch_hub: Arc::default(),
         }
     }
 

@@ -7,7 +7,7 @@
 //! - [`request`] / [`response`]: reading paths, queries, `Accept` and bodies; writing objects,
 //!   Tables and `Status` errors.
 //! - [`handlers`]: one function per verb; [`watch`], [`scale`]: the streaming and subresource
-//!   verbs; [`discovery`]: `/api`, `/apis`, `/version`.
+//!   verbs ([`watch_cache`] fans one store watch per type out to all watchers); [`discovery`]: `/api`, `/apis`, `/version`.
 //! - [`registry`]: the generic store with per-resource strategies — verb semantics live there.
 //! - [`serve`], [`tls`], [`kubeconfig`], [`bootstrap`]: the server's plumbing.
 
@@ -23,6 +23,7 @@ pub mod scale;
 pub mod serve;
 pub mod tls;
 pub mod watch;
+pub mod watch_cache;
 
 use std::fs::File;
 use std::net::SocketAddr;

@@ -12,9 +12,14 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use futures::StreamExt;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use stead_api::table::IncludeObject;
 use stead_api::{ApiError, FieldError, ResourceType, meta};
-use stead_storage::{EventType, ListOptions, StorageError};
+
+use stead_storage::{EventType, ListOptions, Storage, StorageError, WatchStream};
+use tokio::sync::broadcast;
+
+use crate::watch_cache::{Change, WatchHub};
 use tokio::sync::mpsc;
 
 use crate::app::App;
@@ -156,39 +161,19 @@ pub async fn serve(
 
     let (tx, rx) = mpsc::channel::<bytes::Bytes>(64);
     let rt_copy: &'static ResourceType = rt;
+    let hub = app.watch_hub.clone();
     tokio::spawn(async move {
+        let rt = rt_copy;
+        let send_error = |e: ApiError| event_line("ERROR", &e.to_status(), rt, output, include);
         for line in first_lines {
             if tx.send(line).await.is_err() {
                 return;
             }
         }
-        let mut events = match store.watch(&prefix, after).await {
+        let mut source = match Source::open(&hub, &store, rt, &prefix, after).await {
             Ok(s) => s,
-            Err(StorageError::Compacted {
-                requested,
-                compacted,
-            }) => {
-                let _ = tx
-                    .send(event_line(
-                        "ERROR",
-                        &ApiError::gone(requested, compacted).to_status(),
-                        rt_copy,
-                        output,
-                        include,
-                    ))
-                    .await;
-                return;
-            }
             Err(e) => {
-                let _ = tx
-                    .send(event_line(
-                        "ERROR",
-                        &ApiError::internal(e).to_status(),
-                        rt_copy,
-                        output,
-                        include,
-                    ))
-                    .await;
+                let _ = tx.send(send_error(e)).await;
                 return;
             }
         };
@@ -202,32 +187,32 @@ pub async fn serve(
                 _ = &mut deadline => return,
                 _ = tx.closed() => return,
                 _ = ticker.tick(), if bookmarks => {
-                    if tx.send(event_line("BOOKMARK", &bookmark(rt_copy, last_rev, false), rt_copy, output, include)).await.is_err() {
+                    if tx.send(event_line("BOOKMARK", &bookmark(rt, last_rev, false), rt, output, include)).await.is_err() {
                         return;
                     }
                 }
-                ev = events.next() => {
-                    let ev = match ev {
-                        None => return,
-                        Some(Err(StorageError::Compacted { requested, compacted })) => {
-                            let _ = tx.send(event_line("ERROR", &ApiError::gone(requested, compacted).to_status(), rt_copy, output, include)).await;
+                next = source.next(after) => {
+                    let change = match next {
+                        Next::End => return,
+                        Next::Error(e) => {
+                            let _ = tx.send(send_error(e)).await;
                             return;
                         }
-                        Some(Err(e)) => {
-                            let _ = tx.send(event_line("ERROR", &ApiError::internal(e).to_status(), rt_copy, output, include)).await;
-                            return;
-                        }
-                        Some(Ok(ev)) => ev,
+                        Next::Change(c) => c,
                     };
-                    last_rev = ev.revision;
-                    let Ok(obj) = codec::decode_stored(rt_copy, &ev.value, ev.revision) else { continue };
-                    let now_matches = matches(rt_copy, &q, &obj);
-                    let was_matching = ev
-                        .prev_value
-                        .as_ref()
-                        .and_then(|p| codec::decode_stored(rt_copy, p, ev.revision).ok())
-                        .is_some_and(|p| matches(rt_copy, &q, &p));
-                    let kind = match (ev.kind, was_matching, now_matches) {
+                    last_rev = change.revision;
+                    if !change.key.starts_with(&prefix) {
+                        continue;
+                    }
+                    let now_matches = matches(rt, &q, &change.object);
+                    let was_matching = match change.kind {
+                        EventType::Update if !q.labels.is_empty() || !q.fields.is_empty() => {
+                            change.prev().is_some_and(|p| matches(rt, &q, p))
+                        }
+                        EventType::Update => true,
+                        _ => false,
+                    };
+                    let kind = match (change.kind, was_matching, now_matches) {
                         (EventType::Create, _, true) => "ADDED",
                         (EventType::Update, true, true) => "MODIFIED",
                         (EventType::Update, false, true) => "ADDED",
@@ -235,7 +220,11 @@ pub async fn serve(
                         (EventType::Delete, _, true) => "DELETED",
                         _ => continue,
                     };
-                    if tx.send(event_line(kind, &obj, rt_copy, output, include)).await.is_err() {
+                    let line = match output {
+                        Output::Json => json_event_line(kind, &change.json),
+                        _ => event_line(kind, &change.object, rt, output, include),
+                    };
+                    if tx.send(line).await.is_err() {
                         return;
                     }
                 }
@@ -252,4 +241,99 @@ pub async fn serve(
         .header(header::CACHE_CONTROL, "no-cache, private")
         .body(body)
         .expect("static headers are valid"))
+}
+
+/// `{"type":"<kind>","object":<json>}\n` from an object already encoded once for every watcher.
+fn json_event_line(kind: &str, object_json: &[u8]) -> bytes::Bytes {
+    let mut line = Vec::with_capacity(object_json.len() + 32);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    line.extend_from_slice(object_json);
+    line.extend_from_slice(b"}\n");
+    bytes::Bytes::from(line)
+}
+
+enum Next {
+    Change(Arc<Change>),
+    Error(ApiError),
+    End,
+}
+
+/// Where a watcher's changes come from: the shared feed of its type when that covers its start
+/// revision, else its own store watch.
+enum Source {
+    Hub {
+        replay: std::vec::IntoIter<Arc<Change>>,
+        live: broadcast::Receiver<Arc<Change>>,
+        seen: u64,
+    },
+    Store {
+        stream: WatchStream,
+        rt: &'static ResourceType,
+    },
+}
+
+impl Source {
+    async fn open(
+        hub: &WatchHub,
+        store: &Arc<dyn Storage>,
+        rt: &'static ResourceType,
+        prefix: &str,
+        after: u64,
+    ) -> Result<Self, ApiError> {
+        if let Some(sub) = hub.subscribe(store, rt, after).await {
+            return Ok(Source::Hub {
+                replay: sub.replay.into_iter(),
+                live: sub.live,
+                seen: after,
+            });
+        }
+        match store.watch(prefix, after).await {
+            Ok(stream) => Ok(Source::Store { stream, rt }),
+            Err(StorageError::Compacted {
+                requested,
+                compacted,
+            }) => Err(ApiError::gone(requested, compacted)),
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    }
+
+    async fn next(&mut self, after: u64) -> Next {
+        match self {
+            Source::Hub { replay, live, seen } => {
+                if let Some(c) = replay.next() {
+                    *seen = c.revision;
+                    return Next::Change(c);
+                }
+                loop {
+                    match live.recv().await {
+                        Ok(c) if c.revision <= *seen || c.revision <= after => continue,
+                        Ok(c) => {
+                            *seen = c.revision;
+                            return Next::Change(c);
+                        }
+                        // Too slow for the feed, or the feed ended: the client re-watches.
+                        Err(_) => return Next::End,
+                    }
+                }
+            }
+            Source::Store { stream, rt } => loop {
+                match stream.next().await {
+                    None => return Next::End,
+                    Some(Err(StorageError::Compacted {
+                        requested,
+                        compacted,
+                    })) => {
+                        return Next::Error(ApiError::gone(requested, compacted));
+                    }
+                    Some(Err(e)) => return Next::Error(ApiError::internal(e)),
+                    Some(Ok(ev)) => match Change::from_event(rt, ev) {
+                        Some(c) => return Next::Change(Arc::new(c)),
+                        None => continue,
+                    },
+                }
+            },
+        }
+    }
 }

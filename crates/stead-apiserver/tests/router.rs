@@ -721,3 +721,149 @@ async fn an_explicit_policy_replaces_the_garbage_collection_finalizer() {
         json!(["example.com/hold"])
     );
 }
+
+/// Reads newline-delimited watch events from a streaming body.
+struct EventReader {
+    body: Body,
+    buf: Vec<u8>,
+}
+
+impl EventReader {
+    async fn open(h: &Harness, uri: &str) -> Self {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        let resp = h.router.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        Self {
+            body: resp.into_body(),
+            buf: Vec::new(),
+        }
+    }
+
+    async fn next(&mut self) -> Value {
+        use http_body_util::BodyExt;
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return serde_json::from_slice(&line).unwrap();
+            }
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(20), self.body.frame())
+                .await
+                .expect("an event within 20 s")
+                .expect("stream open")
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                self.buf.extend_from_slice(&data);
+            }
+        }
+    }
+}
+
+const CMS: &str = "/api/v1/namespaces/default/configmaps";
+
+#[tokio::test]
+async fn every_watcher_sees_each_change_once_in_order() {
+    let h = Harness::new().await;
+    let rv = h.get(CMS).await.body["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut a = EventReader::open(&h, &format!("{CMS}?watch=true&resourceVersion={rv}")).await;
+    let mut b = EventReader::open(&h, &format!("{CMS}?watch=true&resourceVersion={rv}")).await;
+    h.json(Method::POST, CMS, json!({"metadata": {"name": "one"}}))
+        .await;
+    h.call(
+        Method::PATCH,
+        &format!("{CMS}/one"),
+        &[("content-type", "application/merge-patch+json")],
+        r#"{"data":{"k":"v"}}"#,
+    )
+    .await;
+    h.call(Method::DELETE, &format!("{CMS}/one"), &[], Body::empty())
+        .await;
+    for w in [&mut a, &mut b] {
+        let kinds = [w.next().await, w.next().await, w.next().await];
+        let types: Vec<&str> = kinds.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["ADDED", "MODIFIED", "DELETED"]);
+        assert_eq!(kinds[1]["object"]["data"]["k"], "v");
+        let revs: Vec<u64> = kinds
+            .iter()
+            .map(|e| {
+                e["object"]["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        assert!(revs.windows(2).all(|p| p[0] < p[1]), "{revs:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_watch_without_resource_version_starts_with_the_current_objects() {
+    let h = Harness::new().await;
+    h.json(Method::POST, CMS, json!({"metadata": {"name": "a"}}))
+        .await;
+    let mut w = EventReader::open(&h, &format!("{CMS}?watch=true")).await;
+    let first = w.next().await;
+    assert_eq!(
+        (
+            first["type"].as_str(),
+            first["object"]["metadata"]["name"].as_str()
+        ),
+        (Some("ADDED"), Some("a"))
+    );
+    let mut s = EventReader::open(
+        &h,
+        &format!("{CMS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"),
+    )
+    .await;
+    assert_eq!(s.next().await["type"], "ADDED");
+    let end = s.next().await;
+    assert_eq!(end["type"], "BOOKMARK");
+    assert_eq!(
+        end["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+    assert_eq!(end["object"]["kind"], "ConfigMap");
+}
+
+#[tokio::test]
+async fn leaving_a_label_selector_reads_as_deleted() {
+    let h = Harness::new().await;
+    h.json(
+        Method::POST,
+        CMS,
+        json!({"metadata": {"name": "a", "labels": {"app": "x"}}}),
+    )
+    .await;
+    let rv = h.get(CMS).await.body["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut w = EventReader::open(
+        &h,
+        &format!("{CMS}?watch=true&labelSelector=app%3Dx&resourceVersion={rv}"),
+    )
+    .await;
+    h.call(
+        Method::PATCH,
+        &format!("{CMS}/a"),
+        &[("content-type", "application/merge-patch+json")],
+        r#"{"metadata":{"labels":{"app":"y"}}}"#,
+    )
+    .await;
+    h.call(
+        Method::PATCH,
+        &format!("{CMS}/a"),
+        &[("content-type", "application/merge-patch+json")],
+        r#"{"metadata":{"labels":{"app":"x"}}}"#,
+    )
+    .await;
+    assert_eq!(w.next().await["type"], "DELETED");
+    assert_eq!(w.next().await["type"], "ADDED");
+}
