@@ -390,6 +390,21 @@ fn kubectl_1_33_walkthrough() {
 }
 
 #[test]
+fn kubectl_1_32_walkthrough() {
+    walkthrough(32);
+}
+
+#[test]
+fn kubectl_1_31_walkthrough() {
+    walkthrough(31);
+}
+
+#[test]
+fn kubectl_1_30_walkthrough() {
+    walkthrough(30);
+}
+
+#[test]
 fn kubectl_1_29_walkthrough() {
     walkthrough(29);
 }
