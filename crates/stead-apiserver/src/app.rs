@@ -127,6 +127,23 @@ fn openapi(path: &str) -> Response {
     }
 }
 
+/// `/openapi/v2`, served only in the protobuf form kubectl 1.27–1.28 ask for.
+fn openapi_v2(headers: &HeaderMap) -> Response {
+    let wants = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("com.github.proto-openapi.spec.v2"));
+    if !wants {
+        return Failure(ApiError::no_route()).into_response();
+    }
+    Response::builder()
+        .status(StatusCode::OK)
+        // Go's media-type parser rejects the `@` of the requested type; the body is raw protobuf.
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .body(Body::from(stead_api::schema::openapi_v2_document()))
+        .expect("static headers are valid")
+}
+
 async fn route(State(app): State<Arc<App>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     match path.trim_end_matches('/') {
@@ -151,7 +168,7 @@ async fn route(State(app): State<Arc<App>>, req: Request) -> Response {
             };
         }
         "/openapi/v3" => return openapi(""),
-        "/openapi/v2" => return Failure(ApiError::no_route()).into_response(),
+        "/openapi/v2" => return openapi_v2(req.headers()),
         p if p.starts_with("/openapi/v3/") => return openapi(&p["/openapi/v3/".len()..]),
         p if p.starts_with("/apis/") => {
             let segs: Vec<&str> = p.trim_start_matches("/apis/").split('/').collect();

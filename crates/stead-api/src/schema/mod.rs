@@ -13,12 +13,14 @@
 //! - [`paths`](self::paths): the operations of each resource, as upstream declares them.
 //! - [`document`](self::document): per-group-version documents, reachable schemas, index, hashes.
 //! - [`walk`](self::walk): unknown-field detection and pruning.
+//! - [`openapi_v2`](self::openapi_v2): the minimal protobuf `/openapi/v2` kubectl 1.27–1.28 need.
 //!
 //! Everything is generated once, lazily, on first use (server start does not pay for it).
 
 mod document;
 mod extensions;
 mod generate;
+mod openapi_v2;
 mod paths;
 mod walk;
 
@@ -73,6 +75,12 @@ pub fn openapi_document(path: &str) -> Option<(&'static [u8], &'static str)> {
         .iter()
         .find(|d| d.path == path)
         .map(|d| (d.bytes.as_slice(), d.hash.as_str()))
+}
+
+/// The protobuf `/openapi/v2` document (operations and their `fieldValidation` parameter only).
+pub fn openapi_v2_document() -> &'static [u8] {
+    static DOC: OnceLock<Vec<u8>> = OnceLock::new();
+    DOC.get_or_init(openapi_v2::document)
 }
 
 /// Every component schema of every served group-version, by upstream name
