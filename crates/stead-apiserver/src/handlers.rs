@@ -167,7 +167,28 @@ pub fn list_query(rt: &stead_api::ResourceType, q: &Query) -> Result<ListQuery, 
 }
 
 async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
-    let q = list_query(ctx.target.rt, &ctx.query)?;
+    let rt = ctx.target.rt;
+    let q = list_query(rt, &ctx.query)?;
+    if ctx.output == Output::Json
+        && q.labels.is_empty()
+        && q.fields.is_empty()
+        && rt.storage_prefix.is_none()
+    {
+        let page = ctx
+            .app
+            .registry
+            .list_raw(
+                rt,
+                &ctx.target.namespace,
+                q.limit,
+                q.continue_token.as_deref(),
+            )
+            .await?;
+        return Ok(crate::response::raw_json_response(
+            StatusCode::OK,
+            page.to_json(rt)?,
+        ));
+    }
     let page = ctx
         .app
         .registry

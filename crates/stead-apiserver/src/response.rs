@@ -28,7 +28,14 @@ impl IntoResponse for Failure {
 }
 
 pub fn json_response(code: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).expect("a Value always serializes");
+    raw_json_response(
+        code,
+        serde_json::to_vec(body).expect("a Value always serializes"),
+    )
+}
+
+/// A response from JSON bytes already encoded.
+pub fn raw_json_response(code: StatusCode, bytes: Vec<u8>) -> Response {
     Response::builder()
         .status(code)
         .header(header::CONTENT_TYPE, "application/json")

@@ -135,7 +135,10 @@ fn walkthrough(minor: u32) {
     };
 
     let version = k.ok(&["version"]);
-    assert!(version.contains("Server Version") && version.contains("v1.33.0"), "{version}");
+    assert!(
+        version.contains("Server Version") && version.contains("v1.33.0"),
+        "{version}"
+    );
     let resources = k.ok(&["api-resources"]);
     let sts_line = resources
         .lines()

@@ -121,6 +121,24 @@ pub fn decode_stored(rt: &ResourceType, value: &[u8], revision: u64) -> Result<V
     Ok(obj)
 }
 
+/// The stored JSON of an object with `"resourceVersion":"<revision>"` inserted into its
+/// metadata, without decoding it. Stored objects are written with sorted keys, so the first
+/// `"metadata":{` is the object's own (only `apiVersion` and `kind`, plain strings, sort before
+/// it). `None` when the bytes do not have that shape or the type converts on read.
+pub fn splice_resource_version(stored: &[u8], revision: u64) -> Option<Vec<u8>> {
+    const MARK: &[u8] = br#""metadata":{"#;
+    let at = stored.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
+    if stored.get(at) == Some(&b'}') {
+        return None;
+    }
+    let rv = format!(r#""resourceVersion":"{revision}","#);
+    let mut out = Vec::with_capacity(stored.len() + rv.len());
+    out.extend_from_slice(&stored[..at]);
+    out.extend_from_slice(rv.as_bytes());
+    out.extend_from_slice(&stored[at..]);
+    Some(out)
+}
+
 pub fn decode_kv(rt: &ResourceType, kv: &KeyValue) -> Result<Value, ApiError> {
     decode_stored(rt, &kv.value, kv.mod_revision)
 }
@@ -177,6 +195,17 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn splicing_the_resource_version_equals_decoding() {
+        let rt = stead_api::resource::find("", "v1", "pods").unwrap();
+        let obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "labels": {"metadata": "x"}}, "spec": {}});
+        let bytes = encode_stored(rt, &obj);
+        let spliced: Value =
+            serde_json::from_slice(&splice_resource_version(&bytes, 42).unwrap()).unwrap();
+        assert_eq!(spliced, decode_stored(rt, &bytes, 42).unwrap());
+        assert_eq!(splice_resource_version(br#"{"metadata":{}}"#, 1), None);
     }
 
     #[test]

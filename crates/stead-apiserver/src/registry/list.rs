@@ -73,7 +73,96 @@ retrieve the remainder of the results. Continuing with the provided token result
 - objects that were created, modified, or deleted between the time the first chunk was returned and now \
 may show up in the list.";
 
+/// One page of an unfiltered LIST kept as stored bytes (see [`Registry::list_raw`]).
+#[derive(Debug, Clone)]
+pub struct RawListPage {
+    pub items: Vec<stead_storage::KeyValue>,
+    pub resource_version: u64,
+    pub continue_token: Option<String>,
+}
+
+impl RawListPage {
+    /// The `<Kind>List` JSON body, written from the stored bytes with each object's
+    /// `resourceVersion` spliced in: no object is decoded or re-encoded.
+    pub fn to_json(&self, rt: &ResourceType) -> Result<Vec<u8>, ApiError> {
+        let size: usize = self.items.iter().map(|kv| kv.value.len() + 32).sum();
+        let mut out = Vec::with_capacity(size + 256);
+        out.extend_from_slice(br#"{"apiVersion":"#);
+        serde_json::to_writer(&mut out, &rt.api_version()).map_err(ApiError::internal)?;
+        out.extend_from_slice(br#","items":["#);
+        for (i, kv) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match codec::splice_resource_version(&kv.value, kv.mod_revision) {
+                Some(bytes) => out.extend_from_slice(&bytes),
+                None => serde_json::to_writer(&mut out, &codec::decode_kv(rt, kv)?)
+                    .map_err(ApiError::internal)?,
+            }
+        }
+        out.extend_from_slice(br#"],"kind":"#);
+        serde_json::to_writer(&mut out, rt.list_kind).map_err(ApiError::internal)?;
+        let mut metadata = json!({"resourceVersion": self.resource_version.to_string()});
+        if let Some(c) = &self.continue_token {
+            metadata["continue"] = json!(c);
+        }
+        out.extend_from_slice(br#","metadata":"#);
+        serde_json::to_writer(&mut out, &metadata).map_err(ApiError::internal)?;
+        out.push(b'}');
+        Ok(out)
+    }
+}
+
 impl Registry {
+    /// An unfiltered LIST page as stored bytes: the fast path for plain JSON lists (clients and
+    /// controllers), which need no decoding on the server.
+    pub async fn list_raw(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        limit: Option<usize>,
+        continue_token: Option<&str>,
+    ) -> Result<RawListPage, ApiError> {
+        let prefix = if ns.is_empty() {
+            rt.key_prefix()
+        } else {
+            rt.namespace_prefix(ns)
+        };
+        let (revision, start_after) = match continue_token {
+            Some(t) => {
+                let (rv, start) = decode_continue(t)?;
+                (Some(rv), Some(start))
+            }
+            None => (None, None),
+        };
+        let page = self
+            .store()
+            .list(
+                &prefix,
+                ListOptions {
+                    start_after,
+                    limit: limit.filter(|l| *l > 0),
+                    revision,
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                StorageError::Compacted { .. } if continue_token.is_some() => {
+                    ApiError::new(410, "Expired", EXPIRED_CONTINUE)
+                }
+                other => ApiError::internal(other),
+            })?;
+        let continue_token = match (page.more, page.items.last()) {
+            (true, Some(last)) => Some(encode_continue(page.revision, &last.key)),
+            _ => None,
+        };
+        Ok(RawListPage {
+            items: page.items,
+            resource_version: page.revision,
+            continue_token,
+        })
+    }
+
     /// LIST `rt` in namespace `ns` (`""` = all namespaces, or a cluster-scoped type).
     pub async fn list(
         &self,
