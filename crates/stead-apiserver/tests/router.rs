@@ -867,3 +867,42 @@ async fn leaving_a_label_selector_reads_as_deleted() {
     assert_eq!(w.next().await["type"], "DELETED");
     assert_eq!(w.next().await["type"], "ADDED");
 }
+
+#[tokio::test]
+async fn concurrent_patches_without_a_resource_version_all_apply() {
+    let h = Harness::new().await;
+    h.json(Method::POST, CMS, json!({"metadata": {"name": "busy"}}))
+        .await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let router = h.router.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = format!(r#"{{"metadata":{{"labels":{{"l{i}":"v"}}}}}}"#);
+            let req = Request::builder()
+                .method(Method::PATCH)
+                .uri(format!("{CMS}/busy"))
+                .header("content-type", "application/merge-patch+json")
+                .body(Body::from(body))
+                .unwrap();
+            router.oneshot(req).await.unwrap().status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    let labels = h.get(&format!("{CMS}/busy")).await.body["metadata"]["labels"]
+        .as_object()
+        .unwrap()
+        .len();
+    assert_eq!(labels, 16, "no patch was lost");
+    // A patch that names a stale resourceVersion is a precondition and fails.
+    let r = h
+        .call(
+            Method::PATCH,
+            &format!("{CMS}/busy"),
+            &[("content-type", "application/merge-patch+json")],
+            r#"{"metadata":{"resourceVersion":"1","labels":{"x":"y"}}}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}

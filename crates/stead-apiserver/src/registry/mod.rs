@@ -445,8 +445,8 @@ impl Registry {
     }
 
     /// Read-modify-write with retries: `mutate` gets the current object and returns the desired
-    /// one. When the desired object carries no `resourceVersion` the write is unconditional and
-    /// a lost race is retried against the fresh object; with one, a race is a 409 Conflict.
+    /// one. A desired `resourceVersion` other than the one read is a failed precondition (409
+    /// Conflict); a write that loses a race to another writer is redone on the fresh object.
     /// `create` is called instead when the object does not exist (server-side apply, PUT).
     pub async fn update_with<F>(
         &self,
@@ -479,12 +479,18 @@ impl Registry {
                 }
             };
             let desired = mutate(Some(&current))?;
-            let conditional = !meta::resource_version(&desired).is_empty();
+            // A resourceVersion the caller asked for (a PUT body's, or one a patch sets) is a
+            // precondition on the object as read; anything else is the current one carried
+            // through, and a write that loses the race to another writer is simply redone.
+            let wanted = meta::resource_version(&desired);
+            if !wanted.is_empty() && wanted != meta::resource_version(&current) {
+                return Err(ApiError::stale(rt.group, rt.plural, name));
+            }
             match self
                 .commit_update(rt, subresource, &current, desired, opts)
                 .await
             {
-                Err(e) if e.code == 409 && e.reason == "Conflict" && !conditional => continue,
+                Err(e) if e.code == 409 && e.reason == "Conflict" => continue,
                 Err(e) => return Err(e),
                 Ok(object) => {
                     return Ok(Written {
