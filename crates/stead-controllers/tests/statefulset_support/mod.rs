@@ -101,11 +101,7 @@ pub async fn start() -> Result<Env> {
             default_mode.clone(),
             stopped(rx.clone()),
         )),
-        tokio::spawn(record_pods(
-            client.clone(),
-            pod_events.clone(),
-            stopped(rx),
-        )),
+        tokio::spawn(record_pods(client.clone(), pod_events.clone(), stopped(rx))),
     ];
     Ok(Env {
         server: Some(server),
@@ -133,16 +129,18 @@ async fn kubelet(
         loop {
             if let Ok(list) = pods.list(&ListParams::default()).await {
                 for pod in list.items {
-                    if pod.metadata.deletion_timestamp.is_some() {
-                        continue;
-                    }
                     let name = pod.metadata.name.clone().unwrap_or_default();
-                    let mode = modes
-                        .lock()
-                        .unwrap()
-                        .get(&name)
-                        .copied()
-                        .unwrap_or(*default_mode.lock().unwrap());
+                    // A terminating pod's containers are stopping: no longer Ready.
+                    let mode = if pod.metadata.deletion_timestamp.is_some() {
+                        Mode::Unready
+                    } else {
+                        modes
+                            .lock()
+                            .unwrap()
+                            .get(&name)
+                            .copied()
+                            .unwrap_or(*default_mode.lock().unwrap())
+                    };
                     if let Some(status) = wanted_status(&pod, mode) {
                         let _ = pods
                             .patch_status(
@@ -423,7 +421,9 @@ impl Env {
                 && st.update_revision.is_some()
                 && st.current_revision == st.update_revision
                 && pods.len() == usize::try_from(want)?
-                && pods.iter().all(|p| revision(p) == st.update_revision.clone().unwrap_or_default())
+                && pods
+                    .iter()
+                    .all(|p| revision(p) == st.update_revision.clone().unwrap_or_default())
                 && pods.iter().all(is_ready);
             Ok(ok.then_some(s))
         })
@@ -449,6 +449,44 @@ impl Env {
             .context("controller did not sync")?;
         }
         Ok(())
+    }
+
+    /// Deletes a pod with grace period 0 (e2e `deleteStatefulPodAtIndex`).
+    pub async fn delete_pod(&self, name: &str) -> Result<()> {
+        self.pods()
+            .delete(name, &kube::api::DeleteParams::default().grace_period(0))
+            .await?;
+        Ok(())
+    }
+
+    /// The set's status revisions: (current, update).
+    pub async fn revisions_of(&self, set: &str) -> Result<(String, String)> {
+        let st = status_of(&self.sets().get(set).await?);
+        Ok((
+            st.current_revision.unwrap_or_default(),
+            st.update_revision.unwrap_or_default(),
+        ))
+    }
+
+    /// Waits until every live pod with ordinal >= `from` carries `revision` and is Ready, and
+    /// `n` pods exist (e2e `waitForPartitionedRollingUpdate`).
+    pub async fn wait_partitioned(
+        &self,
+        n: usize,
+        from: i64,
+        revision_name: &str,
+    ) -> Result<Vec<Pod>> {
+        eventually(&format!("pods >= {from} at {revision_name}"), || async {
+            let pods = self.live_pods().await?;
+            let ok = pods.len() == n
+                && pods.iter().all(is_ready)
+                && pods
+                    .iter()
+                    .filter(|p| ordinal(p) >= from)
+                    .all(|p| revision(p) == revision_name);
+            Ok(ok.then_some(pods))
+        })
+        .await
     }
 
     pub fn take_pod_events(&self) -> Vec<PodEvent> {
