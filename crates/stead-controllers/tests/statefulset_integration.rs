@@ -371,3 +371,287 @@ async fn canary_and_phased_rolling_updates() -> Result<()> {
     env.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_delete_replaces_pods_only_when_they_are_deleted() -> Result<()> {
+    // Ref: e2e "should implement legacy replacement when the update strategy is OnDelete"
+    let env = start().await?;
+    let mut set = new_set("ss2", 3);
+    set["spec"]["updateStrategy"] = serde_json::json!({"type": "OnDelete"});
+    env.create_set(set).await?;
+    let pods = env.wait_ready("ss2", 3).await?;
+    let (current, _) = env.revisions_of("ss2").await?;
+    drop(pods);
+    let uids = |pods: &[k8s_openapi::api::core::v1::Pod]| -> Vec<String> {
+        pods.iter()
+            .map(|p| p.metadata.uid.clone().unwrap_or_default())
+            .collect()
+    };
+    let before = uids(&env.live_pods().await?);
+    for i in 0..3 {
+        env.delete_pod(&format!("ss2-{i}")).await?;
+    }
+    let pods = eventually("pods recreated", || async {
+        let pods = env.live_pods().await?;
+        let now = uids(&pods);
+        let ok =
+            pods.len() == 3 && pods.iter().all(is_ready) && now.iter().all(|u| !before.contains(u));
+        Ok(ok.then_some(pods))
+    })
+    .await?;
+    for pod in &pods {
+        assert_eq!(revision(pod), current);
+    }
+
+    env.set_image("ss2", NEW_IMAGE).await?;
+    env.wait_observed("ss2").await?;
+    let (_, update) = env.revisions_of("ss2").await?;
+    assert_ne!(update, current);
+    env.settle("ss2", 3).await?;
+    let before = uids(&env.live_pods().await?);
+    for pod in env.live_pods().await? {
+        assert_eq!(image(&pod), OLD_IMAGE, "OnDelete leaves running pods alone");
+    }
+    for i in 0..3 {
+        env.delete_pod(&format!("ss2-{i}")).await?;
+    }
+    let pods = eventually("pods recreated at the update revision", || async {
+        let pods = env.live_pods().await?;
+        let now = uids(&pods);
+        let ok =
+            pods.len() == 3 && pods.iter().all(is_ready) && now.iter().all(|u| !before.contains(u));
+        Ok(ok.then_some(pods))
+    })
+    .await?;
+    for pod in &pods {
+        assert_eq!(
+            (image(pod), revision(pod)),
+            (NEW_IMAGE.into(), update.clone())
+        );
+    }
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_predecessor_is_recreated_while_a_later_pod_is_unready() -> Result<()> {
+    // Ref: e2e "should not deadlock when a pod's predecessor fails"
+    let env = start().await?;
+    env.set_default_mode(Mode::Unready);
+    env.create_set(with_claims(new_set("ss", 2))).await?;
+    env.wait_pods(&["ss-0"], &[]).await?;
+    env.set_mode("ss-0", Mode::Ready);
+    let pods = env.wait_pods(&["ss-0", "ss-1"], &["ss-0"]).await?;
+    let old = pods[0].metadata.uid.clone();
+    env.delete_pod("ss-0").await?;
+    eventually("ss-0 recreated and ready while ss-1 is not", || async {
+        let pods = env.live_pods().await?;
+        let ok = pods.len() == 2
+            && pods[0].metadata.uid != old
+            && is_ready(&pods[0])
+            && !is_ready(&pods[1]);
+        Ok(ok.then_some(()))
+    })
+    .await?;
+    env.set_mode("ss-1", Mode::Ready);
+    env.wait_ready("ss", 2).await?;
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminating_pod_below_the_partition_comes_back_at_the_old_revision() -> Result<()> {
+    // Ref: e2e "should perform canary updates and phased rolling updates of template
+    // modifications for partiton1 and delete pod-0 without failing container"
+    let env = start().await?;
+    let mut set = new_set("ss", 3);
+    set["spec"]["updateStrategy"] =
+        serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 1}});
+    env.create_set(set).await?;
+    env.wait_ready("ss", 3).await?;
+    let (old_rev, _) = env.revisions_of("ss").await?;
+    env.pods()
+        .patch(
+            "ss-0",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                serde_json::json!({"metadata": {"finalizers": ["example.com/test-finalizer"]}}),
+            ),
+        )
+        .await?;
+    env.set_image("ss", NEW_IMAGE).await?;
+    env.wait_status("ss", "updated 2, replicas 3, ready 3", |s| {
+        let st = status_of(s);
+        st.updated_replicas == Some(2) && st.replicas == 3 && st.ready_replicas == Some(3)
+    })
+    .await?;
+    let (_, new_rev) = env.revisions_of("ss").await?;
+    let pods = env.live_pods().await?;
+    assert_eq!(revision(&pods[0]), old_rev);
+    assert_eq!(revision(&pods[1]), new_rev);
+    assert_eq!(revision(&pods[2]), new_rev);
+
+    // Pod 0 stays terminating behind its finalizer: the controller waits.
+    env.pods()
+        .delete("ss-0", &kube::api::DeleteParams::default())
+        .await?;
+    env.wait_status("ss", "readyReplicas 2", |s| {
+        status_of(s).ready_replicas == Some(2)
+    })
+    .await?;
+    env.settle("ss", 2).await?;
+    env.pods()
+        .patch(
+            "ss-0",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
+        )
+        .await?;
+    env.wait_ready("ss", 3).await?;
+    let pods = env.live_pods().await?;
+    assert_eq!(
+        revision(&pods[0]),
+        old_rev,
+        "ordinal 0 is below the partition"
+    );
+    assert_eq!(image(&pods[0]), OLD_IMAGE);
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matching_orphans_are_adopted_and_non_matching_pods_released() -> Result<()> {
+    // Ref: e2e "should adopt matching orphans and release non-matching pods"
+    let env = start().await?;
+    let set = env.create_set(new_set("ss", 1)).await?;
+    let set_uid = set.metadata.uid.clone().unwrap_or_default();
+    env.wait_ready("ss", 1).await?;
+    let controller = |p: &k8s_openapi::api::core::v1::Pod| {
+        p.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|r| r.controller == Some(true))
+            .map(|r| r.uid.clone())
+    };
+    let merge = |v: serde_json::Value| kube::api::Patch::Merge(v);
+    let pp = kube::api::PatchParams::default();
+
+    env.pods()
+        .patch(
+            "ss-0",
+            &pp,
+            &merge(serde_json::json!({"metadata": {"ownerReferences": null}})),
+        )
+        .await?;
+    eventually("ss-0 re-adopted", || async {
+        let p = env.pods().get("ss-0").await?;
+        Ok((controller(&p).as_deref() == Some(set_uid.as_str())).then_some(()))
+    })
+    .await?;
+
+    env.pods()
+        .patch(
+            "ss-0",
+            &pp,
+            &merge(serde_json::json!({"metadata": {"labels": null}})),
+        )
+        .await?;
+    eventually("ss-0 released", || async {
+        let p = env.pods().get("ss-0").await?;
+        Ok(controller(&p).is_none().then_some(()))
+    })
+    .await?;
+
+    env.pods()
+        .patch(
+            "ss-0",
+            &pp,
+            &merge(serde_json::json!({"metadata": {"labels": {"foo": "bar", "baz": "blah"}}})),
+        )
+        .await?;
+    eventually("ss-0 adopted again", || async {
+        let p = env.pods().get("ss-0").await?;
+        Ok((controller(&p).as_deref() == Some(set_uid.as_str())).then_some(()))
+    })
+    .await?;
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn available_replicas_follow_min_ready_seconds() -> Result<()> {
+    // Ref: e2e "AvailableReplicas should get updated accordingly when MinReadySeconds is enabled"
+    // and "MinReadySeconds should be honored when enabled"
+    let env = start().await?;
+    let mut set = new_set("ss", 2);
+    set["spec"]["minReadySeconds"] = 1.into();
+    env.create_set(set).await?;
+    // The controller requeues itself after minReadySeconds: no event makes pods available.
+    env.wait_status("ss", "availableReplicas 2", |s| {
+        status_of(s).available_replicas == Some(2)
+    })
+    .await?;
+
+    env.patch_set("ss", serde_json::json!({"spec": {"minReadySeconds": 3600}}))
+        .await?;
+    env.wait_status("ss", "availableReplicas 0", |s| {
+        status_of(s).available_replicas == Some(0)
+    })
+    .await?;
+    env.settle("ss", 2).await?;
+    assert_eq!(
+        status_of(&env.sets().get("ss").await?).available_replicas,
+        Some(0)
+    );
+
+    env.patch_set("ss", serde_json::json!({"spec": {"minReadySeconds": 0}}))
+        .await?;
+    env.wait_status("ss", "availableReplicas 2", |s| {
+        status_of(s).available_replicas == Some(2)
+    })
+    .await?;
+    let (ok, out, err) = env.kubectl(&["get", "sts", "ss", "-o", "yaml"])?;
+    assert!(ok, "{err}");
+    assert!(out.contains("availableReplicas: 2"), "{out}");
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_ordinal_changes_move_the_pods() -> Result<()> {
+    // Ref: e2e "Scaling StatefulSetStartOrdinal"
+    let env = start().await?;
+    env.create_set(new_set("ss", 2)).await?;
+    env.wait_pods(&["ss-0", "ss-1"], &["ss-0", "ss-1"]).await?;
+
+    env.patch_set(
+        "ss",
+        serde_json::json!({"spec": {"replicas": 3, "ordinals": {"start": 2}}}),
+    )
+    .await?;
+    env.wait_pods(&["ss-2", "ss-3", "ss-4"], &["ss-2", "ss-3", "ss-4"])
+        .await?;
+    env.wait_ready("ss", 3).await?;
+
+    env.patch_set(
+        "ss",
+        serde_json::json!({"spec": {"replicas": 2, "ordinals": {"start": 4}}}),
+    )
+    .await?;
+    env.wait_pods(&["ss-4", "ss-5"], &["ss-4", "ss-5"]).await?;
+
+    env.patch_set(
+        "ss",
+        serde_json::json!({"spec": {"ordinals": {"start": 3}}}),
+    )
+    .await?;
+    env.wait_pods(&["ss-3", "ss-4"], &["ss-3", "ss-4"]).await?;
+
+    env.patch_set("ss", serde_json::json!({"spec": {"ordinals": null}}))
+        .await?;
+    env.wait_pods(&["ss-0", "ss-1"], &["ss-0", "ss-1"]).await?;
+    env.wait_ready("ss", 2).await?;
+    env.shutdown().await;
+    Ok(())
+}

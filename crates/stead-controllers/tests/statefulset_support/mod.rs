@@ -302,10 +302,24 @@ impl Env {
 
     /// Merge-patches the set (spec changes, scaling).
     pub async fn patch_set(&self, name: &str, patch: Value) -> Result<StatefulSet> {
-        Ok(self
-            .sets()
-            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-            .await?)
+        self.patch_retrying(name, Patch::Merge(patch)).await
+    }
+
+    /// Patches the set, retrying conflicts. The server answers 409 to a patch without a
+    /// resourceVersion when the controller's status write lands between its read and write
+    /// (upstream retries those internally); the retry keeps these tests about the controller.
+    async fn patch_retrying(&self, name: &str, patch: Patch<Value>) -> Result<StatefulSet> {
+        let mut attempts = 0;
+        loop {
+            match self
+                .sets()
+                .patch(name, &PatchParams::default(), &patch)
+                .await
+            {
+                Err(kube::Error::Api(s)) if s.code == 409 && attempts < 20 => attempts += 1,
+                other => return Ok(other?),
+            }
+        }
     }
 
     pub async fn scale(&self, name: &str, replicas: i32) -> Result<StatefulSet> {
@@ -317,10 +331,7 @@ impl Env {
         let patch = json!({"spec": {"template": {"spec": {"containers": [
             {"name": "webserver", "image": image}
         ]}}}});
-        Ok(self
-            .sets()
-            .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
-            .await?)
+        self.patch_retrying(name, Patch::Strategic(patch)).await
     }
 
     /// Sets what the kubelet makes of one pod.
