@@ -655,3 +655,248 @@ async fn start_ordinal_changes_move_the_pods() -> Result<()> {
     env.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scale_subresource_drives_the_pod_count() -> Result<()> {
+    // Ref: e2e "should have a working scale subresource"
+    let env = start().await?;
+    env.create_set(new_set("ss", 1)).await?;
+    env.wait_ready("ss", 1).await?;
+    let scale = env.sets().get_scale("ss").await?;
+    assert_eq!(scale.spec.as_ref().and_then(|s| s.replicas), Some(1));
+    assert_eq!(scale.status.as_ref().map(|s| s.replicas), Some(1));
+
+    let mut scale = scale;
+    scale.metadata.resource_version = None;
+    scale.spec.get_or_insert_default().replicas = Some(2);
+    let updated = env
+        .sets()
+        .replace_scale("ss", &kube::api::PostParams::default(), &scale)
+        .await?;
+    assert_eq!(updated.spec.and_then(|s| s.replicas), Some(2));
+    env.wait_ready("ss", 2).await?;
+
+    env.sets()
+        .patch_scale(
+            "ss",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Strategic(serde_json::json!({"spec": {"replicas": 4}})),
+        )
+        .await?;
+    env.wait_ready("ss", 4).await?;
+    let scale = env.sets().get_scale("ss").await?;
+    assert_eq!(scale.status.map(|s| s.replicas), Some(4));
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patched_set_runs_its_pods_and_a_collection_delete_removes_it() -> Result<()> {
+    // Ref: e2e "should list, patch and delete a collection of StatefulSets"
+    let env = start().await?;
+    let mut set = new_set("test-ss", 1);
+    set["spec"]["selector"] =
+        serde_json::json!({"matchLabels": {"name": "sample-pod", "pod": "httpd"}});
+    set["spec"]["template"]["metadata"]["labels"] =
+        serde_json::json!({"name": "sample-pod", "pod": "httpd"});
+    env.create_set(set).await?;
+    env.wait_ready("test-ss", 1).await?;
+    let patch = serde_json::json!({
+        "metadata": {"labels": {"test-ss": "patched"}},
+        "spec": {"replicas": 2, "template": {"spec": {
+            "TerminationGracePeriodSeconds": 1,
+            "containers": [{"name": "test-ss", "image": "registry.k8s.io/pause:3.10"}]
+        }}}
+    });
+    let patched = env
+        .sets()
+        .patch(
+            "test-ss",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Strategic(patch),
+        )
+        .await?;
+    let spec = patched.spec.clone().unwrap_or_default();
+    assert_eq!(spec.replicas, Some(2));
+    let containers = spec.template.spec.unwrap_or_default().containers;
+    assert_eq!(
+        containers[0].image.as_deref(),
+        Some("registry.k8s.io/pause:3.10")
+    );
+    env.wait_ready("test-ss", 2).await?;
+
+    let lp = kube::api::ListParams::default().labels("test-ss=patched");
+    let all: kube::Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        kube::Api::all(env.client.clone());
+    assert_eq!(all.list(&lp).await?.items.len(), 1);
+    env.sets()
+        .delete_collection(&kube::api::DeleteParams::default().grace_period(1), &lp)
+        .await?;
+    eventually("set gone", || async {
+        Ok(all.list(&lp).await?.items.is_empty().then_some(()))
+    })
+    .await?;
+    // The garbage collector removes the pods of the deleted set.
+    env.wait_pods(&[], &[]).await?;
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_conditions_written_by_users_survive_a_stable_set() -> Result<()> {
+    // Ref: e2e "should validate Statefulset Status endpoints"
+    let env = start().await?;
+    env.create_set(new_set("ss", 1)).await?;
+    env.wait_ready("ss", 1).await?;
+    let mut set = env.sets().get_status("ss").await?;
+    set.status
+        .get_or_insert_default()
+        .conditions
+        .get_or_insert_default()
+        .push(k8s_openapi::api::apps::v1::StatefulSetCondition {
+            type_: "StatusUpdate".into(),
+            status: "True".into(),
+            reason: Some("E2E".into()),
+            message: Some("Set from e2e test".into()),
+            ..Default::default()
+        });
+    env.sets()
+        .replace_status("ss", &kube::api::PostParams::default(), &set)
+        .await?;
+    env.sets()
+        .patch_status(
+            "ss",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"status": {"conditions": [
+                {"type": "StatusUpdate", "status": "True", "reason": "E2E", "message": "Set from e2e test"},
+                {"type": "StatusPatched", "status": "True"}
+            ]}})),
+        )
+        .await?;
+    env.settle("ss", 3).await?;
+    let set = env.sets().get("ss").await?;
+    let types: Vec<String> = status_of(&set)
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.type_)
+        .collect();
+    assert_eq!(types, ["StatusUpdate", "StatusPatched"]);
+    env.shutdown().await;
+    Ok(())
+}
+
+async fn claim_names(env: &Env) -> Result<Vec<String>> {
+    let mut names: Vec<String> = env
+        .claims()
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|c| c.metadata.deletion_timestamp.is_none())
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+async fn wait_claims(env: &Env, want: &[&str]) -> Result<()> {
+    eventually(&format!("claims {want:?}"), || async {
+        Ok((claim_names(env).await? == want).then_some(()))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_deleted_delete_claims_go_with_the_set() -> Result<()> {
+    // Ref: e2e "Non-retain StatefulSetPersistentVolumeClaimPolicy should delete PVCs with a
+    // WhenDeleted policy"
+    let env = start().await?;
+    let mut set = with_claims(new_set("ss", 3));
+    set["spec"]["persistentVolumeClaimRetentionPolicy"] =
+        serde_json::json!({"whenDeleted": "Delete", "whenScaled": "Retain"});
+    let set = env.create_set(set).await?;
+    let uid = set.metadata.uid.clone().unwrap_or_default();
+    env.wait_ready("ss", 3).await?;
+    let claims = ["datadir-ss-0", "datadir-ss-1", "datadir-ss-2"];
+    for c in claims {
+        let refs = eventually("a set ref", || async {
+            let claim = env.claims().get(c).await?;
+            let refs = claim.metadata.owner_references.unwrap_or_default();
+            Ok((!refs.is_empty()).then_some(refs))
+        })
+        .await?;
+        assert_eq!(refs.len(), 1, "{c}: exactly the set ref, no pod ref");
+        assert_eq!(
+            (refs[0].kind.as_str(), refs[0].uid.as_str()),
+            ("StatefulSet", uid.as_str())
+        );
+        assert_eq!(refs[0].controller, Some(true));
+    }
+    env.sets().delete("ss", &Default::default()).await?;
+    wait_claims(&env, &[]).await?;
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_scaled_delete_claims_go_with_condemned_pods() -> Result<()> {
+    // Ref: e2e "Non-retain StatefulSetPersistentVolumeClaimPolicy should delete PVCs with a
+    // OnScaledown policy"
+    let env = start().await?;
+    let mut set = with_claims(new_set("ss", 3));
+    set["spec"]["persistentVolumeClaimRetentionPolicy"] =
+        serde_json::json!({"whenDeleted": "Retain", "whenScaled": "Delete"});
+    env.create_set(set).await?;
+    env.wait_ready("ss", 3).await?;
+    wait_claims(&env, &["datadir-ss-0", "datadir-ss-1", "datadir-ss-2"]).await?;
+    env.scale("ss", 1).await?;
+    env.wait_ready("ss", 1).await?;
+    wait_claims(&env, &["datadir-ss-0"]).await?;
+
+    // Scaling up again creates fresh claims for the new pods.
+    env.scale("ss", 2).await?;
+    env.wait_ready("ss", 2).await?;
+    wait_claims(&env, &["datadir-ss-0", "datadir-ss-1"]).await?;
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retain_keeps_claims_and_a_foreign_controller_is_respected() -> Result<()> {
+    // Ref: e2e "Non-retain StatefulSetPersistentVolumeClaimPolicy should not delete PVC with
+    // OnScaledown policy if another controller owns the PVC"
+    let env = start().await?;
+    env.create_set(with_claims(new_set("ss", 3))).await?;
+    env.wait_ready("ss", 3).await?;
+    let cm = env.client.clone();
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::namespaced(cm, NS);
+    let owner = cms
+        .create(
+            &kube::api::PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "owner"}}))?,
+        )
+        .await?;
+    env.claims()
+        .patch(
+            "datadir-ss-1",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"ownerReferences": [{
+                "apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+                "uid": owner.metadata.uid, "controller": true
+            }]}})),
+        )
+        .await?;
+    env.patch_set(
+        "ss",
+        serde_json::json!({"spec": {"persistentVolumeClaimRetentionPolicy": {"whenScaled": "Delete"}}}),
+    )
+    .await?;
+    env.scale("ss", 0).await?;
+    env.wait_pods(&[], &[]).await?;
+    wait_claims(&env, &["datadir-ss-1"]).await?;
+    env.settle("ss", 2).await?;
+    assert_eq!(claim_names(&env).await?, ["datadir-ss-1"]);
+    env.shutdown().await;
+    Ok(())
+}
