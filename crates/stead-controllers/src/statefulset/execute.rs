@@ -153,8 +153,8 @@ async fn run_slow_start<E: StatefulSetEffects>(
         let batch = &units[next..(next + size).min(units.len())];
         let results = join_all(batch.iter().map(|unit| async move {
             let mut finished = Vec::new();
-            for i in unit.start..unit.end {
-                if let Err(e) = apply(effects, set, &actions[i]).await {
+            for (i, action) in actions.iter().enumerate().take(unit.end).skip(unit.start) {
+                if let Err(e) = apply(effects, set, action).await {
                     return (finished, Some(e));
                 }
                 finished.push(i);

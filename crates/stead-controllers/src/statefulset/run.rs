@@ -129,9 +129,9 @@ struct Stores {
     revisions: Store<ControllerRevision>,
 }
 
-fn in_namespace<K: Resource>(store: &Store<K>, ns: &str) -> Vec<K>
+fn in_namespace<K>(store: &Store<K>, ns: &str) -> Vec<K>
 where
-    K: Clone + kube::Resource<DynamicType = ()> + 'static,
+    K: Clone + Resource<DynamicType = ()> + 'static,
 {
     store
         .state_filter(|o| o.meta().namespace.as_deref() == Some(ns))
@@ -158,20 +158,22 @@ impl Stores {
     }
 }
 
+/// One watch event of any of the four types (boxed: the objects are large).
 enum Change {
-    Set(Result<Event<StatefulSet>, watcher::Error>),
-    Pod(Result<Event<Pod>, watcher::Error>),
-    Claim(Result<Event<PersistentVolumeClaim>, watcher::Error>),
-    Revision(Result<Event<ControllerRevision>, watcher::Error>),
+    Set(Box<Result<Event<StatefulSet>, watcher::Error>>),
+    Pod(Box<Result<Event<Pod>, watcher::Error>>),
+    Claim(Box<Result<Event<PersistentVolumeClaim>, watcher::Error>>),
+    Revision(Box<Result<Event<ControllerRevision>, watcher::Error>>),
 }
 
-fn watch<K>(client: &Client) -> BoxStream<'static, Result<Event<K>, watcher::Error>>
+fn watch<K>(client: &Client) -> BoxStream<'static, Box<Result<Event<K>, watcher::Error>>>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     K: Send + 'static,
 {
     watcher::watcher(Api::<K>::all(client.clone()), watcher::Config::default())
         .default_backoff()
+        .map(Box::new)
         .boxed()
 }
 
@@ -213,7 +215,16 @@ impl Feed {
     /// Applies one watch event to the caches and returns the set keys it wakes.
     fn apply(&mut self, change: Change) -> Vec<String> {
         match change {
-            Change::Set(Ok(e)) => {
+            Change::Set(e) => self.apply_set(*e),
+            Change::Pod(e) => self.apply_pod(*e),
+            Change::Claim(e) => self.apply_claim(*e),
+            Change::Revision(e) => self.apply_revision(*e),
+        }
+    }
+
+    fn apply_set(&mut self, e: Result<Event<StatefulSet>, watcher::Error>) -> Vec<String> {
+        match e {
+            Ok(e) => {
                 self.sets.apply_watcher_event(&e);
                 match &e {
                     Event::Apply(s) | Event::Delete(s) | Event::InitApply(s) => {
@@ -226,7 +237,13 @@ impl Feed {
                     Event::Init => Vec::new(),
                 }
             }
-            Change::Pod(Ok(e)) => {
+            Err(e) => warn_watch(&e),
+        }
+    }
+
+    fn apply_pod(&mut self, e: Result<Event<Pod>, watcher::Error>) -> Vec<String> {
+        match e {
+            Ok(e) => {
                 let old = object(&e).and_then(|p| self.stores.pods.get(&ObjectRef::from_obj(p)));
                 self.pods.apply_watcher_event(&e);
                 let keys = self.owned_keys(object(&e).map(|p| &p.metadata));
@@ -234,12 +251,30 @@ impl Feed {
                 self.listed_if_done(&e, "pods");
                 merge_keys(keys, old_keys)
             }
-            Change::Revision(Ok(e)) => {
+            Err(e) => warn_watch(&e),
+        }
+    }
+
+    fn apply_revision(
+        &mut self,
+        e: Result<Event<ControllerRevision>, watcher::Error>,
+    ) -> Vec<String> {
+        match e {
+            Ok(e) => {
                 self.revisions.apply_watcher_event(&e);
                 self.listed_if_done(&e, "revisions");
                 self.owned_keys(object(&e).map(|r| &r.metadata))
             }
-            Change::Claim(Ok(e)) => {
+            Err(e) => warn_watch(&e),
+        }
+    }
+
+    fn apply_claim(
+        &mut self,
+        e: Result<Event<PersistentVolumeClaim>, watcher::Error>,
+    ) -> Vec<String> {
+        match e {
+            Ok(e) => {
                 self.claims.apply_watcher_event(&e);
                 self.listed_if_done(&e, "claims");
                 match object(&e) {
@@ -250,8 +285,7 @@ impl Feed {
                     None => Vec::new(),
                 }
             }
-            Change::Set(Err(e)) | Change::Pod(Err(e)) => warn_watch(&e),
-            Change::Claim(Err(e)) | Change::Revision(Err(e)) => warn_watch(&e),
+            Err(e) => warn_watch(&e),
         }
     }
 

@@ -359,7 +359,7 @@ impl Env {
             .into_iter()
             .filter(|p| p.metadata.deletion_timestamp.is_none())
             .collect();
-        pods.sort_by_key(|p| ordinal(p));
+        pods.sort_by_key(ordinal);
         Ok(pods)
     }
 
