@@ -793,7 +793,6 @@ async fn claim_names(env: &Env) -> Result<Vec<String>> {
         .await?
         .items
         .into_iter()
-        .filter(|c| c.metadata.deletion_timestamp.is_none())
         .filter_map(|c| c.metadata.name)
         .collect();
     names.sort();
@@ -897,6 +896,164 @@ async fn retain_keeps_claims_and_a_foreign_controller_is_respected() -> Result<(
     wait_claims(&env, &["datadir-ss-1"]).await?;
     env.settle("ss", 2).await?;
     assert_eq!(claim_names(&env).await?, ["datadir-ss-1"]);
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_set_gets_its_claims_back() -> Result<()> {
+    // Ref: e2e "should provide basic identity" (Restart: scale to 0, wait status.replicas 0,
+    // scale back; data persists because the claims do)
+    let env = start().await?;
+    env.create_set(with_claims(new_set("ss", 3))).await?;
+    env.wait_ready("ss", 3).await?;
+    let uids = |claims: Vec<k8s_openapi::api::core::v1::PersistentVolumeClaim>| {
+        let mut v: Vec<(String, String)> = claims
+            .into_iter()
+            .map(|c| {
+                (
+                    c.metadata.name.unwrap_or_default(),
+                    c.metadata.uid.unwrap_or_default(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = uids(env.claims().list(&Default::default()).await?.items);
+    assert_eq!(before.len(), 3);
+    env.scale("ss", 0).await?;
+    env.wait_status("ss", "status.replicas 0", |s| status_of(s).replicas == 0)
+        .await?;
+    env.scale("ss", 3).await?;
+    let pods = env.wait_ready("ss", 3).await?;
+    drop(pods);
+    for pod in env.live_pods().await? {
+        assert_eq!(
+            pod.spec.as_ref().and_then(|s| s.hostname.clone()),
+            Some(name(&pod))
+        );
+    }
+    assert_eq!(
+        uids(env.claims().list(&Default::default()).await?.items),
+        before
+    );
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_claim_of_a_pending_pod_is_recreated() -> Result<()> {
+    // Ref: e2e "PVC should be recreated when pod is pending due to missing PVC"
+    let env = start().await?;
+    env.create_set(with_claims(new_set("ss", 1))).await?;
+    env.wait_ready("ss", 1).await?;
+    env.set_mode("ss-0", Mode::Pending);
+    env.delete_pod("ss-0").await?;
+    eventually("ss-0 recreated and pending", || async {
+        let pods = env.live_pods().await?;
+        let pending = pods.len() == 1
+            && pods[0].status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending");
+        Ok(pending.then_some(()))
+    })
+    .await?;
+    let old = env.claims().get("datadir-ss-0").await?.metadata.uid;
+    env.claims()
+        .delete("datadir-ss-0", &Default::default())
+        .await?;
+    eventually("datadir-ss-0 recreated", || async {
+        let claim = env.claims().get_opt("datadir-ss-0").await?;
+        Ok(claim.filter(|c| c.metadata.uid != old).map(|_| ()))
+    })
+    .await?;
+    env.set_mode("ss-0", Mode::Ready);
+    env.wait_ready("ss", 1).await?;
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_refs_follow_the_policy_around_foreign_and_stale_owners() -> Result<()> {
+    // Ref: e2e "Non-retain StatefulSetPersistentVolumeClaimPolicy should not delete PVCs when
+    // there is another controller"
+    let env = start().await?;
+    let set = env.create_set(with_claims(new_set("ss", 4))).await?;
+    let set_uid = set.metadata.uid.clone().unwrap_or_default();
+    env.wait_ready("ss", 4).await?;
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(env.client.clone(), NS);
+    let owner = cms
+        .create(
+            &kube::api::PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "external"}}))?,
+        )
+        .await?;
+    let external = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "external",
+        "uid": owner.metadata.uid});
+    let stale = serde_json::json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "name": "unknown", "uid": "9d86d6ae-4e06-4ff1-bc55-f77f52e272e9", "controller": true});
+    let pp = kube::api::PatchParams::default();
+    env.claims()
+        .patch(
+            "datadir-ss-1",
+            &pp,
+            &kube::api::Patch::Merge(
+                serde_json::json!({"metadata": {"ownerReferences": [external]}}),
+            ),
+        )
+        .await?;
+    env.claims()
+        .patch(
+            "datadir-ss-3",
+            &pp,
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {
+                "ownerReferences": [stale], "finalizers": ["example.com/held"]}})),
+        )
+        .await?;
+    let refs_of = |c: k8s_openapi::api::core::v1::PersistentVolumeClaim| {
+        c.metadata
+            .owner_references
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| (r.kind, r.name, r.controller))
+            .collect::<Vec<_>>()
+    };
+    env.settle("ss", 2).await?;
+    assert_eq!(
+        refs_of(env.claims().get("datadir-ss-1").await?),
+        [("ConfigMap".to_string(), "external".to_string(), None)],
+        "Retain leaves refs alone"
+    );
+
+    env.patch_set(
+        "ss",
+        serde_json::json!({"spec": {"persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete"}}}),
+    )
+    .await?;
+    let set_ref = ("StatefulSet".to_string(), "ss".to_string(), Some(true));
+    for c in ["datadir-ss-0", "datadir-ss-2"] {
+        eventually(&format!("{c}: exactly the set ref"), || async {
+            Ok((refs_of(env.claims().get(c).await?) == [set_ref.clone()]).then_some(()))
+        })
+        .await?;
+    }
+    eventually("datadir-ss-1: external then set ref", || async {
+        let refs = refs_of(env.claims().get("datadir-ss-1").await?);
+        let want = [
+            ("ConfigMap".to_string(), "external".to_string(), None),
+            set_ref.clone(),
+        ];
+        Ok((refs == want).then_some(()))
+    })
+    .await?;
+    let claim3 = env.claims().get("datadir-ss-3").await?;
+    let refs3 = claim3.metadata.owner_references.unwrap_or_default();
+    assert_eq!(refs3.len(), 1, "a stale set ref is never touched");
+    assert_eq!(refs3[0].name, "unknown");
+    assert!(refs3.iter().all(|r| r.uid != set_uid));
+
+    env.sets().delete("ss", &Default::default()).await?;
+    wait_claims(&env, &["datadir-ss-1", "datadir-ss-3"]).await?;
     env.shutdown().await;
     Ok(())
 }

@@ -176,7 +176,11 @@ fn wanted_status(pod: &Pod, mode: Mode) -> Option<Value> {
         Mode::Unready => ("Running", Some("False")),
         Mode::Failed => ("Failed", Some("False")),
     };
-    if phase == want_phase && ready.as_deref() == want_ready {
+    // Failed and Succeeded are terminal: a kubelet never restarts such a pod.
+    if phase == want_phase && ready.as_deref() == want_ready
+        || phase == "Failed"
+        || phase == "Succeeded"
+    {
         return None;
     }
     let now = jiff::Timestamp::now().to_string();
