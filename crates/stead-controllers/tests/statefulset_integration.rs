@@ -200,12 +200,11 @@ async fn a_failed_pod_is_deleted_and_recreated() -> Result<()> {
     let env = start().await?;
     env.set_mode("ss-0", Mode::Failed);
     env.create_set(new_set("ss", 1)).await?;
-    let first = eventually("ss-0 exists", || async {
-        Ok(env
-            .pods()
-            .get_opt("ss-0")
-            .await?
-            .and_then(|p| p.metadata.uid))
+    let first = eventually("ss-0 failed", || async {
+        let pod = env.pods().get_opt("ss-0").await?;
+        let failed =
+            pod.filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"));
+        Ok(failed.and_then(|p| p.metadata.uid))
     })
     .await?;
     eventually("a delete of ss-0", || async {
