@@ -382,3 +382,58 @@ async fn a_world_with_injected_failures_converges() {
         assert!((3..=4).contains(&errors), "{policy}: {errors} failed syncs");
     }
 }
+
+#[tokio::test]
+async fn parallel_scale_down_fixes_each_claims_refs_before_deleting_its_pod() {
+    // Ref: spec §4.6 step 1 (condemned claims get the pod as owner before the pod goes)
+    let fake = world_with(new_set(
+        5,
+        json!({"podManagementPolicy": "Parallel",
+               "persistentVolumeClaimRetentionPolicy": {"whenScaled": "Delete", "whenDeleted": "Retain"},
+               "volumeClaimTemplates": [{"metadata": {"name": "d"},
+                    "spec": {"accessModes": ["ReadWriteOnce"],
+                             "resources": {"requests": {"storage": "1"}}}}]}),
+    ));
+    sync(&fake, &quiet()).await;
+    run_all(&fake);
+    sync(&fake, &quiet()).await;
+    fake.edit(|w| {
+        w.calls.clear();
+        if let Some(spec) = w.sets.get_mut("web").and_then(|s| s.spec.as_mut()) {
+            spec.replicas = Some(1);
+        }
+    });
+    let outcome = sync(&fake, &quiet()).await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let calls: Vec<(Op, String)> = fake
+        .world()
+        .calls
+        .into_iter()
+        .filter(|c| matches!(c.op, Op::SetClaimOwnerRefs | Op::DeletePod))
+        .map(|c| (c.op, c.name))
+        .collect();
+    for i in 1..5 {
+        let fixed = calls
+            .iter()
+            .position(|c| *c == (Op::SetClaimOwnerRefs, format!("d-web-{i}")));
+        let deleted = calls
+            .iter()
+            .position(|c| *c == (Op::DeletePod, format!("web-{i}")));
+        assert!(
+            matches!((fixed, deleted), (Some(f), Some(d)) if f < d),
+            "web-{i}: {calls:?}"
+        );
+    }
+    assert_eq!(fake.world().pods.keys().collect::<Vec<_>>(), ["web-0"]);
+    let refs = fake.world().claims["d-web-3"]
+        .metadata
+        .owner_references
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(
+        refs.iter()
+            .map(|r| (r.kind.as_str(), r.name.as_str()))
+            .collect::<Vec<_>>(),
+        [("Pod", "web-3")]
+    );
+}

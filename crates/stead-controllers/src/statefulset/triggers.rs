@@ -104,3 +104,70 @@ pub fn merge_keys(mut a: Vec<String>, b: Vec<String>) -> Vec<String> {
     }
     a
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set(name: &str, claims: &[&str]) -> Arc<StatefulSet> {
+        let templates: Vec<_> = claims
+            .iter()
+            .map(|c| json!({"metadata": {"name": c}}))
+            .collect();
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "ns", "uid": format!("{name}-uid")},
+                "spec": {
+                    "selector": {"matchLabels": {"app": name}},
+                    "serviceName": "svc",
+                    "template": {"metadata": {"labels": {"app": name}}},
+                    "volumeClaimTemplates": templates
+                }
+            }))
+            .expect("valid set"),
+        )
+    }
+
+    fn meta(v: serde_json::Value) -> ObjectMeta {
+        serde_json::from_value(v).expect("valid metadata")
+    }
+
+    #[test]
+    fn a_controlled_pod_wakes_only_its_controller() {
+        let sets = [set("web", &[]), set("db", &[])];
+        let m = meta(
+            json!({"name": "web-0", "namespace": "ns", "labels": {"app": "db"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web",
+                                 "uid": "web-uid", "controller": true}]}),
+        );
+        assert_eq!(keys_for_owned(&m, &sets), ["ns/web"]);
+    }
+
+    #[test]
+    fn an_orphan_pod_wakes_every_set_whose_selector_matches() {
+        let sets = [set("web", &[]), set("db", &[])];
+        let m = meta(json!({"name": "x-0", "namespace": "ns", "labels": {"app": "db"}}));
+        assert_eq!(keys_for_owned(&m, &sets), ["ns/db"]);
+        let other = meta(json!({"name": "x-0", "namespace": "ns",
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs",
+                                 "uid": "u", "controller": true}], "labels": {"app": "db"}}));
+        assert!(
+            keys_for_owned(&other, &sets).is_empty(),
+            "another controller's pod"
+        );
+    }
+
+    #[test]
+    fn a_claim_wakes_the_sets_whose_claim_names_it_fits() {
+        let sets = [
+            set("web", &["data"]),
+            set("data-web", &[]),
+            set("db", &["data"]),
+        ];
+        let m = meta(json!({"name": "data-web-3", "namespace": "ns"}));
+        assert_eq!(keys_for_claim(&m, &sets), ["ns/web"]);
+        let unrelated = meta(json!({"name": "data-web", "namespace": "ns"}));
+        assert!(keys_for_claim(&unrelated, &sets).is_empty());
+    }
+}
