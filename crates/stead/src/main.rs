@@ -220,7 +220,11 @@ impl Controllers {
                 client.clone(),
                 stopped(rx.clone()),
             )),
-            tokio::spawn(stead_controllers::namespace::run(client, stopped(rx))),
+            tokio::spawn(stead_controllers::namespace::run(
+                client.clone(),
+                stopped(rx.clone()),
+            )),
+            tokio::spawn(stead_controllers::statefulset::run(client, stopped(rx))),
         ];
         Ok(Controllers { stop, tasks })
     }

@@ -13,22 +13,40 @@
 //! - [`health`]: pod predicates (§3.7). [`status`]: counters and write decision (§4.8, §6).
 //! - [`spec`]: defaulted accessors over the set's spec.
 //!
-//! No IO happens here: the executor and the controller loop carry out a [`Plan`].
+//! No IO happens in the modules above. The controller around them:
+//! - [`effects`]: the API calls ([`StatefulSetEffects`]), over `kube::Client` ([`KubeEffects`]);
+//!   [`fake`]: the stateful fake tests drive.
+//! - [`execute`]: carries out a plan's actions in order (Parallel: slow-start batches) and records
+//!   upstream's events.
+//! - [`sync`](mod@sync): one sync of one set from a [`Snapshot`]: plan, execute, status write,
+//!   `Waiting` events, requeue decision.
+//! - [`triggers`]: which sets a pod, claim or revision change wakes.
+//! - [`run`](mod@run): watches, caches, work queue and workers; [`run()`] is the entry point.
 
 pub mod action;
 pub mod adopt;
 pub mod claims;
+pub mod effects;
+pub mod execute;
+pub mod fake;
 pub mod go_json;
 pub mod health;
 pub mod history;
 pub mod identity;
 pub mod plan;
 pub mod revision;
+pub mod run;
 pub mod spec;
 pub mod status;
+pub mod sync;
+pub mod triggers;
 
 #[cfg(test)]
 mod tests;
 
 pub use action::{Action, BlockReason, DeleteReason, Features, Plan};
+pub use effects::{EffectError, KubeEffects, StatefulSetEffects};
+pub use execute::{ExecError, Executed, execute};
 pub use plan::{PlanError, plan};
+pub use run::{Config, SyncLog, run, run_with};
+pub use sync::{Requeue, Snapshot, SyncOutcome, sync_set};
