@@ -4,7 +4,7 @@
 //! The router is a value ([`router`]) so tests drive it with `oneshot`, no socket needed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::Body;
@@ -42,6 +42,8 @@ pub struct App {
     pub ready: AtomicBool,
     /// Shared store watches, one per resource type.
     pub watch_hub: Arc<crate::watch_cache::WatchHub>,
+    /// Requests served, for `/metrics`.
+    pub requests: RequestCounts,
 }
 
 impl App {
@@ -52,6 +54,7 @@ impl App {
             require_auth: true,
             ready: AtomicBool::new(true),
             watch_hub: Arc::default(),
+            requests: RequestCounts::default(),
         }
     }
 
@@ -87,7 +90,46 @@ fn is_public(path: &str) -> bool {
         || path.starts_with("/readyz/")
 }
 
+/// Requests served, by HTTP method, for `/metrics` (`apiserver_request_total`).
+#[derive(Debug, Default)]
+pub struct RequestCounts([AtomicU64; 8]);
+
+const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "OTHER",
+];
+
+impl RequestCounts {
+    fn count(&self, method: &axum::http::Method) {
+        let i = METHODS
+            .iter()
+            .position(|m| *m == method.as_str())
+            .unwrap_or(METHODS.len() - 1);
+        self.0[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The total over all methods.
+    pub fn total(&self) -> u64 {
+        self.0.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Prometheus text exposition.
+    fn render(&self) -> String {
+        let mut out = String::from(
+            "# HELP apiserver_request_total Counter of apiserver requests broken out by HTTP method.\n\
+             # TYPE apiserver_request_total counter\n",
+        );
+        for (m, c) in METHODS.iter().zip(&self.0) {
+            out.push_str(&format!(
+                "apiserver_request_total{{verb=\"{m}\"}} {}\n",
+                c.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    }
+}
+
 async fn authn(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    app.requests.count(req.method());
     if is_public(req.uri().path()) {
         return next.run(req).await;
     }
@@ -158,6 +200,13 @@ async fn route(State(app): State<Arc<App>>, req: Request) -> Response {
                     "[-]stead-components failed: not ready yet\nreadyz check failed",
                 )
             };
+        }
+        "/metrics" => {
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+                .body(Body::from(app.requests.render()))
+                .expect("static headers are valid");
         }
         "/api" => return discovery::core(req.headers()),
         "/apis" => return discovery::groups(req.headers()),

@@ -906,3 +906,20 @@ async fn concurrent_patches_without_a_resource_version_all_apply() {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_method() {
+    let h = Harness::new().await;
+    h.get("/api/v1/namespaces").await;
+    h.json(Method::POST, CMS, json!({"metadata": {"name": "m"}}))
+        .await;
+    let text = String::from_utf8(h.get("/metrics").await.raw).unwrap();
+    assert!(
+        text.contains("apiserver_request_total{verb=\"POST\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("apiserver_request_total{verb=\"GET\"} 2"),
+        "{text}"
+    );
+}
