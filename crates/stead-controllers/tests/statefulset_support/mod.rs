@@ -306,24 +306,13 @@ impl Env {
 
     /// Merge-patches the set (spec changes, scaling).
     pub async fn patch_set(&self, name: &str, patch: Value) -> Result<StatefulSet> {
-        self.patch_retrying(name, Patch::Merge(patch)).await
+        self.patch_with(name, Patch::Merge(patch)).await
     }
 
-    /// Patches the set, retrying conflicts. The server answers 409 to a patch without a
-    /// resourceVersion when the controller's status write lands between its read and write
-    /// (upstream retries those internally); the retry keeps these tests about the controller.
-    async fn patch_retrying(&self, name: &str, patch: Patch<Value>) -> Result<StatefulSet> {
-        let mut attempts = 0;
-        loop {
-            match self
-                .sets()
-                .patch(name, &PatchParams::default(), &patch)
-                .await
-            {
-                Err(kube::Error::Api(s)) if s.code == 409 && attempts < 20 => attempts += 1,
-                other => return Ok(other?),
-            }
-        }
+    /// Patches the set. A patch without a resourceVersion never answers 409 (the server redoes
+    /// it when the controller's status write races it), so no retry is needed here.
+    async fn patch_with(&self, name: &str, patch: Patch<Value>) -> Result<StatefulSet> {
+        Ok(self.sets().patch(name, &PatchParams::default(), &patch).await?)
     }
 
     pub async fn scale(&self, name: &str, replicas: i32) -> Result<StatefulSet> {
@@ -335,7 +324,7 @@ impl Env {
         let patch = json!({"spec": {"template": {"spec": {"containers": [
             {"name": "webserver", "image": image}
         ]}}}});
-        self.patch_retrying(name, Patch::Strategic(patch)).await
+        self.patch_with(name, Patch::Strategic(patch)).await
     }
 
     /// Sets what the kubelet makes of one pod.
