@@ -8,7 +8,9 @@
 //! - [`gc`]: the garbage collector for `ownerReferences` (background, foreground, orphan).
 //! - [`namespace`]: empties and finalizes namespaces being deleted.
 //! - [`statefulset`]: the StatefulSet controller.
+//! - [`queue`]: the work queue with per-key backoff they all share.
 
 pub mod gc;
 pub mod namespace;
+pub mod queue;
 pub mod statefulset;

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::effects::{EffectError, GcEffects};
 use super::graph::{FOREGROUND, Graph, Node};
 use super::plan::{Action, OwnerState, Plan, plan, unresolved_owners};
-use super::queue::{Backoff, WorkQueue};
+use crate::queue::{Backoff, WorkQueue};
 
 /// A change the collector observes.
 #[derive(Debug, Clone, PartialEq)]

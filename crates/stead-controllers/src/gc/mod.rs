@@ -6,7 +6,7 @@
 //! - [`plan`] (pure, start here): what to do about one object — delete it, drop dangling
 //!   references, remove the `foregroundDeletion` / `orphan` finalizer, or wait.
 //! - [`effects`]: the narrow set of API calls ([`GcEffects`]) and the `kube::Client` version.
-//! - [`collector`]: graph + queue + executor; [`queue`]: the work queue with backoff.
+//! - [`collector`]: graph + queue + executor (the queue is `crate::queue`).
 //! - [`run`]: the watches and the loop; [`run()`] is the entry point.
 //!
 //! # Semantics (what the API server leaves to this controller)
@@ -23,7 +23,6 @@ pub mod collector;
 pub mod effects;
 pub mod graph;
 pub mod plan;
-pub mod queue;
 pub mod run;
 
 pub use collector::{Collector, GraphEvent, Outcome};

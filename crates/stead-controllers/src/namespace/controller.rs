@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::effects::NamespaceEffects;
 use super::plan::{ContentReport, NamespacePlan, NamespaceView, decide, needs_cleanup};
 use crate::gc::effects::EffectError;
-use crate::gc::queue::{Backoff, WorkQueue};
+use crate::queue::{Backoff, WorkQueue};
 
 /// What processing one namespace came to.
 #[derive(Debug, Clone, PartialEq)]

@@ -25,7 +25,7 @@ use super::action::Features;
 use super::effects::{KubeEffects, StatefulSetEffects};
 use super::sync::{Requeue, Snapshot, WaitingEvents, sync_set};
 use super::triggers::{self, keys_for_claim, keys_for_owned, merge_keys};
-use crate::gc::queue::{Backoff, WorkQueue};
+use crate::queue::{Backoff, WorkQueue};
 
 /// How the controller runs.
 #[derive(Debug, Clone)]
