@@ -90,6 +90,13 @@ impl RunningServer {
         let _ = (&mut self.task).await;
     }
 
+    /// Marks the server ready: `/readyz` answers 200 from now on.
+    pub fn set_ready(&self) {
+        self.app
+            .ready
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
     /// Waits until the server stops by itself (it does not, short of an accept-loop failure).
     pub async fn wait(&mut self) -> std::io::Result<()> {
         match (&mut self.task).await {
@@ -174,6 +181,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
             groups: vec!["system:masters".into()],
         },
     ));
+    // Not ready until the caller has its controllers (and node) up: see `RunningServer::set_ready`.
+    app.ready = std::sync::atomic::AtomicBool::new(false);
     let app = Arc::new(app);
 
     let host = if addr.ip().is_unspecified() {

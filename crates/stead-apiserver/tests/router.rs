@@ -923,3 +923,25 @@ async fn metrics_count_requests_by_method() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn readyz_waits_for_the_server_to_be_marked_ready() {
+    let store = Arc::new(EmbeddedStore::open_in_memory().unwrap());
+    let app = Arc::new(App::new(Registry::new(store, Default::default())));
+    app.ready.store(false, std::sync::atomic::Ordering::Release);
+    let r = router(app.clone());
+    let get = |r: axum::Router| async move {
+        r.oneshot(
+            Request::builder()
+                .uri("/readyz")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .status()
+    };
+    assert_eq!(get(r.clone()).await, StatusCode::SERVICE_UNAVAILABLE);
+    app.ready.store(true, std::sync::atomic::Ordering::Release);
+    assert_eq!(get(r).await, StatusCode::OK);
+}

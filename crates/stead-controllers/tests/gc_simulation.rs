@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use stead_controllers::queue::Backoff;
 use stead_controllers::gc::{
     Collector, EffectError, FOREGROUND, GcEffects, GraphEvent, Node, ORPHAN, ObjectKey, Outcome,
     Propagation, Seen, Target,
 };
+use stead_controllers::queue::Backoff;
 use tokio::time::Instant;
 
 #[derive(Default)]

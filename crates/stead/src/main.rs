@@ -180,6 +180,7 @@ fn run_server(config: stead_apiserver::ServerConfig) -> ExitCode {
                 return fail(format!("start controllers: {e:#}"));
             }
         };
+        server.set_ready();
         println!("export KUBECONFIG={}", server.kubeconfig.display());
         tokio::select! {
             r = server.wait() => {

@@ -312,7 +312,10 @@ impl Env {
     /// Patches the set. A patch without a resourceVersion never answers 409 (the server redoes
     /// it when the controller's status write races it), so no retry is needed here.
     async fn patch_with(&self, name: &str, patch: Patch<Value>) -> Result<StatefulSet> {
-        Ok(self.sets().patch(name, &PatchParams::default(), &patch).await?)
+        Ok(self
+            .sets()
+            .patch(name, &PatchParams::default(), &patch)
+            .await?)
     }
 
     pub async fn scale(&self, name: &str, replicas: i32) -> Result<StatefulSet> {
