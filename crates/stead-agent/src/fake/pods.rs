@@ -31,6 +31,13 @@ use super::queue::{Backoff, Queue};
 /// and started in parallel rather than one fsync after another.
 pub const WORKERS: usize = 32;
 
+/// How long the fake node "takes to stop" a deleted pod's containers before it confirms the
+/// deletion. Not for realism: `kubectl delete` GETs the pod and then LISTs it by name before it
+/// watches for the deletion; a pod deleted and recreated by its controller between those two
+/// requests (a few ms) makes kubectl wait forever for a deletion it missed. Confirming after a
+/// pause keeps the deletion after kubectl's LIST, so it sees the DELETED event.
+pub const CONFIRM_DELETION_AFTER: Duration = Duration::from_millis(100);
+
 const BACKOFF: Backoff = Backoff {
     base: Duration::from_millis(50),
     max: Duration::from_secs(10),
@@ -182,6 +189,7 @@ async fn execute(client: Client, task: Task) -> Outcome {
             .await
             .map(drop),
         Write::ConfirmDeletion { uid } => {
+            tokio::time::sleep(CONFIRM_DELETION_AFTER).await;
             let params = DeleteParams {
                 grace_period_seconds: Some(0),
                 preconditions: Some(Preconditions {
