@@ -2,7 +2,9 @@
 //!
 //! Runs, in order: the binary's size; an idle server for `--idle-secs` whose RSS is read at the end
 //! (overlapping the next step); start → `/readyz` for first and warm starts ([`startup`]); then on
-//! one fresh server the request benchmarks ([`requests`]) and watch fan-out ([`watch`]).
+//! one fresh server the request benchmarks ([`requests`]) and watch fan-out ([`watch`]); then,
+//! on servers with the fake node (`--runtime fake`), the StatefulSet benchmarks ([`sts`]).
+//! `--scenario api` runs only the first part, `--scenario sts` only the last.
 //! See `docs/BENCHMARKS.md` for the method and results.
 
 mod http;
@@ -10,6 +12,7 @@ mod requests;
 mod server;
 mod startup;
 mod stats;
+mod sts;
 mod tls;
 mod watch;
 
@@ -17,12 +20,22 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 use crate::server::Server;
 use crate::stats::{Summary, mib, ms};
 
-#[derive(Parser)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Everything.
+    All,
+    /// The API server alone (`--disable-agent`): start-up, memory, requests, watch fan-out.
+    Api,
+    /// StatefulSets on the fake node.
+    Sts,
+}
+
+#[derive(Parser, Clone)]
 #[command(
     name = "stead-bench",
     about = "Benchmark a release `stead server` on loopback"
@@ -63,12 +76,51 @@ struct Args {
     /// Measured writes while the watches are open.
     #[arg(long, default_value_t = 10)]
     watch_writes: usize,
+    /// Which benchmarks to run.
+    #[arg(long, value_enum, default_value = "all")]
+    scenario: Scenario,
+    /// Replicas of the Parallel StatefulSet (one PVC each); 0 skips it.
+    #[arg(long, default_value_t = 1000)]
+    sts_parallel: usize,
+    /// Replicas of the OrderedReady StatefulSet; 0 skips it.
+    #[arg(long, default_value_t = 100)]
+    sts_ordered: usize,
+    /// One-replica sets timed from creation to pod 0; 0 skips them.
+    #[arg(long, default_value_t = 20)]
+    sts_first_pod: usize,
 }
 
 fn main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut args = Args::parse();
+    let args = Args::parse();
     let started = Instant::now();
+    if args.scenario != Scenario::Sts {
+        api(args.clone(), started)?;
+    }
+    if args.scenario != Scenario::Api {
+        let counts = sts::Counts {
+            parallel: args.sts_parallel,
+            ordered: args.sts_ordered,
+            first_pod: args.sts_first_pod,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let result = runtime.block_on(sts::run(&args.stead, &counts))?;
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        println!();
+        print_sts(&result);
+        println!();
+        println!(
+            "Total run time (all benchmarks): {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Benchmarks 1–5: the API server alone.
+fn api(mut args: Args, started: Instant) -> Result<()> {
     let size = std::fs::metadata(&args.stead)
         .with_context(|| {
             format!(
@@ -309,4 +361,70 @@ fn print_report(r: &Report) {
     }
     println!();
     println!("Total run time: {:.0} s", r.total.as_secs_f64());
+}
+
+/// The StatefulSet benchmarks' tables.
+fn print_sts(r: &sts::StsResult) {
+    let goal_ms = |ms: f64| Duration::from_secs_f64(ms / 1000.0);
+    println!(
+        "| StatefulSet on the fake node | Pods created | All Ready (pod watch) | Set status ready | Goal | Met |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (up, goal) in [(&r.parallel, 3000.0), (&r.ordered, 1000.0)] {
+        let Some(up) = up else { continue };
+        println!(
+            "| {} 0 → {}{} | first {}, all {} | {} | {} | ≤ {} | {} |",
+            up.policy,
+            up.replicas,
+            if up.claims { ", 1 PVC each" } else { "" },
+            ms(up.first_created),
+            ms(up.all_created),
+            ms(up.all_ready),
+            ms(up.status_ready),
+            ms(goal_ms(goal)),
+            verdict(up.all_ready <= goal_ms(goal)),
+        );
+    }
+    if let Some(s) = &r.reaction {
+        let (median, max) = r.reaction_revisions.unwrap_or_default();
+        println!(
+            "| OrderedReady step: pod n Ready → pod n+1 ADDED, n={} | p50 {}, p99 {}, max {} (store revisions between: median {median}, max {max}) | | | ≤ 5 ms p50 | {} |",
+            s.count,
+            ms(s.p50),
+            ms(s.p99),
+            ms(s.max),
+            verdict(s.p50 <= goal_ms(5.0)),
+        );
+    }
+    if let Some(s) = &r.first_pod {
+        println!(
+            "| set POST → pod 0 ADDED, n={} | p50 {}, p99 {}, max {} | | | ≤ 5 ms p50 | {} |",
+            s.count,
+            ms(s.p50),
+            ms(s.p99),
+            ms(s.max),
+            verdict(s.p50 <= goal_ms(5.0)),
+        );
+    }
+    println!();
+    println!(
+        "| API requests during the scale-up (all clients but the bench) | Total | Per pod | By verb | Server CPU |"
+    );
+    println!("|---|---|---|---|---|");
+    for up in [&r.parallel, &r.ordered].into_iter().flatten() {
+        let total = up.requests_total();
+        let verbs: Vec<String> = up
+            .requests
+            .iter()
+            .map(|(v, n)| format!("{v} {n}"))
+            .collect();
+        println!(
+            "| {} 0 → {} | {total} | {:.2} | {} | {} |",
+            up.policy,
+            up.replicas,
+            total as f64 / up.replicas as f64,
+            verbs.join(", "),
+            ms(up.server_cpu),
+        );
+    }
 }

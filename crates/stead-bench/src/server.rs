@@ -19,15 +19,21 @@ pub fn free_loopback_addr() -> Result<SocketAddr> {
     l.local_addr().context("local_addr")
 }
 
-/// The `stead server` command line for `data_dir` and `addr`, stdout/stderr to be set by the caller.
+/// The `stead server --disable-agent` command line for `data_dir` and `addr`, stdout/stderr to
+/// be set by the caller.
 pub fn command(stead: &Path, data_dir: &Path, addr: SocketAddr) -> Command {
+    command_with(stead, data_dir, addr, &["--disable-agent"])
+}
+
+/// The `stead server` command line for `data_dir` and `addr` with `extra` arguments.
+pub fn command_with(stead: &Path, data_dir: &Path, addr: SocketAddr, extra: &[&str]) -> Command {
     let mut c = Command::new(stead);
     c.arg("server")
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--listen")
         .arg(addr.to_string())
-        .arg("--disable-agent");
+        .args(extra);
     c
 }
 
@@ -39,10 +45,21 @@ pub struct Server {
 }
 
 impl Server {
-    /// Spawns the server and waits (at most `timeout`) until it prints `export KUBECONFIG=...`.
+    /// Spawns the server with `--disable-agent` and waits (at most `timeout`) until it prints
+    /// `export KUBECONFIG=...`.
     pub fn start(stead: &Path, data_dir: &Path, timeout: Duration) -> Result<Self> {
+        Self::start_with(stead, data_dir, timeout, &["--disable-agent"])
+    }
+
+    /// [`Server::start`] with other agent arguments (e.g. `--runtime fake`).
+    pub fn start_with(
+        stead: &Path,
+        data_dir: &Path,
+        timeout: Duration,
+        extra: &[&str],
+    ) -> Result<Self> {
         let addr = free_loopback_addr()?;
-        let mut child = command(stead, data_dir, addr)
+        let mut child = command_with(stead, data_dir, addr, extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -130,9 +130,9 @@ fn main() -> ExitCode {
             data_dir,
             listen,
             store,
-            disable_agent: _,
-            runtime: _,
-            node_name: _,
+            disable_agent,
+            runtime,
+            node_name,
             cluster_domain: _,
         } => {
             if store != "embedded" {
@@ -141,18 +141,34 @@ fn main() -> ExitCode {
                 ));
             }
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
-            run_server(stead_apiserver::ServerConfig {
-                data_dir,
-                listen,
-                features: Default::default(),
-            })
+            let agent = match (disable_agent, runtime) {
+                (true, _) => None,
+                (false, Runtime::Fake) => {
+                    Some(node_name.unwrap_or_else(stead_agent::default_node_name))
+                }
+                (false, Runtime::Sandbox) => {
+                    eprintln!(
+                        "stead: the sandbox runtime is not available in this build; pods stay Pending (use --runtime fake, or --disable-agent)"
+                    );
+                    None
+                }
+            };
+            run_server(
+                stead_apiserver::ServerConfig {
+                    data_dir,
+                    listen,
+                    features: Default::default(),
+                },
+                agent,
+            )
         }
         Command::Agent { .. } => fail("agent: the node agent is not available in this build yet"),
         Command::Image { .. } => fail("image: the image store is not available in this build yet"),
     }
 }
 
-fn run_server(config: stead_apiserver::ServerConfig) -> ExitCode {
+/// Runs the server; `fake_node` names the fake node to run next to the controllers, if any.
+fn run_server(config: stead_apiserver::ServerConfig, fake_node: Option<String>) -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -173,7 +189,7 @@ fn run_server(config: stead_apiserver::ServerConfig) -> ExitCode {
             Ok(s) => s,
             Err(e) => return fail(e),
         };
-        let controllers = match Controllers::start(&server.kubeconfig).await {
+        let controllers = match Controllers::start(&server.kubeconfig, fake_node).await {
             Ok(c) => c,
             Err(e) => {
                 server.stop().await;
@@ -200,15 +216,19 @@ fn run_server(config: stead_apiserver::ServerConfig) -> ExitCode {
     })
 }
 
-/// The controllers `stead server` runs in-process, each a client of the API server over HTTPS
-/// with the admin kubeconfig, exactly as it would run on another machine.
+/// The controllers (and the fake node, with `--runtime fake`) `stead server` runs in-process,
+/// each a client of the API server over HTTPS with the admin kubeconfig, exactly as it would run
+/// on another machine.
 struct Controllers {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Controllers {
-    async fn start(kubeconfig: &std::path::Path) -> anyhow::Result<Controllers> {
+    async fn start(
+        kubeconfig: &std::path::Path,
+        fake_node: Option<String>,
+    ) -> anyhow::Result<Controllers> {
         let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
         let client = kube::Client::try_from(config)?;
@@ -216,7 +236,15 @@ impl Controllers {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let tasks = vec![
+        let mut tasks = Vec::new();
+        if let Some(node) = fake_node {
+            tasks.push(tokio::spawn(stead_agent::run_fake_node(
+                client.clone(),
+                node,
+                stopped(rx.clone()),
+            )));
+        }
+        tasks.extend([
             tokio::spawn(stead_controllers::gc::run(
                 client.clone(),
                 stopped(rx.clone()),
@@ -226,7 +254,7 @@ impl Controllers {
                 stopped(rx.clone()),
             )),
             tokio::spawn(stead_controllers::statefulset::run(client, stopped(rx))),
-        ];
+        ]);
         Ok(Controllers { stop, tasks })
     }
 

@@ -1,0 +1,15 @@
+//! The stead node agent: the component that runs the pods bound to its node and reports their
+//! status, a client of the API server over HTTPS like every other stead component.
+//!
+//! # Layout
+//!
+//! - [`fake`]: the fake runtime (`stead server --runtime fake`), kwok-like. It registers a Node,
+//!   keeps its Lease, binds unscheduled pods to itself, marks them Running and Ready at once and
+//!   confirms their deletion. Nothing runs. Start at [`fake::run_fake_node`].
+//!
+//! The real runtime (sandboxes, images, volumes, probes, logs, exec) lands here with the node
+//! agent issue, next to `fake`, sharing its pod decisions where they agree.
+
+pub mod fake;
+
+pub use fake::{default_node_name, run_fake_node};
