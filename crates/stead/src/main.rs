@@ -142,16 +142,11 @@ fn main() -> ExitCode {
             }
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let agent = match (disable_agent, runtime) {
-                (true, _) => None,
+                (true, _) => NodeAgent::Off,
                 (false, Runtime::Fake) => {
-                    Some(node_name.unwrap_or_else(stead_agent::default_node_name))
+                    NodeAgent::Fake(node_name.unwrap_or_else(stead_agent::default_node_name))
                 }
-                (false, Runtime::Sandbox) => {
-                    eprintln!(
-                        "stead: the sandbox runtime is not available in this build; pods stay Pending (use --runtime fake, or --disable-agent)"
-                    );
-                    None
-                }
+                (false, Runtime::Sandbox) => NodeAgent::SandboxUnavailable,
             };
             run_server(
                 stead_apiserver::ServerConfig {
@@ -167,8 +162,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the server; `fake_node` names the fake node to run next to the controllers, if any.
-fn run_server(config: stead_apiserver::ServerConfig, fake_node: Option<String>) -> ExitCode {
+/// Which node agent runs next to the control plane.
+enum NodeAgent {
+    /// `--disable-agent`.
+    Off,
+    /// `--runtime fake`, on a node of this name.
+    Fake(String),
+    /// `--runtime sandbox`, which this build does not have yet: the server says so once it is up.
+    SandboxUnavailable,
+}
+
+/// Runs the server and the controllers, and the node agent `agent` asks for.
+fn run_server(config: stead_apiserver::ServerConfig, agent: NodeAgent) -> ExitCode {
+    let fake_node = match &agent {
+        NodeAgent::Fake(name) => Some(name.clone()),
+        _ => None,
+    };
     let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -197,6 +206,11 @@ fn run_server(config: stead_apiserver::ServerConfig, fake_node: Option<String>) 
             }
         };
         server.set_ready();
+        if matches!(agent, NodeAgent::SandboxUnavailable) {
+            eprintln!(
+                "stead: the sandbox runtime is not available in this build; pods stay Pending (use --runtime fake, or --disable-agent)"
+            );
+        }
         println!("export KUBECONFIG={}", server.kubeconfig.display());
         tokio::select! {
             r = server.wait() => {
