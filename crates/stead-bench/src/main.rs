@@ -396,6 +396,17 @@ fn print_sts(r: &sts::StsResult) {
             verdict(s.p50 <= goal_ms(5.0)),
         );
     }
+    for up in [&r.parallel, &r.ordered].into_iter().flatten() {
+        let s = &up.node_latency;
+        println!(
+            "| fake node, {} run: pod ADDED → pod Ready, n={} | p50 {}, p99 {}, max {} | | | — | — |",
+            up.policy,
+            s.count,
+            ms(s.p50),
+            ms(s.p99),
+            ms(s.max),
+        );
+    }
     if let Some(s) = &r.first_pod {
         println!(
             "| set POST → pod 0 ADDED, n={} | p50 {}, p99 {}, max {} | | | ≤ 5 ms p50 | {} |",

@@ -10,6 +10,7 @@
 //!   number of store revisions in between);
 //! - K sets of one replica, one after another: time from just before the set's POST to the
 //!   ADDED event of its pod 0;
+//! - per pod, its ADDED → its Ready event: the fake node's share (binding + status write);
 //! - API requests per pod: `apiserver_request_total` from `/metrics` before the set's POST and
 //!   after the scale-up settled, by verb, minus the benchmark's own requests, over N.
 //!
@@ -61,6 +62,9 @@ pub struct ScaleUp {
     pub all_ready: Duration,
     /// The set's status reporting every replica ready.
     pub status_ready: Duration,
+    /// Per pod, its ADDED event → its first Ready event: the fake node's binding and status
+    /// write, with the watch deliveries in between.
+    pub node_latency: Summary,
     /// Requests by verb (HTTP method) during the scale-up, without the benchmark's own.
     pub requests: Vec<(String, u64)>,
     /// Server CPU time over the scale-up (user + system, 10 ms resolution).
@@ -214,6 +218,11 @@ impl FakeServer {
         let requests = subtract(&after, &before, &[("POST", 1), ("GET", 1)]);
         let first_created = pods.added.values().map(|e| e.at).min().context("no pod")? - t0;
         let all_created = pods.added.values().map(|e| e.at).max().context("no pod")? - t0;
+        let node_latency: Vec<Duration> = pods
+            .added
+            .iter()
+            .filter_map(|(name, added)| Some(pods.ready.get(name)?.at - added.at))
+            .collect();
         let up = ScaleUp {
             policy,
             replicas,
@@ -222,6 +231,7 @@ impl FakeServer {
             all_created,
             all_ready: all_ready.unwrap_or_default(),
             status_ready: status_ready.unwrap_or_default(),
+            node_latency: Summary::of(&node_latency, Duration::ZERO),
             requests,
             server_cpu,
         };

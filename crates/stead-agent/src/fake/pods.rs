@@ -6,8 +6,14 @@
 //! at a newer resourceVersion (`acted`), so every pod costs one binding and one status patch
 //! however many events it gets. A 409 (already bound, uid changed) means the cache is behind:
 //! the watch brings the newer pod. Other errors retry with per-key backoff.
+//!
+//! Fast start: a successful binding is followed at once, in the same task, by the Running
+//! status (the pod's containers are known from before the binding), instead of waiting for the
+//! watch to show the bound pod; `started` remembers those pods so the bound-but-Pending event
+//! that arrives afterwards is not started twice. If that status write fails, the pod is started
+//! the ordinary way from the watch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -45,14 +51,25 @@ const BACKOFF: Backoff = Backoff {
 
 /// A prepared write: everything taken from the cache, so the task needs no shared state.
 enum Write {
-    Bind { node: String, uid: String },
-    Start { patch: Value },
-    ConfirmDeletion { uid: String },
+    /// The binding, then (if the pod range had an address) the Running status.
+    Bind {
+        node: String,
+        uid: String,
+        start: Option<Value>,
+    },
+    Start {
+        patch: Value,
+    },
+    ConfirmDeletion {
+        uid: String,
+    },
 }
 
 enum Outcome {
     /// Written: wait for the watch to show the pod at a newer version.
     Done,
+    /// Written, and the pod's Running status is written too.
+    Started,
     /// The cache is behind (409) or the pod is gone (404): wait for the watch.
     Stale,
     Failed(Error),
@@ -81,6 +98,8 @@ struct Loop {
     ips: PodIps,
     /// Per pod key: the (uid, resourceVersion) last written from.
     acted: HashMap<String, (String, String)>,
+    /// Uids of pods whose Running status this loop has written.
+    started: HashSet<String>,
     listed: bool,
 }
 
@@ -103,6 +122,7 @@ impl Loop {
                 let key = key_of(pod);
                 if let Some(uid) = pod.metadata.uid.as_deref() {
                     self.ips.release(uid);
+                    self.started.remove(uid);
                 }
                 self.acted.remove(&key);
                 self.queue.forget(&key);
@@ -119,6 +139,7 @@ impl Loop {
                 let uids: std::collections::HashSet<&str> =
                     live.iter().map(|(_, u)| u.as_str()).collect();
                 self.ips.retain(|uid| uids.contains(uid));
+                self.started.retain(|uid| uids.contains(uid.as_str()));
                 self.acted
                     .retain(|key, (uid, _)| live.contains(&(key.clone(), uid.clone())));
                 self.listed = true;
@@ -139,8 +160,13 @@ impl Loop {
         let write = match decide(&pod, &self.node)? {
             PodAction::Bind => Write::Bind {
                 node: self.node.clone(),
+                start: self
+                    .ips
+                    .assign(&uid)
+                    .map(|ip| running_status(&pod, &ip.to_string(), Timestamp::now())),
                 uid,
             },
+            PodAction::Start if self.started.contains(&uid) => return None,
             PodAction::Start => {
                 let Some(ip) = self.ips.assign(&uid) else {
                     tracing::warn!(pod = %key, "fake node: the pod range is exhausted");
@@ -173,21 +199,41 @@ async fn execute(client: Client, task: Task) -> Outcome {
     let Task { ns, name, write } = task;
     let pods: Api<Pod> = Api::namespaced(client, &ns);
     let result = match write {
-        Write::Bind { node, uid } => {
+        Write::Bind { node, uid, start } => {
             let binding = json!({
                 "apiVersion": "v1",
                 "kind": "Binding",
                 "metadata": {"name": name, "namespace": ns, "uid": uid},
                 "target": {"apiVersion": "v1", "kind": "Node", "name": node},
             });
-            pods.create_subresource::<_, Value>("binding", &name, &PostParams::default(), &binding)
+            let bound = pods
+                .create_subresource::<_, Value>("binding", &name, &PostParams::default(), &binding)
                 .await
-                .map(drop)
+                .map(drop);
+            if let (Ok(()), Some(patch)) = (&bound, start) {
+                return match pods
+                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                {
+                    Ok(_) => Outcome::Started,
+                    Err(e) => {
+                        tracing::debug!(pod = %format!("{ns}/{name}"), error = %e,
+                            "fake node: status after binding failed; the watch retries it");
+                        Outcome::Done
+                    }
+                };
+            }
+            bound
         }
-        Write::Start { patch } => pods
-            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map(drop),
+        Write::Start { patch } => {
+            return match pods
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => Outcome::Started,
+                Err(e) => classify(e),
+            };
+        }
         Write::ConfirmDeletion { uid } => {
             tokio::time::sleep(CONFIRM_DELETION_AFTER).await;
             let params = DeleteParams {
@@ -203,8 +249,15 @@ async fn execute(client: Client, task: Task) -> Outcome {
     };
     match result {
         Ok(()) => Outcome::Done,
-        Err(Error::Api(s)) if s.is_conflict() || s.is_not_found() => Outcome::Stale,
-        Err(e) => Outcome::Failed(e),
+        Err(e) => classify(e),
+    }
+}
+
+/// A failed write: stale (the watch will bring the newer pod) or worth a retry.
+fn classify(e: Error) -> Outcome {
+    match e {
+        Error::Api(s) if s.is_conflict() || s.is_not_found() => Outcome::Stale,
+        e => Outcome::Failed(e),
     }
 }
 
@@ -220,6 +273,7 @@ pub async fn run(client: Client, node: String, shutdown: impl Future<Output = ()
         queue: Queue::new(BACKOFF),
         ips: PodIps::default(),
         acted: HashMap::new(),
+        started: HashSet::new(),
         listed: false,
     };
     let mut tasks: JoinSet<((String, String), Outcome)> = JoinSet::new();
@@ -273,7 +327,10 @@ pub async fn run(client: Client, node: String, shutdown: impl Future<Output = ()
                         state.queue.retry(&key, Instant::now());
                     }
                     Ok((version, outcome)) => match outcome {
-                    Outcome::Done | Outcome::Stale => {
+                    Outcome::Done | Outcome::Started | Outcome::Stale => {
+                        if matches!(outcome, Outcome::Started) {
+                            state.started.insert(version.0.clone());
+                        }
                         state.acted.insert(key.clone(), version);
                         state.queue.forget(&key);
                         state.queue.done(&key);
