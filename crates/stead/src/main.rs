@@ -142,16 +142,11 @@ fn main() -> ExitCode {
             }
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let agent = match (disable_agent, runtime) {
-                (true, _) => None,
+                (true, _) => Agent::None,
                 (false, Runtime::Fake) => {
-                    Some(node_name.unwrap_or_else(stead_agent::default_node_name))
+                    Agent::Fake(node_name.unwrap_or_else(stead_agent::default_node_name))
                 }
-                (false, Runtime::Sandbox) => {
-                    eprintln!(
-                        "stead: the sandbox runtime is not available in this build; pods stay Pending (use --runtime fake, or --disable-agent)"
-                    );
-                    None
-                }
+                (false, Runtime::Sandbox) => Agent::SandboxUnavailable,
             };
             run_server(
                 stead_apiserver::ServerConfig {
@@ -167,8 +162,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the server; `fake_node` names the fake node to run next to the controllers, if any.
-fn run_server(config: stead_apiserver::ServerConfig, fake_node: Option<String>) -> ExitCode {
+/// The node agent `stead server` runs beside the control plane.
+enum Agent {
+    /// `--disable-agent`.
+    None,
+    /// `--runtime fake`: a fake node of this name.
+    Fake(String),
+    /// `--runtime sandbox`, not in this build: a warning once the server is up, and no agent.
+    SandboxUnavailable,
+}
+
+/// Runs the server and, beside it, the controllers and the `agent`.
+fn run_server(config: stead_apiserver::ServerConfig, agent: Agent) -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -189,13 +194,20 @@ fn run_server(config: stead_apiserver::ServerConfig, fake_node: Option<String>) 
             Ok(s) => s,
             Err(e) => return fail(e),
         };
-        let controllers = match Controllers::start(&server.kubeconfig, fake_node).await {
+        let sandbox_unavailable = matches!(agent, Agent::SandboxUnavailable);
+        let controllers = match Controllers::start(&server.kubeconfig, agent).await {
             Ok(c) => c,
             Err(e) => {
                 server.stop().await;
                 return fail(format!("start controllers: {e:#}"));
             }
         };
+        // Only once everything is up: a start that fails says one line, its error.
+        if sandbox_unavailable {
+            eprintln!(
+                "stead: the sandbox runtime is not available in this build; pods stay Pending (use --runtime fake, or --disable-agent)"
+            );
+        }
         println!("export KUBECONFIG={}", server.kubeconfig.display());
         tokio::select! {
             r = server.wait() => {
@@ -224,10 +236,7 @@ struct Controllers {
 }
 
 impl Controllers {
-    async fn start(
-        kubeconfig: &std::path::Path,
-        fake_node: Option<String>,
-    ) -> anyhow::Result<Controllers> {
+    async fn start(kubeconfig: &std::path::Path, agent: Agent) -> anyhow::Result<Controllers> {
         let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
         let client = kube::Client::try_from(config)?;
@@ -236,12 +245,13 @@ impl Controllers {
             let _ = rx.wait_for(|s| *s).await;
         };
         let mut tasks = Vec::new();
-        if let Some(node) = fake_node {
-            tasks.push(tokio::spawn(stead_agent::run_fake_node(
+        match agent {
+            Agent::None | Agent::SandboxUnavailable => {}
+            Agent::Fake(node) => tasks.push(tokio::spawn(stead_agent::run_fake_node(
                 client.clone(),
                 node,
                 stopped(rx.clone()),
-            )));
+            ))),
         }
         tasks.extend([
             tokio::spawn(stead_controllers::gc::run(
