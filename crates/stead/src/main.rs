@@ -142,11 +142,11 @@ fn main() -> ExitCode {
             }
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let agent = match (disable_agent, runtime) {
-                (true, _) => NodeAgent::Off,
+                (true, _) => Agent::None,
                 (false, Runtime::Fake) => {
-                    NodeAgent::Fake(node_name.unwrap_or_else(stead_agent::default_node_name))
+                    Agent::Fake(node_name.unwrap_or_else(stead_agent::default_node_name))
                 }
-                (false, Runtime::Sandbox) => NodeAgent::SandboxUnavailable,
+                (false, Runtime::Sandbox) => Agent::SandboxUnavailable,
             };
             run_server(
                 stead_apiserver::ServerConfig {
@@ -162,22 +162,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// Which node agent runs next to the control plane.
-enum NodeAgent {
+/// The node agent `stead server` runs beside the control plane.
+enum Agent {
     /// `--disable-agent`.
-    Off,
-    /// `--runtime fake`, on a node of this name.
+    None,
+    /// `--runtime fake`: a fake node of this name.
     Fake(String),
-    /// `--runtime sandbox`, which this build does not have yet: the server says so once it is up.
+    /// `--runtime sandbox`, not in this build: a warning once the server is up, and no agent.
     SandboxUnavailable,
 }
 
-/// Runs the server and the controllers, and the node agent `agent` asks for.
-fn run_server(config: stead_apiserver::ServerConfig, agent: NodeAgent) -> ExitCode {
-    let fake_node = match &agent {
-        NodeAgent::Fake(name) => Some(name.clone()),
-        _ => None,
-    };
+/// Runs the server and, beside it, the controllers and the `agent`.
+fn run_server(config: stead_apiserver::ServerConfig, agent: Agent) -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -198,7 +194,8 @@ fn run_server(config: stead_apiserver::ServerConfig, agent: NodeAgent) -> ExitCo
             Ok(s) => s,
             Err(e) => return fail(e),
         };
-        let controllers = match Controllers::start(&server.kubeconfig, fake_node).await {
+        let sandbox_unavailable = matches!(agent, Agent::SandboxUnavailable);
+        let controllers = match Controllers::start(&server.kubeconfig, agent).await {
             Ok(c) => c,
             Err(e) => {
                 server.stop().await;
@@ -206,7 +203,8 @@ fn run_server(config: stead_apiserver::ServerConfig, agent: NodeAgent) -> ExitCo
             }
         };
         server.set_ready();
-        if matches!(agent, NodeAgent::SandboxUnavailable) {
+        // Only once everything is up: a start that fails says one line, its error.
+        if sandbox_unavailable {
             eprintln!(
                 "stead: the sandbox runtime is not available in this build; pods stay Pending (use --runtime fake, or --disable-agent)"
             );
@@ -239,10 +237,7 @@ struct Controllers {
 }
 
 impl Controllers {
-    async fn start(
-        kubeconfig: &std::path::Path,
-        fake_node: Option<String>,
-    ) -> anyhow::Result<Controllers> {
+    async fn start(kubeconfig: &std::path::Path, agent: Agent) -> anyhow::Result<Controllers> {
         let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
         let client = kube::Client::try_from(config)?;
@@ -251,12 +246,13 @@ impl Controllers {
             let _ = rx.wait_for(|s| *s).await;
         };
         let mut tasks = Vec::new();
-        if let Some(node) = fake_node {
-            tasks.push(tokio::spawn(stead_agent::run_fake_node(
+        match agent {
+            Agent::None | Agent::SandboxUnavailable => {}
+            Agent::Fake(node) => tasks.push(tokio::spawn(stead_agent::run_fake_node(
                 client.clone(),
                 node,
                 stopped(rx.clone()),
-            )));
+            ))),
         }
         tasks.extend([
             tokio::spawn(stead_controllers::gc::run(
