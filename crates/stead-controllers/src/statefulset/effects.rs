@@ -412,13 +412,19 @@ impl StatefulSetEffects for KubeEffects {
         };
         // `object_ref` carries the set's uid, which `kubectl describe` selects events by.
         let regarding = set.object_ref(&());
-        if let Err(e) = self.recorder.publish(&ev, &regarding).await {
-            tracing::warn!(
-                statefulset = %format!("{namespace}/{}", spec::name(set)),
-                reason = %event.reason,
-                error = %e,
-                "statefulset controller: recording an event failed"
-            );
-        }
+        // Off the sync path, as upstream's event broadcaster is: the next pod does not wait for
+        // the event about the last one to be written.
+        let recorder = self.recorder.clone();
+        let set_key = format!("{namespace}/{}", spec::name(set));
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&ev, &regarding).await {
+                tracing::warn!(
+                    statefulset = %set_key,
+                    reason = %event.reason,
+                    error = %e,
+                    "statefulset controller: recording an event failed"
+                );
+            }
+        });
     }
 }
