@@ -2,7 +2,7 @@
 //! [`plan`] takes a snapshot and returns the writes one sync would issue, the status it would
 //! write, and where it stopped. Read [`plan`] top to bottom; each phase is a method of [`Sync`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -109,7 +109,10 @@ pub fn plan(
 
     let mut sync = Sync {
         set,
-        claims: claims.iter().collect(),
+        claims: claims
+            .iter()
+            .filter_map(|c| c.metadata.name.as_deref().map(|n| (n, c)))
+            .collect(),
         now,
         min_ready: spec::min_ready_seconds(set),
         monotonic: !spec::is_parallel(set),
@@ -177,7 +180,8 @@ enum Step {
 /// The state of one sync while it walks the pods.
 struct Sync<'a> {
     set: &'a StatefulSet,
-    claims: Vec<&'a PersistentVolumeClaim>,
+    /// The namespace's claims by name (looked up once per replica and claim template).
+    claims: HashMap<&'a str, &'a PersistentVolumeClaim>,
     now: Timestamp,
     min_ready: i32,
     monotonic: bool,
@@ -474,10 +478,7 @@ impl Sync<'_> {
     }
 
     fn find_claim(&self, name: &str) -> Option<&PersistentVolumeClaim> {
-        self.claims
-            .iter()
-            .copied()
-            .find(|c| c.metadata.name.as_deref() == Some(name))
+        self.claims.get(name).copied()
     }
 
     /// `PodClaimIsStale`: an existing claim of the pod carrying a pod ref with another uid.
