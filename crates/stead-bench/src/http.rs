@@ -101,3 +101,40 @@ impl Conn {
         .await
     }
 }
+
+/// Opens one watch on its own connection and spawns a task that hands every complete event line
+/// to `on_line`, stamped with the arrival of the chunk that completed it; `on_line` returns false
+/// to stop.
+pub async fn watch_lines<F>(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    path: &str,
+    mut on_line: F,
+) -> Result<tokio::task::JoinHandle<()>>
+where
+    F: FnMut(&[u8], std::time::Instant) -> bool + Send + 'static,
+{
+    let mut conn = connect(addr, config).await?;
+    let resp = conn.send(Method::GET, path, None, Bytes::new()).await?;
+    if resp.status() != StatusCode::OK {
+        bail!("watch {path}: {}", resp.status());
+    }
+    let mut body = resp.into_body();
+    Ok(tokio::spawn(async move {
+        let _conn = conn;
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            let at = std::time::Instant::now();
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            buf.extend_from_slice(&data);
+            while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=end).collect();
+                if !on_line(&line, at) {
+                    return;
+                }
+            }
+        }
+    }))
+}

@@ -24,8 +24,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::{Method, StatusCode};
 use rustls::ClientConfig;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -506,8 +504,8 @@ fn parse_event(line: &[u8], kind: Kind, at: Instant) -> Option<Seen> {
     })
 }
 
-/// Opens one watch and spawns the task that parses and reports each event line (stamped with
-/// the arrival of the chunk that completed it).
+/// Opens one watch and reports each parsed event (stamped with the arrival of the chunk that
+/// completed it).
 async fn open_watch(
     addr: SocketAddr,
     config: Arc<ClientConfig>,
@@ -515,31 +513,13 @@ async fn open_watch(
     kind: Kind,
     tx: mpsc::UnboundedSender<Seen>,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let mut conn = http::connect(addr, config).await?;
-    let resp = conn.send(Method::GET, &path, None, Bytes::new()).await?;
-    if resp.status() != StatusCode::OK {
-        bail!("watch {path}: {}", resp.status());
-    }
-    let mut body = resp.into_body();
-    Ok(tokio::spawn(async move {
-        let _conn = conn;
-        let mut buf: Vec<u8> = Vec::new();
-        while let Some(Ok(frame)) = body.frame().await {
-            let at = Instant::now();
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            buf.extend_from_slice(&data);
-            while let Some(end) = buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=end).collect();
-                if let Some(seen) = parse_event(&line, kind, at)
-                    && tx.send(seen).is_err()
-                {
-                    return;
-                }
-            }
+    http::watch_lines(addr, config, &path, move |line, at| {
+        match parse_event(line, kind, at) {
+            Some(seen) => tx.send(seen).is_ok(),
+            None => true,
         }
-    }))
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -9,10 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use http_body_util::BodyExt;
-use hyper::{Method, StatusCode};
 use rustls::ClientConfig;
 use tokio::sync::mpsc;
 
@@ -125,37 +122,18 @@ pub async fn run(
     })
 }
 
-/// Opens one watch and spawns the task that reports each complete event line.
+/// Opens one watch and reports the arrival of each event line with its object's name.
 async fn open_watch(
     addr: SocketAddr,
     config: Arc<ClientConfig>,
     path: String,
     tx: mpsc::UnboundedSender<Arrival>,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let mut conn = http::connect(addr, config).await?;
-    let resp = conn.send(Method::GET, &path, None, Bytes::new()).await?;
-    if resp.status() != StatusCode::OK {
-        bail!("watch: {}", resp.status());
-    }
-    let mut body = resp.into_body();
-    Ok(tokio::spawn(async move {
-        let _conn = conn;
-        let mut buf: Vec<u8> = Vec::new();
-        while let Some(Ok(frame)) = body.frame().await {
-            let at = Instant::now();
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            buf.extend_from_slice(&data);
-            while let Some(end) = buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=end).collect();
-                let name = object_name(&line).unwrap_or_default();
-                if tx.send(Arrival { at, name }).is_err() {
-                    return;
-                }
-            }
-        }
-    }))
+    http::watch_lines(addr, config, &path, move |line, at| {
+        let name = object_name(line).unwrap_or_default();
+        tx.send(Arrival { at, name }).is_ok()
+    })
+    .await
 }
 
 /// The first `"name":"…"` of an event line: the object's own name for ConfigMaps (metadata comes
