@@ -35,13 +35,14 @@ pub async fn resource(app: &App, target: Target, req: Request<Body>) -> Response
 
 async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
     to_bytes(body, MAX_BODY).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"))
-            || e.to_string().contains("length limit")
-        {
-            ApiError::too_large(MAX_BODY)
-        } else {
-            ApiError::bad_request(format!("reading the request body: {e}"))
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(s) = source {
+            if s.is::<http_body_util::LengthLimitError>() {
+                return ApiError::too_large(MAX_BODY);
+            }
+            source = s.source();
         }
+        ApiError::bad_request(format!("reading the request body: {e}"))
     })
 }
 
