@@ -7,9 +7,13 @@
 //!   keeps its Lease, binds unscheduled pods to itself, marks them Running and Ready at once and
 //!   confirms their deletion. Nothing runs. Start at [`fake::run_fake_node`].
 //!
+//! - [`runtime`]: the contracts between the pod logic and the machinery under it — the image
+//!   store ([`runtime::Images`]) and pod sandboxes / container processes ([`runtime::Runtime`]).
+//!
 //! The real runtime (sandboxes, images, volumes, probes, logs, exec) lands here with the node
 //! agent issue, next to `fake`, sharing its pod decisions where they agree.
 
 pub mod fake;
+pub mod runtime;
 
 pub use fake::{default_node_name, run_fake_node};
