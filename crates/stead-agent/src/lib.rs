@@ -10,10 +10,13 @@
 //! - [`runtime`]: the contracts between the pod logic and the machinery under it — the image
 //!   store ([`runtime::Images`]) and pod sandboxes / container processes ([`runtime::Runtime`]).
 //!
+//! - [`nodeapi`]: the node's HTTPS API the API server forwards `pods/log` and `pods/exec` to.
+//!
 //! The real runtime (sandboxes, images, volumes, probes, logs, exec) lands here with the node
 //! agent issue, next to `fake`, sharing its pod decisions where they agree.
 
 pub mod fake;
+pub mod nodeapi;
 pub mod runtime;
 
 pub use fake::{default_node_name, run_fake_node};

@@ -44,6 +44,8 @@ pub struct App {
     pub watch_hub: Arc<crate::watch_cache::WatchHub>,
     /// Requests served, for `/metrics`.
     pub requests: RequestCounts,
+    /// The bearer token presented to node agents when forwarding logs and exec to them.
+    pub node_token: String,
 }
 
 impl App {
@@ -55,6 +57,7 @@ impl App {
             ready: AtomicBool::new(true),
             watch_hub: Arc::default(),
             requests: RequestCounts::default(),
+            node_token: String::new(),
         }
     }
 

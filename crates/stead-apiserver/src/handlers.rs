@@ -27,7 +27,12 @@ struct Ctx<'a> {
 }
 
 pub async fn resource(app: &App, target: Target, req: Request<Body>) -> Response {
-    match dispatch(app, target, req).await {
+    let result = if crate::proxy::is_proxied(&target) {
+        crate::proxy::serve(app, &target, req).await
+    } else {
+        dispatch(app, target, req).await
+    };
+    match result {
         Ok(r) => r,
         Err(e) => Failure(e).into_response(),
     }

@@ -16,6 +16,7 @@ pub mod bootstrap;
 pub mod discovery;
 pub mod handlers;
 pub mod kubeconfig;
+pub mod proxy;
 pub mod registry;
 pub mod request;
 pub mod response;
@@ -174,6 +175,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         .map_err(StartError::Bootstrap)?;
 
     let mut app = App::new(registry);
+    app.node_token = token.clone();
     app.tokens.push((
         token,
         Identity {

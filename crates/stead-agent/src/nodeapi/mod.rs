@@ -1,0 +1,350 @@
+//! The node API: what upstream's kubelet serves on its port 10250, cut down to what the API
+//! server forwards to a node — container logs and exec. The API server answers
+//! `pods/<name>/log` and `pods/<name>/exec` by forwarding the request here (to the address and
+//! port the Node object advertises in `status.daemonEndpoints.kubeletEndpoint`), so the same
+//! path works for the built-in agent and for agents on other machines.
+//!
+//! HTTPS with a self-signed certificate made at start (upstream's API server does not verify
+//! kubelet certificates by default either); every request must carry the cluster's bearer
+//! token (`Authorization: Bearer <token>`), which only the API server and agents hold.
+//!
+//! - `GET /containerLogs/{namespace}/{pod}/{container}?follow&tailLines&...` ([`logs`])
+//! - `GET|POST /exec/{namespace}/{pod}/{container}?command=...` — WebSocket ([`exec`])
+//!
+//! Containers are found from the runtime's own listing ([`locate`]), so this needs nothing
+//! from the pod workers.
+
+pub mod exec;
+pub mod locate;
+pub mod logs;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Path, RawQuery, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use jiff::Timestamp;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::runtime::{ContainerStatus, Runtime};
+use locate::locate;
+use logs::{LineReader, LogOptions};
+
+/// An error answered as a `metav1.Status`.
+#[derive(Debug, Clone)]
+pub struct NodeApiError {
+    pub code: StatusCode,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl NodeApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        NodeApiError {
+            code: StatusCode::BAD_REQUEST,
+            reason: "BadRequest",
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        NodeApiError {
+            code: StatusCode::INTERNAL_SERVER_ERROR,
+            reason: "InternalError",
+            message: message.into(),
+        }
+    }
+
+    fn unauthorized() -> Self {
+        NodeApiError {
+            code: StatusCode::UNAUTHORIZED,
+            reason: "Unauthorized",
+            message: "Unauthorized".into(),
+        }
+    }
+}
+
+impl IntoResponse for NodeApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": self.message, "reason": self.reason, "code": self.code.as_u16(),
+        });
+        (
+            self.code,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+struct NodeApi<R> {
+    runtime: Arc<R>,
+    token: String,
+}
+
+/// The node API's routes over `runtime`, accepting requests that carry `token`.
+pub fn router<R: Runtime>(runtime: Arc<R>, token: String) -> Router {
+    let state = Arc::new(NodeApi { runtime, token });
+    Router::new()
+        .route(
+            "/containerLogs/{ns}/{pod}/{container}",
+            get(container_logs::<R>),
+        )
+        .route(
+            "/exec/{ns}/{pod}/{container}",
+            get(exec_handler::<R>).post(exec_handler::<R>),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(middleware::from_fn_with_state(state.clone(), authn::<R>))
+        .with_state(state)
+}
+
+async fn authn<R: Runtime>(
+    State(api): State<Arc<NodeApi<R>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ok = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t.trim() == api.token);
+    if ok || req.uri().path() == "/healthz" {
+        next.run(req).await
+    } else {
+        NodeApiError::unauthorized().into_response()
+    }
+}
+
+/// A TLS configuration with a fresh self-signed certificate for `addresses`.
+pub fn self_signed_tls(addresses: &[IpAddr]) -> Result<rustls::ServerConfig, String> {
+    let mut names: Vec<String> = vec!["localhost".into()];
+    names.extend(addresses.iter().map(IpAddr::to_string));
+    let cert = rcgen::generate_simple_self_signed(names).map_err(|e| e.to_string())?;
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .map_err(|e| e.to_string())
+}
+
+/// Serves the node API on `listener` (HTTPS, HTTP/1.1 with upgrades) until `shutdown`.
+pub async fn serve<R: Runtime>(
+    listener: TcpListener,
+    tls: rustls::ServerConfig,
+    runtime: Arc<R>,
+    token: String,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let router = router(runtime, token);
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "node api: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            let service = TowerToHyperService::new(router);
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+async fn container_logs<R: Runtime>(
+    State(api): State<Arc<NodeApi<R>>>,
+    Path((ns, pod, container)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, NodeApiError> {
+    let opts = LogOptions::parse(query.as_deref().unwrap_or(""), Timestamp::now())
+        .map_err(NodeApiError::bad_request)?;
+    let found = locate(api.runtime.as_ref(), &ns, &pod, &container).await?;
+    let running = found.running();
+    let target = if opts.previous {
+        found.previous.ok_or_else(|| {
+            NodeApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{pod}\" not found"
+            ))
+        })?
+    } else {
+        found.current
+    };
+    let follow = opts.follow && !opts.previous && running;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(16);
+    let runtime = api.runtime.clone();
+    tokio::spawn(stream_log(runtime, target, opts, follow, (ns, pod), tx));
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], body).into_response())
+}
+
+/// How often a followed log is checked for new lines.
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
+
+/// Sends the log of `target` to `tx`: what is there now (since/tail applied), then, when
+/// following, every new line until the container stops or the client goes away.
+async fn stream_log<R: Runtime>(
+    runtime: Arc<R>,
+    target: ContainerStatus,
+    opts: LogOptions,
+    follow: bool,
+    (ns, pod): (String, String),
+    tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+) {
+    let mut limit = logs::Limit(opts.limit_bytes);
+    let mut reader = LineReader::default();
+    let mut offset = 0u64;
+    let initial = read_from(&target.log_path, &mut offset).await;
+    let lines = reader.push(&initial);
+    let first = logs::render(lines, &opts);
+    if !first.is_empty() {
+        let sent = match limit.take(first) {
+            Some(chunk) => tx.send(Ok(chunk)).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            return;
+        }
+    }
+    if !follow {
+        return;
+    }
+    let mut checks = 0u32;
+    loop {
+        if limit.exhausted() || tx.is_closed() {
+            return;
+        }
+        tokio::time::sleep(FOLLOW_POLL).await;
+        let more = read_from(&target.log_path, &mut offset).await;
+        if more.is_empty() {
+            checks += 1;
+            // Every second without output: is the container still the one running?
+            if checks.is_multiple_of(10) {
+                match locate(runtime.as_ref(), &ns, &pod, &target.name).await {
+                    Ok(now) if now.current.id == target.id && now.running() => {}
+                    _ => {
+                        // Drain what was written before it stopped, then end.
+                        let rest = read_from(&target.log_path, &mut offset).await;
+                        let _ = send_lines(&mut reader, &rest, &opts, &mut limit, &tx).await;
+                        return;
+                    }
+                }
+            }
+            continue;
+        }
+        if !send_lines(&mut reader, &more, &opts, &mut limit, &tx).await {
+            return;
+        }
+    }
+}
+
+async fn send_lines(
+    reader: &mut LineReader,
+    bytes: &[u8],
+    opts: &LogOptions,
+    limit: &mut logs::Limit,
+    tx: &tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+) -> bool {
+    let mut out = Vec::new();
+    for line in reader.push(bytes) {
+        logs::render_line(&line, opts, &mut out);
+    }
+    if out.is_empty() {
+        return true;
+    }
+    match limit.take(out) {
+        Some(chunk) => tx.send(Ok(chunk)).await.is_ok(),
+        None => false,
+    }
+}
+
+/// Reads `path` from `offset` to its end (nothing if it does not exist yet).
+async fn read_from(path: &PathBuf, offset: &mut u64) -> Vec<u8> {
+    let Ok(mut f) = tokio::fs::File::open(path).await else {
+        return Vec::new();
+    };
+    let mut buf = Vec::new();
+    if f.seek(std::io::SeekFrom::Start(*offset)).await.is_err() {
+        return buf;
+    }
+    if f.read_to_end(&mut buf).await.is_ok() {
+        *offset += buf.len() as u64;
+    }
+    buf
+}
+
+async fn exec_handler<R: Runtime>(
+    State(api): State<Arc<NodeApi<R>>>,
+    Path((ns, pod, container)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, NodeApiError> {
+    let spdy = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("spdy"));
+    if spdy {
+        return Err(NodeApiError::bad_request(
+            "stead serves exec over WebSockets only (kubectl 1.30 or newer); SPDY is not supported",
+        ));
+    }
+    let upgrade = upgrade
+        .map_err(|e| NodeApiError::bad_request(format!("exec needs a WebSocket upgrade: {e}")))?;
+    let spec =
+        exec::exec_spec(query.as_deref().unwrap_or("")).map_err(NodeApiError::bad_request)?;
+    let found = locate(api.runtime.as_ref(), &ns, &pod, &container).await?;
+    if !found.running() {
+        return Err(NodeApiError::bad_request(format!(
+            "container not found (\"{container}\")"
+        )));
+    }
+    let upgrade = upgrade.protocols(exec::PROTOCOLS);
+    let v5 = match upgrade.selected_protocol().and_then(|p| p.to_str().ok()) {
+        Some(p) => p == exec::PROTOCOLS[0],
+        None => {
+            return Err(NodeApiError::bad_request(format!(
+                "exec needs one of the WebSocket subprotocols {:?}",
+                exec::PROTOCOLS
+            )));
+        }
+    };
+    let runtime = api.runtime.clone();
+    let id = found.current.id;
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        match runtime.exec(&id, &spec).await {
+            Ok(session) => exec::pump(socket, session, v5).await,
+            Err(e) => exec::fail(socket, &e.to_string()).await,
+        }
+    }))
+}
