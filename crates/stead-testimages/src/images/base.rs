@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::error::{Error, Result};
-use crate::host::{mirror, require};
+use crate::host::{mirror, mirror_with_libraries, require};
 use crate::tree::Tree;
 
 /// `PATH` of every image (upstream images use the same).
@@ -80,6 +80,8 @@ pub fn root_layout(users: &[User]) -> Result<Tree> {
 /// `nslookup`, ...), leaving alone paths the image already has.
 pub fn add_busybox(tree: &mut Tree) -> Result<()> {
     require(Path::new(BUSYBOX), BUSYBOX_PACKAGE)?;
+    // Static from busybox-static; a dynamic busybox brings its libraries along.
+    mirror_with_libraries(tree, Path::new(BUSYBOX))?;
     let binary = mirror(tree, Path::new(BUSYBOX))?;
     let (dir, name) = binary
         .rsplit_once('/')
