@@ -7,6 +7,10 @@
 //!   keeps its Lease, binds unscheduled pods to itself, marks them Running and Ready at once and
 //!   confirms their deletion. Nothing runs. Start at [`fake::run_fake_node`].
 //!
+//! - [`image`]: the node's OCI image store under `<data-dir>/images/`: import of OCI and
+//!   docker-save archives, pulls from registries, layers unpacked as overlay lower dirs.
+//!   [`image::ImageStore`] implements [`runtime::Images`].
+//!
 //! - [`runtime`]: the contracts between the pod logic and the machinery under it — the image
 //!   store ([`runtime::Images`]) and pod sandboxes / container processes ([`runtime::Runtime`]).
 //!
@@ -14,6 +18,7 @@
 //! agent issue, next to `fake`, sharing its pod decisions where they agree.
 
 pub mod fake;
+pub mod image;
 pub mod runtime;
 
 pub use fake::{default_node_name, run_fake_node};
