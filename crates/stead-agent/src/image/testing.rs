@@ -279,3 +279,237 @@ pub fn docker_save(images: &[(&[&str], &TestImage)]) -> Vec<u8> {
     );
     b.into_inner().unwrap()
 }
+
+/// A real distribution registry (`docker-registry`, Debian) on a loopback port, with
+/// filesystem storage in a temp dir; killed on drop.
+pub struct TestRegistry {
+    child: std::process::Child,
+    pub dir: tempfile::TempDir,
+    /// `127.0.0.1:<port>`.
+    pub host: String,
+    pub tls: bool,
+    /// Basic-auth credentials the registry requires, if any.
+    pub user: Option<(String, String)>,
+    client: hyper_util::client::legacy::Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        http_body_util::Full<bytes::Bytes>,
+    >,
+    /// The CA (DER) that signed the registry's certificate, with `tls`.
+    pub ca: Option<rustls_pki_types::CertificateDer<'static>>,
+}
+
+pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestRegistry {
+    /// Starts a registry, or `None` (with the reason printed) when the binary is missing.
+    pub async fn start(tls: bool, user: Option<(&str, &str)>) -> Option<TestRegistry> {
+        if !std::path::Path::new(REGISTRY_BIN).exists() {
+            eprintln!("skipping: {REGISTRY_BIN} is not installed (Debian package docker-registry)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n  secret: stead-test\n",
+            dir.path().join("storage").display()
+        );
+        let mut roots = rustls::RootCertStore::empty();
+        let mut ca_der = None;
+        if tls {
+            let ca_key = rcgen::KeyPair::generate().unwrap();
+            let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+            let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+            let key = rcgen::KeyPair::generate().unwrap();
+            let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+            std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("cert.pem").display(),
+                dir.path().join("key.pem").display()
+            ));
+            let der = ca_cert.der().clone();
+            roots.add(der.clone()).unwrap();
+            ca_der = Some(der);
+        }
+        if let Some((u, p)) = user {
+            let out = std::process::Command::new("htpasswd")
+                .args(["-Bbn", u, p])
+                .output()
+                .expect("htpasswd (Debian package apache2-utils)");
+            assert!(out.status.success());
+            std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: stead-test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = std::process::Command::new(REGISTRY_BIN)
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let tls_config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = hyper_util::client::legacy::Client::builder(
+            hyper_util::rt::TokioExecutor::new(),
+        )
+        .build(https);
+        let reg = TestRegistry {
+            child,
+            dir,
+            host,
+            tls,
+            user: user.map(|(u, p)| (u.to_string(), p.to_string())),
+            client,
+            ca: ca_der,
+        };
+        for _ in 0..200 {
+            if let Ok(r) = reg.request(http::Method::GET, "/v2/", None, Vec::new()).await
+                && (r.0.is_success() || r.0 == http::StatusCode::UNAUTHORIZED)
+            {
+                return Some(reg);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "registry did not come up: {}",
+            std::fs::read_to_string(reg.dir.path().join("registry.log")).unwrap_or_default()
+        );
+    }
+
+    fn url(&self, path_or_url: &str) -> String {
+        if path_or_url.contains("://") {
+            path_or_url.to_string()
+        } else {
+            let scheme = if self.tls { "https" } else { "http" };
+            format!("{scheme}://{}{path_or_url}", self.host)
+        }
+    }
+
+    /// One request (with the registry's Basic credentials); (status, Location, body).
+    pub async fn request(
+        &self,
+        method: http::Method,
+        path_or_url: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<(http::StatusCode, Option<String>, Vec<u8>), String> {
+        use base64::Engine as _;
+        use http_body_util::BodyExt as _;
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(self.url(path_or_url));
+        if let Some(ct) = content_type {
+            req = req.header(http::header::CONTENT_TYPE, ct);
+        }
+        if let Some((u, p)) = &self.user {
+            let b = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+            req = req.header(http::header::AUTHORIZATION, format!("Basic {b}"));
+        }
+        let req = req
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(http::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string);
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes()
+            .to_vec();
+        Ok((status, location, body))
+    }
+
+    /// Monolithic blob upload: POST to start, PUT with the digest.
+    pub async fn push_blob(&self, repo: &str, blob: &[u8]) {
+        let (status, location, body) = self
+            .request(
+                http::Method::POST,
+                &format!("/v2/{repo}/blobs/uploads/"),
+                None,
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, http::StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&body));
+        let location = location.expect("upload Location");
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let put = format!("{location}{sep}digest={}", sha256(blob));
+        let (status, _, body) = self
+            .request(
+                http::Method::PUT,
+                &put,
+                Some("application/octet-stream"),
+                blob.to_vec(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, http::StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+    }
+
+    pub async fn push_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) {
+        let (status, _, resp) = self
+            .request(
+                http::Method::PUT,
+                &format!("/v2/{repo}/manifests/{reference}"),
+                Some(media_type),
+                body.to_vec(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, http::StatusCode::CREATED, "{}", String::from_utf8_lossy(&resp));
+    }
+
+    /// Pushes an image's blobs and manifest and tags it.
+    pub async fn push(&self, repo: &str, tag: &str, image: &TestImage) {
+        for b in &image.blobs {
+            self.push_blob(repo, b).await;
+        }
+        self.push_blob(repo, &image.config).await;
+        self.push_manifest(repo, tag, oci::OCI_MANIFEST, &image.manifest)
+            .await;
+    }
+
+    /// How many manifest GETs for `repo:tag` the registry logged.
+    pub fn manifest_gets(&self, repo: &str, tag: &str) -> usize {
+        let log = std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap();
+        let needle = format!("\"GET /v2/{repo}/manifests/{tag} ");
+        log.lines().filter(|l| l.contains(&needle)).count()
+    }
+}
