@@ -42,8 +42,13 @@ fn docker_save(tags: &[&str], file: &str) -> (Vec<u8>, String) {
     let mut b = tar::Builder::new(Vec::new());
     add(&mut b, &config_name, &config);
     add(&mut b, "l/layer.tar", &layer);
-    let manifest = serde_json::json!([{"Config": config_name, "RepoTags": tags, "Layers": ["l/layer.tar"]}]);
-    add(&mut b, "manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    let manifest =
+        serde_json::json!([{"Config": config_name, "RepoTags": tags, "Layers": ["l/layer.tar"]}]);
+    add(
+        &mut b,
+        "manifest.json",
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
     (b.into_inner().unwrap(), id)
 }
 
@@ -56,21 +61,36 @@ fn image_import_then_ls_shows_the_image() {
     std::fs::write(&file, archive).unwrap();
 
     let out = stead(&["image", "import", file.to_str().unwrap()], &data);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        format!("imported docker.io/library/redis:5-alpine {id}\nimported localhost:5000/x:y {id}\n")
+        format!(
+            "imported docker.io/library/redis:5-alpine {id}\nimported localhost:5000/x:y {id}\n"
+        )
     );
 
     let out = stead(&["image", "ls"], &data);
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    let lines: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(lines[0], ["REPOSITORY", "TAG", "IMAGE", "ID", "SIZE"]);
     assert_eq!(lines.len(), 3, "{stdout}");
-    assert_eq!(lines[1][..3], ["docker.io/library/redis", "5-alpine", &id[7..20]]);
+    assert_eq!(
+        lines[1][..3],
+        ["docker.io/library/redis", "5-alpine", &id[7..20]]
+    );
     assert_eq!(lines[2][..3], ["localhost:5000/x", "y", &id[7..20]]);
-    assert!(lines[1][3].ends_with("kB") || lines[1][3].ends_with('B'), "{stdout}");
+    assert!(
+        lines[1][3].ends_with("kB") || lines[1][3].ends_with('B'),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -99,7 +119,11 @@ fn concurrent_imports_into_one_data_dir_all_land() {
         .collect();
     // `ls` while the imports run: it sees some complete set of images, never an error.
     let during = stead(&["image", "ls"], &data);
-    assert!(during.status.success(), "{}", String::from_utf8_lossy(&during.stderr));
+    assert!(
+        during.status.success(),
+        "{}",
+        String::from_utf8_lossy(&during.stderr)
+    );
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
@@ -112,7 +136,10 @@ fn importing_a_file_that_is_no_image_fails_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.txt");
     std::fs::write(&junk, "not an image").unwrap();
-    let out = stead(&["image", "import", junk.to_str().unwrap()], &dir.path().join("data"));
+    let out = stead(
+        &["image", "import", junk.to_str().unwrap()],
+        &dir.path().join("data"),
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

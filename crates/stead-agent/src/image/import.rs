@@ -76,7 +76,8 @@ struct Archive {
 
 impl Archive {
     fn scan(path: &Path) -> Result<Archive, Error> {
-        let bad = |e: io::Error| Error::Invalid(format!("{}: not a tar archive: {e}", path.display()));
+        let bad =
+            |e: io::Error| Error::Invalid(format!("{}: not a tar archive: {e}", path.display()));
         let f = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut tar = tar::Archive::new(f);
         let mut files = HashMap::new();

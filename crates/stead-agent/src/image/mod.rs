@@ -133,7 +133,9 @@ fn list_store(store: &Store) -> Result<Vec<ImageSummary>, Error> {
         .map(|(name, e)| {
             let r = Reference::parse(&name).ok();
             ImageSummary {
-                repository: r.as_ref().map_or_else(|| name.clone(), Reference::repository),
+                repository: r
+                    .as_ref()
+                    .map_or_else(|| name.clone(), Reference::repository),
                 tag: r.and_then(|r| r.tag),
                 name,
                 id: e.config,
@@ -188,8 +190,11 @@ impl ImageStore {
             match pulls.get(&key) {
                 Some(f) => f.clone(),
                 None => {
-                    let (store, registry, pulls_map) =
-                        (self.store.clone(), self.registry.clone(), self.pulls.clone());
+                    let (store, registry, pulls_map) = (
+                        self.store.clone(),
+                        self.registry.clone(),
+                        self.pulls.clone(),
+                    );
                     let k = key.clone();
                     let task = tokio::spawn(async move {
                         let r2 = r.clone();

@@ -24,11 +24,11 @@ use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::CertificateDer;
 use tokio::io::AsyncWriteExt as _;
 
+use super::Error;
 use super::digest::sha256;
 use super::oci::{self, ConfigFile, ManifestDoc};
 use super::reference::{self, DOCKER_HUB, Reference};
 use super::store::{NameEntry, Store, check_digest};
-use super::Error;
 use crate::runtime::RegistryAuth;
 
 /// How the node reaches registries.
@@ -96,7 +96,7 @@ impl Registry {
             reference.domain.clone()
         };
         let may_fall_back =
-            reference::is_loopback(&host) || self.insecure.iter().any(|h| *h == reference.domain);
+            reference::is_loopback(&host) || self.insecure.contains(&reference.domain);
         let mut s = Session {
             registry: self,
             base: format!("https://{host}"),
@@ -253,7 +253,9 @@ impl Session<'_> {
                 .await
                 .map_err(|e| Error::io(&scratch.path, e))?;
         }
-        file.flush().await.map_err(|e| Error::io(&scratch.path, e))?;
+        file.flush()
+            .await
+            .map_err(|e| Error::io(&scratch.path, e))?;
         drop(file);
         let (store, digest, diff_id) = (store.clone(), digest.to_string(), diff_id.to_string());
         tokio::task::spawn_blocking(move || {
@@ -284,7 +286,9 @@ impl Session<'_> {
                     .headers()
                     .get(header::LOCATION)
                     .and_then(|l| l.to_str().ok())
-                    .ok_or_else(|| Error::Registry(format!("redirect without Location from {url}")))?;
+                    .ok_or_else(|| {
+                        Error::Registry(format!("redirect without Location from {url}"))
+                    })?;
                 let next = resolve_location(&url, location);
                 if origin(&next) != origin(&url) {
                     authorization = None; // credentials stay with the registry
@@ -605,7 +609,10 @@ mod tests {
         assert_eq!(scheme, "Bearer");
         assert_eq!(param(&p, "realm"), Some("https://auth.docker.io/token"));
         assert_eq!(param(&p, "service"), Some("registry.docker.io"));
-        assert_eq!(param(&p, "scope"), Some("repository:library/redis:pull,push"));
+        assert_eq!(
+            param(&p, "scope"),
+            Some("repository:library/redis:pull,push")
+        );
         let (scheme, p) = parse_challenge(r#"Basic realm="Registry Realm""#);
         assert_eq!(scheme, "Basic");
         assert_eq!(param(&p, "realm"), Some("Registry Realm"));
@@ -650,6 +657,9 @@ mod tests {
             resolve_location(base, "https://cdn.example/x"),
             "https://cdn.example/x"
         );
-        assert_eq!(query_escape("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+        assert_eq!(
+            query_escape("repository:a/b:pull"),
+            "repository%3Aa%2Fb%3Apull"
+        );
     }
 }

@@ -336,7 +336,8 @@ mod tests {
         };
         store
             .update_names(|n| {
-                n.images.insert("docker.io/library/a:1".into(), entry.clone());
+                n.images
+                    .insert("docker.io/library/a:1".into(), entry.clone());
             })
             .unwrap();
         let again = Store::open(dir.path()).unwrap();
@@ -345,6 +346,9 @@ mod tests {
             entry
         );
         // No scratch is left behind.
-        assert_eq!(fs::read_dir(dir.path().join("images/tmp")).unwrap().count(), 0);
+        assert_eq!(
+            fs::read_dir(dir.path().join("images/tmp")).unwrap().count(),
+            0
+        );
     }
 }

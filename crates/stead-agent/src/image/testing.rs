@@ -380,10 +380,9 @@ impl TestRegistry {
             .https_or_http()
             .enable_http1()
             .build();
-        let client = hyper_util::client::legacy::Client::builder(
-            hyper_util::rt::TokioExecutor::new(),
-        )
-        .build(https);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(https);
         let reg = TestRegistry {
             child,
             dir,
@@ -394,7 +393,9 @@ impl TestRegistry {
             ca: ca_der,
         };
         for _ in 0..200 {
-            if let Ok(r) = reg.request(http::Method::GET, "/v2/", None, Vec::new()).await
+            if let Ok(r) = reg
+                .request(http::Method::GET, "/v2/", None, Vec::new())
+                .await
                 && (r.0.is_success() || r.0 == http::StatusCode::UNAUTHORIZED)
             {
                 return Some(reg);
@@ -467,7 +468,12 @@ impl TestRegistry {
             )
             .await
             .unwrap();
-        assert_eq!(status, http::StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            http::StatusCode::ACCEPTED,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
         let location = location.expect("upload Location");
         let sep = if location.contains('?') { '&' } else { '?' };
         let put = format!("{location}{sep}digest={}", sha256(blob));
@@ -480,7 +486,12 @@ impl TestRegistry {
             )
             .await
             .unwrap();
-        assert_eq!(status, http::StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            http::StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
     }
 
     pub async fn push_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) {
@@ -493,7 +504,12 @@ impl TestRegistry {
             )
             .await
             .unwrap();
-        assert_eq!(status, http::StatusCode::CREATED, "{}", String::from_utf8_lossy(&resp));
+        assert_eq!(
+            status,
+            http::StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&resp)
+        );
     }
 
     /// Pushes an image's blobs and manifest and tags it.

@@ -78,10 +78,7 @@ async fn oci_layout_archive_imports_named_images() {
     assert_eq!(image.id, img.config_digest());
     assert_eq!(
         image.repo_digest,
-        Some(format!(
-            "docker.io/library/redis@{}",
-            img.manifest_digest()
-        ))
+        Some(format!("docker.io/library/redis@{}", img.manifest_digest()))
     );
     check_sample_layers(&image);
     let ls = list(&data).unwrap();
@@ -183,7 +180,10 @@ fn multi_platform_index_imports_the_host_platform() {
     assert_eq!(imported[0].id, img.config_digest());
     let names = Store::open(&data).unwrap().names().unwrap();
     let entry = &names.images["docker.io/library/multi:1"];
-    assert_eq!(entry.target.as_deref(), Some(digest::sha256(&index).as_str()));
+    assert_eq!(
+        entry.target.as_deref(),
+        Some(digest::sha256(&index).as_str())
+    );
     assert_eq!(entry.manifest, Some(img.manifest_digest()));
 }
 
@@ -193,7 +193,11 @@ fn a_blob_that_does_not_match_its_digest_is_rejected() {
     let img = TestImage::sample(true);
     // Swap one layer's bytes for another's under the same name.
     let mut tampered = TestImage::sample(true);
-    tampered.blobs[1] = testing::gzip(&testing::LayerBuilder::new().file("evil", b"e", 0o644).build());
+    tampered.blobs[1] = testing::gzip(
+        &testing::LayerBuilder::new()
+            .file("evil", b"e", 0o644)
+            .build(),
+    );
     let good_name = digest::sha256(&img.blobs[1]);
     let mut b = tar::Builder::new(Vec::new());
     testing::add(&mut b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
@@ -210,8 +214,10 @@ fn a_blob_that_does_not_match_its_digest_is_rejected() {
         );
     }
     let mut d = testing::descriptor(oci::OCI_MANIFEST, &img.manifest);
-    d.annotations
-        .insert(oci::ANNOTATION_REF_NAME.into(), "docker.io/library/t:1".into());
+    d.annotations.insert(
+        oci::ANNOTATION_REF_NAME.into(),
+        "docker.io/library/t:1".into(),
+    );
     testing::add(&mut b, "index.json", &testing::index_of(vec![d]));
     let archive = write(dir.path(), "bad.tar", &b.into_inner().unwrap());
     let data = dir.path().join("data");
@@ -229,7 +235,11 @@ fn a_layer_that_does_not_match_its_diff_id_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let img = TestImage::sample(false);
     let mut b = tar::Builder::new(Vec::new());
-    testing::add(&mut b, &format!("{}.json", &img.config_digest()[7..]), &img.config);
+    testing::add(
+        &mut b,
+        &format!("{}.json", &img.config_digest()[7..]),
+        &img.config,
+    );
     testing::add(&mut b, "l0/layer.tar", &img.layers[0]);
     testing::add(&mut b, "l1/layer.tar", &img.layers[0]); // the wrong layer
     testing::add(
@@ -305,7 +315,9 @@ fn imports_and_reads_run_side_by_side() {
                 let store = Store::open(data).unwrap();
                 for img in &seen {
                     let r = Reference::parse(&img.name).unwrap();
-                    let image = lookup(&store, &r).unwrap().expect("listed images are complete");
+                    let image = lookup(&store, &r)
+                        .unwrap()
+                        .expect("listed images are complete");
                     assert!(image.layers.iter().all(|l| l.is_dir()));
                 }
             }
@@ -395,7 +407,11 @@ async fn pull_picks_the_host_platform_from_a_manifest_list() {
     };
     let img = TestImage::sample(false);
     let other = TestImage::new(
-        vec![testing::LayerBuilder::new().file("other", b"o", 0o644).build()],
+        vec![
+            testing::LayerBuilder::new()
+                .file("other", b"o", 0o644)
+                .build(),
+        ],
         false,
         &["/other"],
     );
@@ -404,7 +420,8 @@ async fn pull_picks_the_host_platform_from_a_manifest_list() {
     let mut foreign = other.manifest_descriptor();
     foreign.platform.as_mut().unwrap().architecture = "no-such-arch".into();
     let index = testing::index_of(vec![foreign, img.manifest_descriptor()]);
-    reg.push_manifest("multi", "2", oci::OCI_INDEX, &index).await;
+    reg.push_manifest("multi", "2", oci::OCI_INDEX, &index)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let store = pull_store(&reg, dir.path()).await;
     let image = store
@@ -426,7 +443,9 @@ async fn pull_of_a_missing_image_says_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let store = pull_store(&reg, dir.path()).await;
     let reference = format!("{}/nothing/here:1", reg.host);
-    let Err(ImageError::Pull(msg)) = store.ensure(&reference, PullPolicy::IfNotPresent, &[]).await
+    let Err(ImageError::Pull(msg)) = store
+        .ensure(&reference, PullPolicy::IfNotPresent, &[])
+        .await
     else {
         panic!("expected a pull error");
     };

@@ -389,9 +389,7 @@ mod tests {
     #[test]
     fn parent_dir_components_are_refused() {
         let outside = tempfile::tempdir().unwrap();
-        let tar = LayerBuilder::new()
-            .raw_file("../escaped", b"no")
-            .build();
+        let tar = LayerBuilder::new().raw_file("../escaped", b"no").build();
         let (dir, r) = unpack_into(tar);
         assert!(matches!(r, Err(Error::PathEscape(_))), "{r:?}");
         assert!(!dir.path().parent().unwrap().join("escaped").exists());
