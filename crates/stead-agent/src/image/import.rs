@@ -19,26 +19,28 @@ use super::reference::Reference;
 use super::store::{NameEntry, Scratch, Store, check_digest};
 use super::{Error, ImportedImage};
 
-/// Imports every named image of the archive at `file` into the store under `data_dir`.
+/// Imports every named image of the archive at `file` into the store under `data_dir`. Error
+/// messages about the archive as a whole do not repeat its path (callers say which file).
 pub fn import(data_dir: &Path, file: &Path) -> Result<Vec<ImportedImage>, Error> {
     let store = Store::open(data_dir)?;
     import_into(&store, file)
 }
 
 pub(crate) fn import_into(store: &Store, file: &Path) -> Result<Vec<ImportedImage>, Error> {
-    let mut f = File::open(file).map_err(|e| Error::io(file, e))?;
+    let unreadable = |e: io::Error| Error::Invalid(format!("cannot read: {e}"));
+    let mut f = File::open(file).map_err(unreadable)?;
     let mut magic = [0u8; 2];
-    let n = f.read(&mut magic).map_err(|e| Error::io(file, e))?;
+    let n = f.read(&mut magic).map_err(unreadable)?;
     let _scratch: Option<Scratch>;
     let path = if n == 2 && magic == [0x1f, 0x8b] {
         let scratch = store.scratch();
         let mut out = File::create(&scratch.path).map_err(|e| Error::io(&scratch.path, e))?;
-        let src = File::open(file).map_err(|e| Error::io(file, e))?;
+        let src = File::open(file).map_err(unreadable)?;
         io::copy(
             &mut flate2::read::MultiGzDecoder::new(BufReader::new(src)),
             &mut out,
         )
-        .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?;
+        .map_err(|e| Error::Invalid(format!("gzip: {e}")))?;
         let p = scratch.path.clone();
         _scratch = Some(scratch);
         p
@@ -52,16 +54,12 @@ pub(crate) fn import_into(store: &Store, file: &Path) -> Result<Vec<ImportedImag
     } else if archive.has("manifest.json") {
         import_docker(store, &archive)?
     } else {
-        return Err(Error::Invalid(format!(
-            "{}: neither an OCI image layout (oci-layout, index.json) nor a docker-save tarball (manifest.json)",
-            file.display()
-        )));
+        return Err(Error::Invalid(
+            "neither an OCI image layout (oci-layout, index.json) nor a docker-save tarball (manifest.json)".into(),
+        ));
     };
     if imported.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{}: no named image in the archive",
-            file.display()
-        )));
+        return Err(Error::Invalid("no named image in the archive".into()));
     }
     imported.dedup();
     Ok(imported)
@@ -76,8 +74,7 @@ struct Archive {
 
 impl Archive {
     fn scan(path: &Path) -> Result<Archive, Error> {
-        let bad =
-            |e: io::Error| Error::Invalid(format!("{}: not a tar archive: {e}", path.display()));
+        let bad = |e: io::Error| Error::Invalid(format!("not a tar archive: {e}"));
         let f = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut tar = tar::Archive::new(f);
         let mut files = HashMap::new();
@@ -106,10 +103,7 @@ impl Archive {
             }
         }
         if files.is_empty() {
-            return Err(Error::Invalid(format!(
-                "{}: empty or not a tar archive",
-                path.display()
-            )));
+            return Err(Error::Invalid("empty or not a tar archive".into()));
         }
         for (name, to) in links {
             if let Some(at) = to.and_then(|t| files.get(&t).copied()) {

@@ -529,3 +529,121 @@ impl TestRegistry {
         log.lines().filter(|l| l.contains(&needle)).count()
     }
 }
+
+/// A front for a registry that demands Bearer tokens the way Docker Hub does: requests
+/// without `Authorization: Bearer <token>` get a 401 challenge naming its `/token` realm,
+/// which hands out the token anonymously; authorized GETs are passed to the registry.
+pub struct TokenFront {
+    /// `127.0.0.1:<port>`.
+    pub host: String,
+    /// The query strings `/token` was called with.
+    pub token_requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TokenFront {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TokenFront {
+    pub async fn start(upstream: &str) -> TokenFront {
+        use http_body_util::{BodyExt as _, Full};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let token_requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let client: hyper_util::client::legacy::Client<_, Full<bytes::Bytes>> =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        let (me, upstream, requests) = (host.clone(), upstream.to_string(), token_requests.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (me, upstream, requests, client) = (
+                    me.clone(),
+                    upstream.clone(),
+                    requests.clone(),
+                    client.clone(),
+                );
+                let service = hyper::service::service_fn(
+                    move |req: http::Request<hyper::body::Incoming>| {
+                        let (me, upstream, requests, client) = (
+                            me.clone(),
+                            upstream.clone(),
+                            requests.clone(),
+                            client.clone(),
+                        );
+                        async move {
+                            let path = req.uri().path_and_query().unwrap().as_str().to_string();
+                            let reply = |status: http::StatusCode, body: Vec<u8>| {
+                                http::Response::builder()
+                                    .status(status)
+                                    .body(Full::new(bytes::Bytes::from(body)))
+                                    .unwrap()
+                            };
+                            if let Some(query) = path.strip_prefix("/token?") {
+                                requests.lock().unwrap().push(query.to_string());
+                                return Ok::<_, std::convert::Infallible>(reply(
+                                    http::StatusCode::OK,
+                                    br#"{"token":"t0k3n","expires_in":300}"#.to_vec(),
+                                ));
+                            }
+                            let authorized = req
+                                .headers()
+                                .get(http::header::AUTHORIZATION)
+                                .is_some_and(|a| a == "Bearer t0k3n");
+                            if !authorized {
+                                let repo = path
+                                    .strip_prefix("/v2/")
+                                    .and_then(|p| p.split("/manifests/").next())
+                                    .and_then(|p| p.split("/blobs/").next())
+                                    .unwrap_or("");
+                                let mut r = reply(http::StatusCode::UNAUTHORIZED, Vec::new());
+                                r.headers_mut().insert(
+                                http::header::WWW_AUTHENTICATE,
+                                format!(
+                                    "Bearer realm=\"http://{me}/token\",service=\"stead-test\",scope=\"repository:{repo}:pull\""
+                                )
+                                .parse()
+                                .unwrap(),
+                            );
+                                return Ok(r);
+                            }
+                            let mut up = http::Request::get(format!("http://{upstream}{path}"));
+                            if let Some(a) = req.headers().get(http::header::ACCEPT) {
+                                up = up.header(http::header::ACCEPT, a);
+                            }
+                            let resp = client
+                                .request(up.body(Full::new(bytes::Bytes::new())).unwrap())
+                                .await
+                                .unwrap();
+                            let status = resp.status();
+                            let headers = resp.headers().clone();
+                            let body = resp.into_body().collect().await.unwrap().to_bytes();
+                            let mut r = reply(status, body.to_vec());
+                            for h in [http::header::CONTENT_TYPE, http::header::LOCATION] {
+                                if let Some(v) = headers.get(&h) {
+                                    r.headers_mut().insert(h, v.clone());
+                                }
+                            }
+                            Ok(r)
+                        }
+                    },
+                );
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        TokenFront {
+            host,
+            token_requests,
+            task,
+        }
+    }
+}

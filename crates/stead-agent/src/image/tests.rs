@@ -564,3 +564,31 @@ async fn concurrent_ensures_of_one_reference_pull_once() {
     }
     assert_eq!(reg.manifest_gets("shared", "1"), 1);
 }
+
+#[tokio::test]
+async fn pull_answers_a_bearer_challenge_with_an_anonymous_token() {
+    let Some(reg) = TestRegistry::start(false, None).await else {
+        return;
+    };
+    let img = TestImage::sample(true);
+    reg.push("library/app", "1", &img).await;
+    let front = testing::TokenFront::start(&reg.host).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = pull_store(&reg, dir.path()).await;
+    let image = store
+        .ensure(
+            &format!("{}/library/app:1", front.host),
+            PullPolicy::Always,
+            &[],
+        )
+        .await
+        .unwrap();
+    check_sample_layers(&image);
+    let requests = front.token_requests.lock().unwrap().clone();
+    assert_eq!(
+        requests[0],
+        "scope=repository%3Alibrary%2Fapp%3Apull&service=stead-test"
+    );
+    // One token serves the whole pull (manifest, config, layers).
+    assert_eq!(requests.len(), 1, "{requests:?}");
+}
