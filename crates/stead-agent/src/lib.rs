@@ -14,7 +14,7 @@
 //! - [`runtime`]: the contracts between the pod logic and the machinery under it — the image
 //!   store ([`runtime::Images`]) and pod sandboxes / container processes ([`runtime::Runtime`]).
 //!
-//! The real runtime (sandboxes, images, volumes, probes, logs, exec) lands here with the node
+//! The real runtime (sandboxes, volumes, probes, logs, exec) lands here with the node
 //! agent issue, next to `fake`, sharing its pod decisions where they agree.
 
 pub mod fake;

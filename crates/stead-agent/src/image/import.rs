@@ -59,7 +59,9 @@ pub(crate) fn import_into(store: &Store, file: &Path) -> Result<Vec<ImportedImag
         ));
     };
     if imported.is_empty() {
-        return Err(Error::Invalid("no named image in the archive".into()));
+        return Err(Error::Invalid(
+            "no named image in the archive (an image needs RepoTags, or a full reference in io.containerd.image.name or org.opencontainers.image.ref.name)".into(),
+        ));
     }
     imported.dedup();
     Ok(imported)

@@ -120,6 +120,16 @@ pub struct ImageSummary {
     pub size: u64,
 }
 
+/// Forgets the name `reference` (normalised first); true if it was there. Blobs and layer
+/// directories stay: other names or running containers may use them (no garbage collection
+/// yet).
+pub fn remove(data_dir: &Path, reference: &str) -> Result<bool, Error> {
+    let name = Reference::parse(reference)?.to_string();
+    let mut removed = false;
+    Store::open(data_dir)?.update_names(|n| removed = n.images.remove(&name).is_some())?;
+    Ok(removed)
+}
+
 /// Every named image in the store under `data_dir`, sorted by name.
 pub fn list(data_dir: &Path) -> Result<Vec<ImageSummary>, Error> {
     list_store(&Store::open(data_dir)?)

@@ -88,6 +88,22 @@ async fn oci_layout_archive_imports_named_images() {
     // Importing again changes nothing and reuses the layers.
     assert_eq!(import(&data, &archive).unwrap(), imported);
     assert_eq!(list(&data).unwrap(), ls);
+    // Removing forgets the name only.
+    assert!(remove(&data, "redis:5-alpine").unwrap());
+    assert!(!remove(&data, "redis:5-alpine").unwrap());
+    assert!(list(&data).unwrap().is_empty());
+    assert!(image.layers.iter().all(|l| l.is_dir()));
+}
+
+#[test]
+fn an_oci_layout_naming_images_by_bare_tag_only_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = TestImage::sample(false);
+    let archive = write(dir.path(), "tag.tar", &oci_archive(&[("latest", &img)]));
+    let err = import(&dir.path().join("data"), &archive)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no named image"), "{err}");
 }
 
 #[tokio::test]
