@@ -196,6 +196,20 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Sends one request; the outer error is a registry that did not answer in time, the
+    /// inner one a failed connection or exchange.
+    async fn request(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Result<Response<Incoming>, hyper_util::client::legacy::Error>, Error> {
+        let url = req.uri().to_string();
+        tokio::time::timeout(READ_TIMEOUT, self.client.request(req))
+            .await
+            .map_err(|_| Error::Registry(format!("GET {url}: no answer within {READ_TIMEOUT:?}")))
+    }
+}
+
 /// One pull's conversation with one registry: its scheme and its authorization.
 struct Session<'a> {
     registry: &'a Registry,
@@ -351,7 +365,7 @@ impl Session<'_> {
             req.body(Full::new(Bytes::new()))
                 .map_err(|e| Error::Registry(format!("{url}: {e}")))
         };
-        match self.registry.client.request(build(url)?).await {
+        match self.registry.request(build(url)?).await? {
             Ok(r) => Ok(r),
             Err(e) if self.may_fall_back && e.is_connect() && url.starts_with(&self.base) => {
                 let rest = &url[self.base.len()..];
@@ -360,9 +374,8 @@ impl Session<'_> {
                 let url = format!("{}{rest}", self.base);
                 tracing::debug!(%url, error = %e, "TLS to registry failed, using plain HTTP");
                 self.registry
-                    .client
                     .request(build(&url)?)
-                    .await
+                    .await?
                     .map_err(|e| Error::Registry(format!("GET {url}: {}", chain(&e))))
             }
             Err(e) => Err(Error::Registry(format!("GET {url}: {}", chain(&e)))),
