@@ -293,7 +293,19 @@ async fn pull_and_lookup(
 /// all be there.
 fn lookup(store: &Store, r: &Reference) -> Result<Option<Image>, Error> {
     let names = store.names()?;
-    let Some(entry) = names.images.get(&r.to_string()) else {
+    // A digest-pinned reference also finds the image pulled by tag from the same repository.
+    let by_digest = || {
+        let d = r.digest.as_ref()?;
+        names
+            .images
+            .iter()
+            .find(|(name, e)| {
+                (e.target.as_ref() == Some(d) || e.manifest.as_ref() == Some(d))
+                    && Reference::parse(name).is_ok_and(|n| n.repository() == r.repository())
+            })
+            .map(|(_, e)| e)
+    };
+    let Some(entry) = names.images.get(&r.to_string()).or_else(by_digest) else {
         return Ok(None);
     };
     if !store.has_blob(&entry.config) {
@@ -309,9 +321,10 @@ fn lookup(store: &Store, r: &Reference) -> Result<Option<Image>, Error> {
     }
     Ok(Some(Image {
         id: entry.config.clone(),
-        repo_digest: entry
-            .target
+        repo_digest: r
+            .digest
             .as_ref()
+            .or(entry.target.as_ref())
             .map(|t| format!("{}@{t}", r.repository())),
         layers,
         config: config.image_config(),

@@ -407,8 +407,13 @@ async fn pull_from_a_registry_over_http_unpacks_the_image() {
         .await
         .unwrap();
     assert_eq!(reg.manifest_gets("team/app", "v1"), 2);
-    // By digest too.
+    // By digest: already present from the pull by tag, and pullable.
     let pinned = format!("{}/team/app@{}", reg.host, img.manifest_digest());
+    let present = store.ensure(&pinned, PullPolicy::Never, &[]).await.unwrap();
+    assert_eq!(present.id, image.id);
+    assert_eq!(present.repo_digest, image.repo_digest);
+    let other_repo = format!("{}/other/app@{}", reg.host, img.manifest_digest());
+    assert!(store.get(&other_repo).unwrap().is_none());
     let by_digest = store
         .ensure(&pinned, PullPolicy::Always, &[])
         .await
