@@ -7,15 +7,20 @@
 //!   keeps its Lease, binds unscheduled pods to itself, marks them Running and Ready at once and
 //!   confirms their deletion. Nothing runs. Start at [`fake::run_fake_node`].
 //!
+//! - [`image`]: the node's OCI image store under `<data-dir>/images/`: import of OCI and
+//!   docker-save archives, pulls from registries, layers unpacked as overlay lower dirs.
+//!   [`image::ImageStore`] implements [`runtime::Images`].
+//!
 //! - [`runtime`]: the contracts between the pod logic and the machinery under it — the image
 //!   store ([`runtime::Images`]) and pod sandboxes / container processes ([`runtime::Runtime`]).
 //!
 //! - [`nodeapi`]: the node's HTTPS API the API server forwards `pods/log` and `pods/exec` to.
 //!
-//! The real runtime (sandboxes, images, volumes, probes, logs, exec) lands here with the node
-//! agent issue, next to `fake`, sharing its pod decisions where they agree.
+//! The real runtime (sandboxes, volumes, probes) lands here with the node agent issue, next to
+//! `fake`, sharing its pod decisions where they agree.
 
 pub mod fake;
+pub mod image;
 pub mod nodeapi;
 pub mod runtime;
 

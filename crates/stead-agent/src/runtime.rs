@@ -40,7 +40,9 @@ pub struct Image {
     pub id: String,
     /// `<repo>@sha256:<manifest digest>` when known (pulled or imported with a manifest).
     pub repo_digest: Option<String>,
-    /// Unpacked layer directories, lowest first: the overlay lower dirs.
+    /// Unpacked layer directories, lowest first: the overlay lower dirs (overlayfs's
+    /// `lowerdir=` option lists them the other way round, top first). Whiteouts in them are
+    /// already in overlayfs form. Shared between images and containers: never write to them.
     pub layers: Vec<PathBuf>,
     pub config: ImageConfig,
 }

@@ -158,7 +158,62 @@ fn main() -> ExitCode {
             )
         }
         Command::Agent { .. } => fail("agent: the node agent is not available in this build yet"),
-        Command::Image { .. } => fail("image: the image store is not available in this build yet"),
+        Command::Image { command } => image_command(command),
+    }
+}
+
+/// `stead image import|ls`: works on the store directly, beside a running server.
+fn image_command(command: ImageCommand) -> ExitCode {
+    use stead_agent::image;
+    match command {
+        ImageCommand::Import { data_dir, file } => {
+            let data_dir = data_dir.unwrap_or_else(default_data_dir);
+            match image::import(&data_dir, &file) {
+                Ok(imported) => {
+                    for i in imported {
+                        println!("imported {} {}", i.name, i.id);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(format!("image import {}: {e}", file.display())),
+            }
+        }
+        ImageCommand::Ls { data_dir } => {
+            let data_dir = data_dir.unwrap_or_else(default_data_dir);
+            let images = match image::list(&data_dir) {
+                Ok(i) => i,
+                Err(e) => return fail(format!("image ls: {e}")),
+            };
+            let rows: Vec<[String; 4]> = images
+                .into_iter()
+                .map(|i| {
+                    let hex = i.id.strip_prefix("sha256:").unwrap_or(&i.id);
+                    [
+                        i.repository,
+                        i.tag.unwrap_or_else(|| "<none>".into()),
+                        hex.chars().take(13).collect(),
+                        image::human_size(i.size),
+                    ]
+                })
+                .collect();
+            let header = ["REPOSITORY", "TAG", "IMAGE ID", "SIZE"].map(String::from);
+            let mut widths = header.clone().map(|h| h.len());
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.len());
+                }
+            }
+            for row in std::iter::once(&header).chain(&rows) {
+                let line = row
+                    .iter()
+                    .zip(widths)
+                    .map(|(cell, w)| format!("{cell:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("   ");
+                println!("{}", line.trim_end());
+            }
+            ExitCode::SUCCESS
+        }
     }
 }
 
