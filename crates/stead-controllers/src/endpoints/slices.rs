@@ -350,8 +350,13 @@ fn reconcile_type(
     }
     let mut out = TypePlan::default();
     for (key, slices) in by_ports {
-        let (ports, pending) = desired.remove(&key).unwrap_or_default();
-        reconcile_ports(svc, family, &labels, slices, ports, pending, &mut out);
+        match desired.remove(&key) {
+            Some((ports, pending)) => {
+                reconcile_ports(svc, family, &labels, slices, ports, pending, &mut out)
+            }
+            // A port set no pod serves any more: all its slices go.
+            None => out.delete.extend(slices.into_iter().cloned()),
+        }
     }
     for (_, (ports, pending)) in desired {
         reconcile_ports(svc, family, &labels, Vec::new(), ports, pending, &mut out);
