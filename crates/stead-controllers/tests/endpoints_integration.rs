@@ -235,7 +235,10 @@ async fn headless_service_publishes_pod_identities_and_follows_readiness() -> Re
     let subset = &ep.subsets.as_ref().unwrap()[0];
     let port = &subset.ports.as_ref().unwrap()[0];
     assert_eq!((port.name.as_deref(), port.port), (Some("redis"), 6379));
-    let target = subset.addresses.as_ref().unwrap()[0].target_ref.clone().unwrap();
+    let target = subset.addresses.as_ref().unwrap()[0]
+        .target_ref
+        .clone()
+        .unwrap();
     assert_eq!(
         (target.kind.as_deref(), target.name.as_deref()),
         (Some("Pod"), Some("db-0"))
@@ -261,7 +264,7 @@ async fn headless_service_publishes_pod_identities_and_follows_readiness() -> Re
 
     // Count the Endpoints writes from here on: an irrelevant pod change writes nothing, the
     // readiness change after it writes once.
-    let modified = Arc::new(Mutex::new(0usize));
+    let modified = Arc::new(Mutex::new((0usize, 0u64)));
     let rv = ep.metadata.resource_version.clone().unwrap_or_default();
     let counter = tokio::spawn(count_modified(env.endpoints(), rv, modified.clone()));
     env.pods()
@@ -272,10 +275,18 @@ async fn headless_service_publishes_pod_identities_and_follows_readiness() -> Re
         )
         .await?;
     env.set_status("db-1", "10.42.0.6", false).await?;
-    wait_endpoints(
+    let ep = wait_endpoints(
         &env,
-        (vec![pair("10.42.0.5", "db-0")], vec![pair("10.42.0.6", "db-1")]),
+        (
+            vec![pair("10.42.0.5", "db-0")],
+            vec![pair("10.42.0.6", "db-1")],
+        ),
     )
+    .await?;
+    let seen_rv: u64 = ep.metadata.resource_version.unwrap_or_default().parse()?;
+    eventually("the watch to catch up", || async {
+        Ok((modified.lock().unwrap().1 >= seen_rv).then_some(()))
+    })
     .await?;
     wait_slices(
         &env,
@@ -286,7 +297,7 @@ async fn headless_service_publishes_pod_identities_and_follows_readiness() -> Re
     )
     .await?;
     counter.abort();
-    assert_eq!(*modified.lock().unwrap(), 1, "one write for one change");
+    assert_eq!(modified.lock().unwrap().0, 1, "one write for one change");
 
     // A graceful delete (the pod is bound, so it waits for its node): out of the Endpoints at
     // once, still in the slice as terminating.
@@ -310,7 +321,9 @@ async fn headless_service_publishes_pod_identities_and_follows_readiness() -> Re
     .await?;
 
     // The service goes: so do its Endpoints and slices.
-    env.services().delete("db", &DeleteParams::default()).await?;
+    env.services()
+        .delete("db", &DeleteParams::default())
+        .await?;
     eventually("endpoints gone", || async {
         Ok(env.endpoints().get_opt("db").await?.is_none().then_some(()))
     })
@@ -324,19 +337,28 @@ async fn headless_service_publishes_pod_identities_and_follows_readiness() -> Re
 }
 
 async fn svc_uid(env: &Env) -> Result<String> {
-    Ok(env.services().get("db").await?.metadata.uid.unwrap_or_default())
+    Ok(env
+        .services()
+        .get("db")
+        .await?
+        .metadata
+        .uid
+        .unwrap_or_default())
 }
 
-/// Counts MODIFIED events of the `db` Endpoints after `rv`.
-async fn count_modified(api: Api<Endpoints>, rv: String, count: Arc<Mutex<usize>>) {
+/// Counts MODIFIED events of the `db` Endpoints after `rv`, with the last resourceVersion seen.
+async fn count_modified(api: Api<Endpoints>, rv: String, seen: Arc<Mutex<(usize, u64)>>) {
     let wp = kube::api::WatchParams::default().fields("metadata.name=db");
     let Ok(stream) = api.watch(&wp, &rv).await else {
         return;
     };
     let mut stream = std::pin::pin!(stream);
     while let Some(Ok(e)) = stream.next().await {
-        if matches!(e, kube::api::WatchEvent::Modified(_)) {
-            *count.lock().unwrap() += 1;
+        if let kube::api::WatchEvent::Modified(ep) = e {
+            let rv = ep.metadata.resource_version.unwrap_or_default();
+            let mut s = seen.lock().unwrap();
+            s.0 += 1;
+            s.1 = rv.parse().unwrap_or(s.1);
         }
     }
 }
@@ -351,8 +373,14 @@ async fn the_kubernetes_service_gets_the_apiserver_address() -> Result<()> {
     })
     .await?;
     let subset = &ep.subsets.unwrap()[0];
-    assert_eq!(subset.addresses.as_ref().unwrap()[0].ip, addr.ip().to_string());
-    assert_eq!(subset.ports.as_ref().unwrap()[0].port, i32::from(addr.port()));
+    assert_eq!(
+        subset.addresses.as_ref().unwrap()[0].ip,
+        addr.ip().to_string()
+    );
+    assert_eq!(
+        subset.ports.as_ref().unwrap()[0].port,
+        i32::from(addr.port())
+    );
     let slices: Api<EndpointSlice> = Api::namespaced(env.client.clone(), "default");
     eventually("kubernetes slice", || async {
         Ok(slices.get_opt("kubernetes").await?)

@@ -74,7 +74,10 @@ fn ports(s: &EndpointSubset) -> Vec<(Option<String>, i32)> {
 fn ready_pods_are_addresses_and_unready_ones_not_ready_addresses() {
     // Ref: upstream TestSyncEndpointsItemsPreexisting / "should add unready pods to notReadyAddresses"
     let svc = service("db", json!({"ports": [{"port": 6379, "targetPort": 6379}]}));
-    let pods = [pod("db-0", "10.42.0.5", true), pod("db-1", "10.42.0.6", false)];
+    let pods = [
+        pod("db-0", "10.42.0.5", true),
+        pod("db-1", "10.42.0.6", false),
+    ];
     let subsets = desired_subsets(&svc, &pods);
     assert_eq!(subsets.len(), 1);
     assert_eq!(ips(&subsets[0].addresses), ["10.42.0.5"]);
@@ -85,11 +88,17 @@ fn ready_pods_are_addresses_and_unready_ones_not_ready_addresses() {
         .clone()
         .unwrap();
     assert_eq!(
-        (target.kind.as_deref(), target.name.as_deref(), target.uid.as_deref()),
+        (
+            target.kind.as_deref(),
+            target.name.as_deref(),
+            target.uid.as_deref()
+        ),
         (Some("Pod"), Some("db-0"), Some("db-0-uid"))
     );
     assert_eq!(
-        subsets[0].addresses.as_ref().unwrap()[0].node_name.as_deref(),
+        subsets[0].addresses.as_ref().unwrap()[0]
+            .node_name
+            .as_deref(),
         Some("node-1")
     );
 }
@@ -189,7 +198,10 @@ fn pods_sharing_all_ports_share_one_subset_with_every_port() {
         "db",
         json!({"ports": [{"name": "b", "port": 2}, {"name": "a", "port": 1}]}),
     );
-    let pods = [pod("db-1", "10.42.0.6", true), pod("db-0", "10.42.0.5", true)];
+    let pods = [
+        pod("db-1", "10.42.0.6", true),
+        pod("db-0", "10.42.0.5", true),
+    ];
     let subsets = desired_subsets(&svc, &pods);
     assert_eq!(subsets.len(), 1);
     assert_eq!(
@@ -214,7 +226,11 @@ fn hostname_is_published_only_when_the_subdomain_names_the_service() {
         identity("db-1", "10.42.0.6", "other"),
     ];
     let subsets = desired_subsets(&svc, &pods);
-    assert_eq!(subsets.len(), 1, "headless without ports: one port-less subset");
+    assert_eq!(
+        subsets.len(),
+        1,
+        "headless without ports: one port-less subset"
+    );
     assert!(subsets[0].ports.is_none());
     let hostnames: Vec<Option<String>> = subsets[0]
         .addresses
@@ -249,7 +265,13 @@ fn the_order_of_pods_does_not_change_the_result() {
         json!({"ports": [{"name": "client", "port": 6379, "targetPort": "redis"}, {"name": "m", "port": 1}]}),
     );
     let mut pods: Vec<PodView> = (0..20)
-        .map(|i| pod(&format!("db-{i}"), &format!("10.42.0.{}", 100 - i), i % 3 != 0))
+        .map(|i| {
+            pod(
+                &format!("db-{i}"),
+                &format!("10.42.0.{}", 100 - i),
+                i % 3 != 0,
+            )
+        })
         .collect();
     let a = desired_subsets(&svc, &pods);
     pods.reverse();
@@ -274,7 +296,11 @@ fn slice_endpoints_carry_ready_serving_and_terminating() {
     ];
     let refs: Vec<&PodView> = pods.iter().collect();
     let plan = plan_slices(&svc, &refs, &[], None);
-    assert_eq!(plan.create.len(), 1, "one IPv4 slice (ipFamilies from the cluster IP)");
+    assert_eq!(
+        plan.create.len(),
+        1,
+        "one IPv4 slice (ipFamilies from the cluster IP)"
+    );
     let slice = &plan.create[0];
     let conditions: Vec<(String, bool, bool, bool)> = slice
         .endpoints
@@ -299,7 +325,10 @@ fn slice_endpoints_carry_ready_serving_and_terminating() {
     );
     let labels = slice.metadata.labels.clone().unwrap();
     assert_eq!(labels.get(SERVICE_NAME).map(String::as_str), Some("db"));
-    assert_eq!(labels.get(MANAGED_BY).map(String::as_str), Some(CONTROLLER_NAME));
+    assert_eq!(
+        labels.get(MANAGED_BY).map(String::as_str),
+        Some(CONTROLLER_NAME)
+    );
     assert_eq!(labels.get("team").map(String::as_str), Some("a"));
     assert_eq!(slice.metadata.generate_name.as_deref(), Some("db-"));
     let owner = &slice.metadata.owner_references.as_ref().unwrap()[0];
@@ -327,7 +356,13 @@ fn more_than_a_hundred_endpoints_split_into_slices_and_a_change_touches_one() {
     // Ref: upstream TestReconcileManyPods / TestReconcileEndpointSlicesSomePreexisting
     let svc = service("db", json!({"ports": [{"port": 6379}]}));
     let pods: Vec<PodView> = (0..250)
-        .map(|i| pod(&format!("db-{i}"), &format!("10.42.{}.{}", i / 200, i % 200), true))
+        .map(|i| {
+            pod(
+                &format!("db-{i}"),
+                &format!("10.42.{}.{}", i / 200, i % 200),
+                true,
+            )
+        })
         .collect();
     let refs: Vec<&PodView> = pods.iter().collect();
     let first = plan_slices(&svc, &refs, &[], None);
@@ -388,10 +423,7 @@ fn a_port_change_rewrites_the_slice_instead_of_replacing_it() {
     let p = plan_slices(&after, &refs, &existing_refs, None);
     assert!(p.create.is_empty() && p.delete.is_empty(), "{p:?}");
     assert_eq!(p.update.len(), 1);
-    assert_eq!(
-        p.update[0].ports.as_ref().unwrap()[0].port,
-        Some(6380)
-    );
+    assert_eq!(p.update[0].ports.as_ref().unwrap()[0].port, Some(6380));
 }
 
 #[test]
@@ -401,7 +433,10 @@ fn ipv6_pods_publish_ipv6_addresses_per_the_service_families() {
             p["status"]["podIPs"] = json!([{"ip": v4}, {"ip": v6}]);
         })
     };
-    let pods = [dual("db-0", "10.42.0.5", "fd00::5"), dual("db-1", "10.42.0.6", "fd00::6")];
+    let pods = [
+        dual("db-0", "10.42.0.5", "fd00::5"),
+        dual("db-1", "10.42.0.6", "fd00::6"),
+    ];
     let v6 = service(
         "db",
         json!({"ipFamilies": ["IPv6"], "clusterIP": "fd00:43::10", "ports": [{"port": 80}]}),
@@ -422,19 +457,31 @@ fn ipv6_pods_publish_ipv6_addresses_per_the_service_families() {
         .map(|s| {
             (
                 s.address_type.clone(),
-                s.endpoints.iter().flat_map(|e| e.addresses.clone()).collect(),
+                s.endpoints
+                    .iter()
+                    .flat_map(|e| e.addresses.clone())
+                    .collect(),
             )
         })
         .collect();
     assert_eq!(
         by_type,
         [
-            ("IPv4".to_string(), vec!["10.42.0.5".to_string(), "10.42.0.6".into()]),
-            ("IPv6".to_string(), vec!["fd00::5".to_string(), "fd00::6".into()]),
+            (
+                "IPv4".to_string(),
+                vec!["10.42.0.5".to_string(), "10.42.0.6".into()]
+            ),
+            (
+                "IPv6".to_string(),
+                vec!["fd00::5".to_string(), "fd00::6".into()]
+            ),
         ]
     );
     // An IPv4-only service does not publish the IPv6 addresses.
-    let v4 = service("db", json!({"ipFamilies": ["IPv4"], "ports": [{"port": 80}]}));
+    let v4 = service(
+        "db",
+        json!({"ipFamilies": ["IPv4"], "ports": [{"port": 80}]}),
+    );
     assert_eq!(
         ips(&desired_subsets(&v4, &pods)[0].addresses),
         ["10.42.0.5", "10.42.0.6"]
@@ -457,8 +504,14 @@ fn snapshot(fake: &FakeEndpoints, svc: Option<&ServiceView>, pods: &[PodView]) -
 #[tokio::test]
 async fn plans_create_then_settle_then_follow_readiness_then_delete() {
     let fake = FakeEndpoints::default();
-    let svc = service("db", json!({"clusterIP": "None", "ports": [{"port": 6379}]}));
-    let mut pods = vec![pod("db-0", "10.42.0.5", true), pod("db-1", "10.42.0.6", true)];
+    let svc = service(
+        "db",
+        json!({"clusterIP": "None", "ports": [{"port": 6379}]}),
+    );
+    let mut pods = vec![
+        pod("db-0", "10.42.0.5", true),
+        pod("db-1", "10.42.0.6", true),
+    ];
 
     let p = plan(&snapshot(&fake, Some(&svc), &pods));
     assert!(matches!(p.endpoints, Some(EndpointsWrite::Create(_))));
@@ -469,7 +522,9 @@ async fn plans_create_then_settle_then_follow_readiness_then_delete() {
     let labels = ep.metadata.labels.clone().unwrap();
     assert_eq!(labels.get("team").map(String::as_str), Some("a"));
     assert_eq!(
-        labels.get("service.kubernetes.io/headless").map(String::as_str),
+        labels
+            .get("service.kubernetes.io/headless")
+            .map(String::as_str),
         Some("")
     );
     assert!(ep.metadata.annotations.unwrap().contains_key(TRIGGER_TIME));
@@ -521,7 +576,14 @@ async fn services_without_selector_are_left_alone_but_the_kubernetes_service_get
     let fake = FakeEndpoints::default();
     let mut manual = service("db", json!({"ports": [{"port": 6379}]}));
     manual.selector = None;
-    assert!(plan(&snapshot(&fake, Some(&manual), &[pod("db-0", "10.42.0.5", true)])).is_empty());
+    assert!(
+        plan(&snapshot(
+            &fake,
+            Some(&manual),
+            &[pod("db-0", "10.42.0.5", true)]
+        ))
+        .is_empty()
+    );
 
     let kubernetes: Service = serde_json::from_value(json!({
         "metadata": {"name": "kubernetes", "namespace": "default", "uid": "k"},
