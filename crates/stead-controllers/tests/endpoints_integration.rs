@@ -21,8 +21,8 @@ const NS: &str = "default";
 struct Env {
     server: Option<stead_apiserver::RunningServer>,
     client: Client,
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The running controller: its stop switch and task.
+    controller: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
     _dir: tempfile::TempDir,
 }
 
@@ -42,32 +42,41 @@ async fn start() -> Result<Env> {
     let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig)?;
     let config = Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     let client = Client::try_from(config)?;
-    let (stop, rx) = watch::channel(false);
-    let controller = endpoints::Config {
-        apiserver: Some(server.addr),
-        ..endpoints::Config::default()
-    };
-    let tasks = vec![tokio::spawn(endpoints::run_with(
-        client.clone(),
-        endpoints::KubeEndpoints::new(client.clone()),
-        controller,
-        stopped(rx),
-    ))];
-    Ok(Env {
+    let mut env = Env {
         server: Some(server),
         client,
-        stop,
-        tasks,
+        controller: None,
         _dir: dir,
-    })
+    };
+    env.start_controller();
+    Ok(env)
 }
 
 impl Env {
-    async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
+    fn start_controller(&mut self) {
+        let (stop, rx) = watch::channel(false);
+        let config = endpoints::Config {
+            apiserver: self.server.as_ref().map(|s| s.addr),
+            ..endpoints::Config::default()
+        };
+        let task = tokio::spawn(endpoints::run_with(
+            self.client.clone(),
+            endpoints::KubeEndpoints::new(self.client.clone()),
+            config,
+            stopped(rx),
+        ));
+        self.controller = Some((stop, task));
+    }
+
+    async fn stop_controller(&mut self) {
+        if let Some((stop, task)) = self.controller.take() {
+            let _ = stop.send(true);
+            let _ = task.await;
         }
+    }
+
+    async fn shutdown(mut self) {
+        self.stop_controller().await;
         if let Some(s) = self.server.take() {
             s.stop().await;
         }
@@ -216,6 +225,12 @@ async fn headless_service_publishes_pod_identities_and_follows_readiness() -> Re
     let ep = wait_endpoints(&env, (vec![], vec![])).await?;
     let labels = ep.metadata.labels.clone().unwrap_or_default();
     assert_eq!(labels.get("app").map(String::as_str), Some("db"));
+    assert_eq!(
+        labels
+            .get("endpoints.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("endpoint-controller")
+    );
     assert!(labels.contains_key("service.kubernetes.io/headless"));
     eventually("a placeholder slice", || async {
         Ok((env.slices_of("db").await?.len() == 1).then_some(()))
@@ -391,9 +406,10 @@ async fn the_kubernetes_service_gets_the_apiserver_address() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_selectorless_service_keeps_its_user_endpoints_and_an_orphan_watch_is_harmless()
--> Result<()> {
-    let env = start().await?;
+async fn user_endpoints_are_kept_and_ours_without_a_service_are_cleaned_up_on_start() -> Result<()>
+{
+    // Ref: upstream TestCheckLeftoverEndpoints (restricted to Endpoints the controller made)
+    let mut env = start().await?;
     let svc: Service = serde_json::from_value(json!({
         "metadata": {"name": "ext"},
         "spec": {"ports": [{"port": 80}]},
@@ -417,6 +433,32 @@ async fn a_selectorless_service_keeps_its_user_endpoints_and_an_orphan_watch_is_
     let kept = env.endpoints().get("ext").await?;
     assert_eq!(addresses(&kept).0, vec![pair("192.0.2.10", "")]);
     assert!(env.slices_of("ext").await?.is_empty());
+
+    // The probe service goes while no controller runs; a hand-made Endpoints without any
+    // service sits beside it. On start, only ours is removed.
+    env.stop_controller().await;
+    env.services()
+        .delete("probe", &DeleteParams::default())
+        .await?;
+    let orphan: Endpoints = serde_json::from_value(json!({
+        "metadata": {"name": "standalone"},
+        "subsets": [{"addresses": [{"ip": "192.0.2.11"}], "ports": [{"port": 80}]}],
+    }))?;
+    env.endpoints()
+        .create(&PostParams::default(), &orphan)
+        .await?;
+    env.start_controller();
+    eventually("leftover endpoints gone", || async {
+        Ok(env
+            .endpoints()
+            .get_opt("probe")
+            .await?
+            .is_none()
+            .then_some(()))
+    })
+    .await?;
+    assert!(env.endpoints().get_opt("standalone").await?.is_some());
+    assert!(env.endpoints().get_opt("ext").await?.is_some());
     env.shutdown().await;
     Ok(())
 }

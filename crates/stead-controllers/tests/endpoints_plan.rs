@@ -62,7 +62,10 @@ fn ips(list: &Option<Vec<k8s_openapi::api::core::v1::EndpointAddress>>) -> Vec<S
     list.iter().flatten().map(|a| a.ip.clone()).collect()
 }
 
-fn ports(s: &EndpointSubset) -> Vec<(Option<String>, i32)> {
+/// (name, number) of each port of a subset.
+type Ports = Vec<(Option<String>, i32)>;
+
+fn ports(s: &EndpointSubset) -> Ports {
     s.ports
         .iter()
         .flatten()
@@ -163,7 +166,7 @@ fn named_target_ports_resolve_per_pod_and_pods_without_the_name_are_skipped_for_
     });
     let pods = [pod("db-0", "10.42.0.5", true), other_port, no_name];
     let subsets = desired_subsets(&svc, &pods);
-    let summary: Vec<(Vec<String>, Vec<(Option<String>, i32)>)> = subsets
+    let summary: Vec<(Vec<String>, Ports)> = subsets
         .iter()
         .map(|s| (ips(&s.addresses), ports(s)))
         .collect();

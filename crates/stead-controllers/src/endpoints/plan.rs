@@ -22,6 +22,11 @@ use super::slices::{HEADLESS, MANAGED_BY, SERVICE_NAME, SlicePlan, TRIGGER_TIME,
 use super::subsets::{OVER_CAPACITY, canonical, desired_subsets, truncate};
 use super::view::{Family, PodView, ServiceView};
 
+/// Label marking the Endpoints objects this controller made (upstream 1.33 `LabelManagedBy`).
+pub const ENDPOINTS_MANAGED_BY: &str = "endpoints.kubernetes.io/managed-by";
+/// Our value of [`ENDPOINTS_MANAGED_BY`].
+pub const ENDPOINTS_CONTROLLER: &str = "endpoint-controller";
+
 /// Label on the API server's own Endpoints: the mirroring controller must not copy them.
 pub const SKIP_MIRROR: &str = "endpointslice.kubernetes.io/skip-mirror";
 
@@ -133,7 +138,7 @@ fn endpoints_write(
 }
 
 /// The Endpoints write for a service with a selector (upstream `syncService`): subsets from
-/// [`desired_subsets`], the service's labels plus the headless mark.
+/// [`desired_subsets`], the service's labels plus the headless mark and our manager label.
 pub fn plan_endpoints(
     svc: &ServiceView,
     pods: &[&PodView],
@@ -146,6 +151,7 @@ pub fn plan_endpoints(
     } else {
         labels.insert(HEADLESS.into(), String::new());
     }
+    labels.insert(ENDPOINTS_MANAGED_BY.into(), ENDPOINTS_CONTROLLER.into());
     let subsets = desired_subsets(svc, pods.iter().copied());
     endpoints_write(&svc.namespace, &svc.name, current, subsets, labels, trigger)
 }

@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::effects::{EndpointsEffects, KubeEndpoints};
-use super::plan::{Snapshot, plan};
+use super::plan::{ENDPOINTS_CONTROLLER, ENDPOINTS_MANAGED_BY, Snapshot, plan};
 use super::slices::{CONTROLLER_NAME, MANAGED_BY, SERVICE_NAME};
 use super::sync::{Executed, Written, execute};
 use super::trigger::TriggerTimes;
@@ -267,20 +267,21 @@ impl World {
         }
     }
 
-    /// Upstream `checkLeftoverEndpoints`: at start, Endpoints without a service are queued (and
-    /// deleted) — their service went away while no controller ran. Leader-election records are
-    /// kept.
+    /// Upstream `checkLeftoverEndpoints`: at start, Endpoints we made whose service is not
+    /// there are queued (and deleted) — the service went away while no controller ran. Only
+    /// objects with our manager label: an Endpoints object someone made by hand is theirs.
     fn leftover_endpoints(&self) -> Vec<Key> {
         self.endpoints
             .map
             .iter()
             .filter(|(k, ep)| {
+                let label = ep
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(ENDPOINTS_MANAGED_BY));
                 !self.services.contains_key(*k)
-                    && !ep
-                        .metadata
-                        .annotations
-                        .as_ref()
-                        .is_some_and(|a| a.contains_key("control-plane.alpha.kubernetes.io/leader"))
+                    && label.map(String::as_str) == Some(ENDPOINTS_CONTROLLER)
             })
             .map(|(k, _)| k.clone())
             .collect()
