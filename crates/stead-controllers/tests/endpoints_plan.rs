@@ -530,6 +530,12 @@ async fn plans_create_then_settle_then_follow_readiness_then_delete() {
             .map(String::as_str),
         Some("")
     );
+    assert_eq!(
+        labels
+            .get("endpoints.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("endpoint-controller")
+    );
     assert!(ep.metadata.annotations.unwrap().contains_key(TRIGGER_TIME));
 
     // Nothing changed: nothing to write, even with a new trigger time.
