@@ -462,3 +462,36 @@ async fn user_endpoints_are_kept_and_ours_without_a_service_are_cleaned_up_on_st
     env.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_or_edited_endpoints_and_slices_are_put_back() -> Result<()> {
+    let env = start().await?;
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "db"},
+        "spec": {"selector": {"app": "db"}, "ports": [{"port": 6379, "targetPort": 6379}]},
+    }))?;
+    env.services().create(&PostParams::default(), &svc).await?;
+    env.create_pod("db-0").await?;
+    env.set_status("db-0", "10.42.0.5", true).await?;
+    let want = (vec![pair("10.42.0.5", "db-0")], vec![]);
+    wait_endpoints(&env, want.clone()).await?;
+    wait_slices(&env, vec![("10.42.0.5".into(), "db-0".into(), true, false)]).await?;
+
+    env.endpoints()
+        .delete("db", &DeleteParams::default())
+        .await?;
+    wait_endpoints(&env, want.clone()).await?;
+
+    let edit = json!({"subsets": [{"addresses": [{"ip": "192.0.2.1"}], "ports": [{"port": 1}]}]});
+    env.endpoints()
+        .patch("db", &PatchParams::default(), &Patch::Merge(&edit))
+        .await?;
+    wait_endpoints(&env, want).await?;
+
+    let slice = env.slices_of("db").await?.remove(0);
+    let name = slice.metadata.name.clone().unwrap_or_default();
+    env.slices().delete(&name, &DeleteParams::default()).await?;
+    wait_slices(&env, vec![("10.42.0.5".into(), "db-0".into(), true, false)]).await?;
+    env.shutdown().await;
+    Ok(())
+}
