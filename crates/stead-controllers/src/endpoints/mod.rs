@@ -17,8 +17,8 @@
 //!
 //! No IO happens above. Around them:
 //! - [`effects`]: [`EndpointsEffects`] and [`KubeEndpoints`]; [`fake`]: the stateful fake.
-//! - [`sync`](mod@sync): carries out a plan. [`run`](mod@run): watches, caches, queue, workers;
-//!   [`run()`] is the entry point.
+//! - [`sync`](mod@sync): carries out a plan. `world`: the caches the watches feed.
+//!   [`run`](mod@run): watches, queue, workers; [`run()`] is the entry point.
 
 pub mod effects;
 pub mod fake;
@@ -29,6 +29,7 @@ pub mod subsets;
 pub mod sync;
 pub mod trigger;
 pub mod view;
+mod world;
 
 pub use effects::{EffectError, EndpointsEffects, KubeEndpoints};
 pub use plan::{EndpointsWrite, Plan, Snapshot, plan};

@@ -1,7 +1,7 @@
 //! The parts of Services and Pods the endpoints controllers read, projected once when a watch
-//! event arrives ([`ServiceView::from_service`], [`PodView::from_pod`]). Two views are equal
-//! exactly when the endpoints they produce can differ, so "did this pod change in a way that
-//! matters" is `old != new`.
+//! event arrives ([`ServiceView::from_service`], [`PodView::from_pod`]). A view holds every
+//! field endpoints are computed from, so a change that leaves the view equal cannot change any
+//! endpoints: "did this pod change in a way that matters" is `old != new`.
 //!
 //! Also here: the pod predicates and lookups both computations share — which pods take part
 //! ([`PodView::in_endpoints`]), the hostname rule ([`sets_hostname`]), `targetPort` resolution
