@@ -621,3 +621,55 @@ async fn services_without_selector_are_left_alone_but_the_kubernetes_service_get
     assert_eq!(slices[0].endpoints[0].addresses, ["10.0.2.15"]);
     assert!(plan(&snap(&fake)).is_empty());
 }
+
+#[tokio::test]
+async fn over_a_thousand_addresses_are_cut_marked_and_then_left_alone() {
+    // Ref: upstream TestTruncateEndpoints / capacityAnnotationSetCorrectly
+    let fake = FakeEndpoints::default();
+    let svc = service(
+        "db",
+        json!({"ports": [{"name": "web", "port": 80}, {"name": "m", "port": 81, "targetPort": "redis"}]}),
+    );
+    let pods: Vec<PodView> = (0..1100)
+        .map(|i| {
+            pod_with(
+                &format!("db-{i}"),
+                &format!("10.42.{}.{}", i / 200, i % 200),
+                true,
+                |p| {
+                    if i >= 600 {
+                        p["spec"]["containers"][0]["ports"] = json!([]);
+                    }
+                },
+            )
+        })
+        .collect();
+    let done = execute(&fake, NS, "db", plan(&snapshot(&fake, Some(&svc), &pods))).await;
+    assert_eq!(done.error, None);
+    let ep = fake.endpoints(NS, "db").unwrap();
+    let total: usize = ep
+        .subsets
+        .iter()
+        .flatten()
+        .map(|s| s.addresses.as_ref().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(total, 1000);
+    assert_eq!(
+        ep.metadata
+            .annotations
+            .unwrap()
+            .get("endpoints.kubernetes.io/over-capacity")
+            .map(String::as_str),
+        Some("truncated")
+    );
+    assert!(
+        plan(&snapshot(&fake, Some(&svc), &pods))
+            .endpoints
+            .is_none()
+    );
+    assert_eq!(
+        fake.slices(NS).len(),
+        11,
+        "slices are not capped: 1100 / 100"
+    );
+}

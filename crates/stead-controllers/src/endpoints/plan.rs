@@ -97,6 +97,10 @@ fn endpoints_write(
     trigger: Option<Timestamp>,
 ) -> Option<EndpointsWrite> {
     let truncated = truncate(&mut subsets);
+    if truncated {
+        // Cutting can leave two subsets with the same addresses: merge them as a reader would.
+        subsets = canonical(&subsets);
+    }
     if let Some(cur) = current {
         let over = cur
             .metadata
