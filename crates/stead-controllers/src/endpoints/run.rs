@@ -38,7 +38,9 @@ pub struct Config {
     pub backoff: Backoff,
     /// The address clients reach the API server on: when set, the controller maintains the
     /// Endpoints and EndpointSlice of `default/kubernetes` (upstream's API server does that
-    /// itself). `None` leaves them alone.
+    /// itself) with this IP and port. It should be a concrete address pods can reach (not
+    /// `0.0.0.0`; upstream validation also refuses loopback in Endpoints, stead's does not yet).
+    /// `None` leaves them alone.
     pub apiserver: Option<SocketAddr>,
 }
 
