@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Config};
@@ -492,6 +492,44 @@ async fn deleted_or_edited_endpoints_and_slices_are_put_back() -> Result<()> {
     let name = slice.metadata.name.clone().unwrap_or_default();
     env.slices().delete(&name, &DeleteParams::default()).await?;
     wait_slices(&env, vec![("10.42.0.5".into(), "db-0".into(), true, false)]).await?;
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slice_endpoints_carry_the_zone_of_their_node() -> Result<()> {
+    let env = start().await?;
+    let nodes: Api<Node> = Api::all(env.client.clone());
+    let node: Node = serde_json::from_value(json!({
+        "metadata": {"name": "node-1", "labels": {"topology.kubernetes.io/zone": "zone-a"}},
+    }))?;
+    nodes.create(&PostParams::default(), &node).await?;
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "db"},
+        "spec": {"selector": {"app": "db"}, "ports": [{"port": 6379, "targetPort": 6379}]},
+    }))?;
+    env.services().create(&PostParams::default(), &svc).await?;
+    env.create_pod("db-0").await?;
+    env.set_status("db-0", "10.42.0.5", true).await?;
+    let zone_of = |slices: Vec<EndpointSlice>| {
+        slices
+            .iter()
+            .flat_map(|s| s.endpoints.iter())
+            .map(|e| e.zone.clone())
+            .collect::<Vec<_>>()
+    };
+    eventually("zone-a", || async {
+        Ok((zone_of(env.slices_of("db").await?) == [Some("zone-a".to_string())]).then_some(()))
+    })
+    .await?;
+    let relabel = json!({"metadata": {"labels": {"topology.kubernetes.io/zone": "zone-b"}}});
+    nodes
+        .patch("node-1", &PatchParams::default(), &Patch::Merge(&relabel))
+        .await?;
+    eventually("zone-b", || async {
+        Ok((zone_of(env.slices_of("db").await?) == [Some("zone-b".to_string())]).then_some(()))
+    })
+    .await?;
     env.shutdown().await;
     Ok(())
 }

@@ -102,6 +102,7 @@ fn pod(i: u16, ready: bool, named: bool) -> PodView {
         } else {
             Vec::new()
         },
+        zone: None,
     }
 }
 

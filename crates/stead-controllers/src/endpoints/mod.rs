@@ -17,12 +17,13 @@
 //!
 //! No IO happens above. Around them:
 //! - [`effects`]: [`EndpointsEffects`] and [`KubeEndpoints`]; [`fake`]: the stateful fake.
-//! - [`sync`](mod@sync): carries out a plan. `world`: the caches the watches feed.
+//! - [`sync`](mod@sync): carries out a plan. `world`: the caches the watches feed (node zones
+//!   reach slice endpoints through [`PodView::zone`]).
 //!   [`run`](mod@run): watches, queue, workers; [`run()`] is the entry point.
 //!
-//! Not done (upstream has them): endpoint `zone` from the node's topology label and skipping pods
-//! whose node is unknown, Events on failed writes, topology hints, and the EndpointSlice
-//! mirroring controller (slices for hand-made Endpoints of selector-less services).
+//! Not done (upstream has them): leaving out pods whose node is unknown, Events on failed
+//! writes, topology hints, and the EndpointSlice mirroring controller (slices for hand-made
+//! Endpoints of selector-less services).
 
 pub mod effects;
 pub mod fake;

@@ -1,5 +1,5 @@
 //! The run loop (upstream `endpoints_controller.go` and `endpointslice_controller.go` in one):
-//! watches of Services, Pods, Endpoints and EndpointSlices feed the caches of a [`World`]; every
+//! watches of Services, Pods, Endpoints, EndpointSlices and Nodes (for zones) feed the caches of a [`World`]; every
 //! change queues the keys (`namespace/name` of a service) it can affect — a pod the services
 //! whose selector matches its old or new labels, and only when a field that endpoints show
 //! changed. Up to [`Config::workers`] keys sync at once (never one key twice), each as soon as it
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -75,6 +75,7 @@ enum Change {
     Pod(Box<Result<Event<Pod>, watcher::Error>>),
     Endpoints(Box<Result<Event<Endpoints>, watcher::Error>>),
     Slice(Box<Result<Event<EndpointSlice>, watcher::Error>>),
+    Node(Box<Result<Event<Node>, watcher::Error>>),
 }
 
 fn watch<K>(client: &Client) -> BoxStream<'static, Box<Result<Event<K>, watcher::Error>>>
@@ -101,6 +102,7 @@ pub async fn run_with<E: EndpointsEffects>(
         watch::<Pod>(&client).map(Change::Pod).boxed(),
         watch::<Endpoints>(&client).map(Change::Endpoints).boxed(),
         watch::<EndpointSlice>(&client).map(Change::Slice).boxed(),
+        watch::<Node>(&client).map(Change::Node).boxed(),
     ]);
     let mut world = World::new();
     let mut queue: WorkQueue<Key> = WorkQueue::new(config.backoff);
@@ -159,6 +161,7 @@ pub async fn run_with<E: EndpointsEffects>(
                     Some(Change::Pod(e)) => world.event(*e),
                     Some(Change::Endpoints(e)) => world.event(*e),
                     Some(Change::Slice(e)) => world.event(*e),
+                    Some(Change::Node(e)) => world.event(*e),
                     None => break,
                 };
                 for key in keys {

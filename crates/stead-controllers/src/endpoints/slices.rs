@@ -142,6 +142,7 @@ pub fn pod_endpoint(svc: &ServiceView, pod: &PodView, family: Family) -> Endpoin
         hostname: sets_hostname(pod, svc).then(|| pod.hostname.clone()),
         node_name: pod.node(),
         target_ref: Some(pod.target_ref()),
+        zone: pod.zone.clone(),
         ..Endpoint::default()
     }
 }

@@ -96,6 +96,7 @@ mod tests {
             subdomain: String::new(),
             node_name: String::new(),
             ports: Vec::new(),
+            zone: None,
         }
     }
 

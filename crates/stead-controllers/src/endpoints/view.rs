@@ -180,6 +180,9 @@ pub struct PodView {
     pub node_name: String,
     /// Ports of the app containers, then of restartable (sidecar) init containers.
     pub ports: Vec<ContainerPortView>,
+    /// The `topology.kubernetes.io/zone` label of the pod's node, when known (filled in by the
+    /// controller's cache, not from the pod).
+    pub zone: Option<String>,
 }
 
 fn container_ports(containers: &[Container], out: &mut Vec<ContainerPortView>) {
@@ -241,6 +244,7 @@ impl PodView {
             subdomain: spec.subdomain.unwrap_or_default(),
             node_name: spec.node_name.unwrap_or_default(),
             ports,
+            zone: None,
         }
     }
 

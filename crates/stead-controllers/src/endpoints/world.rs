@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
@@ -102,10 +102,15 @@ pub(crate) struct World {
     endpoints: Versioned<Endpoints>,
     slices: Versioned<EndpointSlice>,
     /// Objects of a relist in progress, per kind (`None`: not relisting).
+    /// Node name → its zone label (nodes without one map to `None`).
+    nodes: BTreeMap<String, Option<String>>,
     relisting: Relists,
     listed: HashSet<&'static str>,
     triggers: TriggerTimes,
 }
+
+/// The label whose value becomes an endpoint's `zone`.
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
 #[derive(Default)]
 struct Relists {
@@ -113,6 +118,7 @@ struct Relists {
     pods: Option<Vec<Pod>>,
     endpoints: Option<Vec<Endpoints>>,
     slices: Option<Vec<EndpointSlice>>,
+    nodes: Option<Vec<Node>>,
 }
 
 /// How one event of a kind moves the caches; `Init`/`InitApply`/`InitDone` (a relist) are
@@ -141,6 +147,7 @@ impl World {
             pods: BTreeMap::new(),
             endpoints: Versioned::new(),
             slices: Versioned::new(),
+            nodes: BTreeMap::new(),
             relisting: Relists::default(),
             listed: HashSet::new(),
             triggers: TriggerTimes::default(),
@@ -148,7 +155,7 @@ impl World {
     }
 
     pub(crate) fn synced(&self) -> bool {
-        self.listed.len() == 4
+        self.listed.len() == 5
     }
 
     /// Managed services of `ns` whose selector matches `labels`.
@@ -304,7 +311,9 @@ impl Kind for Pod {
     }
 
     fn upsert(world: &mut World, obj: Self) -> Vec<Key> {
-        let view = Arc::new(PodView::from_pod(&obj));
+        let mut view = PodView::from_pod(&obj);
+        view.zone = world.nodes.get(&view.node_name).cloned().flatten();
+        let view = Arc::new(view);
         let key = key_of(&obj.metadata);
         let old = world.pods.insert(key.clone(), view.clone());
         if old.as_ref() == Some(&view) {
@@ -412,5 +421,72 @@ impl Kind for EndpointSlice {
 
     fn cached(world: &World) -> Vec<Key> {
         world.slices.map.keys().cloned().collect()
+    }
+}
+
+impl World {
+    /// Records a node's zone; when it changed, rewrites the zone of the pods on the node and
+    /// returns the services that select them.
+    fn set_zone(&mut self, node: &str, zone: Option<Option<String>>) -> Vec<Key> {
+        let old = match &zone {
+            Some(z) => self.nodes.insert(node.to_string(), z.clone()),
+            None => self.nodes.remove(node),
+        };
+        let zone = zone.flatten();
+        if old.flatten() == zone {
+            return Vec::new();
+        }
+        let on_node: Vec<Key> = self
+            .pods
+            .iter()
+            .filter(|(_, p)| p.node_name == node)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut keys = Vec::new();
+        for k in on_node {
+            let Some(pod) = self.pods.get_mut(&k) else {
+                continue;
+            };
+            Arc::make_mut(pod).zone = zone.clone();
+            let labels = pod.labels.clone();
+            for s in self.selecting(&k.0, &labels) {
+                if !keys.contains(&s) {
+                    keys.push(s);
+                }
+            }
+        }
+        keys
+    }
+}
+
+impl Kind for Node {
+    const NAME: &'static str = "nodes";
+
+    fn relist(world: &mut World) -> &mut Option<Vec<Self>> {
+        &mut world.relisting.nodes
+    }
+
+    fn upsert(world: &mut World, obj: Self) -> Vec<Key> {
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        let zone = obj
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(ZONE_LABEL))
+            .filter(|z| !z.is_empty())
+            .cloned();
+        world.set_zone(&name, Some(zone))
+    }
+
+    fn forget(world: &mut World, key: &Key) -> Vec<Key> {
+        world.set_zone(&key.1, None)
+    }
+
+    fn cached(world: &World) -> Vec<Key> {
+        world
+            .nodes
+            .keys()
+            .map(|n| (String::new(), n.clone()))
+            .collect()
     }
 }
