@@ -5,11 +5,13 @@
 //! One module per controller, each split into a pure `plan` (decide from a snapshot), an
 //! `effects` trait (the narrow set of API calls it makes, with a real implementation over
 //! `kube::Client` and a stateful fake in tests) and an `execute`/run loop.
+//! - [`endpoints`]: the Endpoints and EndpointSlice controllers.
 //! - [`gc`]: the garbage collector for `ownerReferences` (background, foreground, orphan).
 //! - [`namespace`]: empties and finalizes namespaces being deleted.
 //! - [`statefulset`]: the StatefulSet controller.
 //! - [`queue`]: the work queue with per-key backoff they all share.
 
+pub mod endpoints;
 pub mod gc;
 pub mod namespace;
 pub mod queue;

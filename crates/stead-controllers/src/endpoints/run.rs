@@ -1,0 +1,200 @@
+//! The run loop (upstream `endpoints_controller.go` and `endpointslice_controller.go` in one):
+//! watches of Services, Pods, Endpoints, EndpointSlices and Nodes (for zones) feed the caches of a [`World`]; every
+//! change queues the keys (`namespace/name` of a service) it can affect — a pod the services
+//! whose selector matches its old or new labels, and only when a field that endpoints show
+//! changed. Up to [`Config::workers`] keys sync at once (never one key twice), each as soon as it
+//! is queued: no batching delay, so readiness reaches Endpoints and slices within one round trip.
+//! Errors requeue with per-key backoff. What a sync writes goes into the caches at once (newer
+//! resourceVersions win over late watch events), so the next sync does not act on a stale cache.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, Resource};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::effects::{EndpointsEffects, KubeEndpoints};
+use super::plan::plan;
+use super::sync::{Executed, execute};
+use super::world::{Key, World};
+use crate::queue::{Backoff, WorkQueue};
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Concurrent syncs (upstream `--concurrent-endpoint-syncs`, default 5).
+    pub workers: usize,
+    /// Per-key backoff after errors.
+    pub backoff: Backoff,
+    /// The address clients reach the API server on: when set, the controller maintains the
+    /// Endpoints and EndpointSlice of `default/kubernetes` (upstream's API server does that
+    /// itself) with this IP and port. It should be a concrete address pods can reach (not
+    /// `0.0.0.0`; upstream validation also refuses loopback in Endpoints, stead's does not yet).
+    /// `None` leaves them alone.
+    pub apiserver: Option<SocketAddr>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            workers: 5,
+            backoff: Backoff {
+                base: Duration::from_millis(5),
+                max: Duration::from_secs(10),
+            },
+            apiserver: None,
+        }
+    }
+}
+
+/// Runs the Endpoints and EndpointSlice controllers against the API server behind `client`
+/// until `shutdown` completes.
+pub async fn run(client: Client, shutdown: impl Future<Output = ()> + Send) {
+    run_with(
+        client.clone(),
+        KubeEndpoints::new(client),
+        Config::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// One watch event of any of the four types (boxed: the objects are large).
+enum Change {
+    Service(Box<Result<Event<Service>, watcher::Error>>),
+    Pod(Box<Result<Event<Pod>, watcher::Error>>),
+    Endpoints(Box<Result<Event<Endpoints>, watcher::Error>>),
+    Slice(Box<Result<Event<EndpointSlice>, watcher::Error>>),
+    Node(Box<Result<Event<Node>, watcher::Error>>),
+}
+
+fn watch<K>(client: &Client) -> BoxStream<'static, Box<Result<Event<K>, watcher::Error>>>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Send + 'static,
+{
+    watcher::watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .map(Box::new)
+        .boxed()
+}
+
+/// [`run`] with any effects and configuration (the watches still come from `client`).
+pub async fn run_with<E: EndpointsEffects>(
+    client: Client,
+    effects: E,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let effects = Arc::new(effects);
+    let mut changes = futures::stream::select_all([
+        watch::<Service>(&client).map(Change::Service).boxed(),
+        watch::<Pod>(&client).map(Change::Pod).boxed(),
+        watch::<Endpoints>(&client).map(Change::Endpoints).boxed(),
+        watch::<EndpointSlice>(&client).map(Change::Slice).boxed(),
+        watch::<Node>(&client).map(Change::Node).boxed(),
+    ]);
+    let mut world = World::new();
+    let mut queue: WorkQueue<Key> = WorkQueue::new(config.backoff);
+    let mut running: HashSet<Key> = HashSet::new();
+    let mut dirty: HashSet<Key> = HashSet::new();
+    let mut tasks: JoinSet<(Key, Executed)> = JoinSet::new();
+    let mut ids: HashMap<tokio::task::Id, Key> = HashMap::new();
+    let workers = config.workers.max(1);
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    loop {
+        if world.synced() {
+            while tasks.len() < workers {
+                let Some(key) = queue.pop(Instant::now()) else {
+                    break;
+                };
+                if running.contains(&key) {
+                    dirty.insert(key);
+                    continue;
+                }
+                let snapshot = world.snapshot(&key, config.apiserver);
+                let plan = plan(&snapshot);
+                if plan.is_empty() {
+                    queue.forget(&key);
+                    continue;
+                }
+                running.insert(key.clone());
+                let effects = effects.clone();
+                let task_key = key.clone();
+                let handle = tasks.spawn(async move {
+                    let (ns, name) = &task_key;
+                    let done = execute(&*effects, ns, name, plan).await;
+                    if let Some(e) = &done.error {
+                        tracing::debug!(service = %format!("{ns}/{name}"), error = %e,
+                            "endpoints sync failed");
+                    }
+                    (task_key, done)
+                });
+                ids.insert(handle.id(), key);
+            }
+        }
+        let due = (world.synced() && tasks.len() < workers)
+            .then(|| queue.next_due())
+            .flatten();
+        let wake = async move {
+            match due {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = &mut shutdown => break,
+            change = changes.next() => {
+                let keys = match change {
+                    Some(Change::Service(e)) => world.event(*e),
+                    Some(Change::Pod(e)) => world.event(*e),
+                    Some(Change::Endpoints(e)) => world.event(*e),
+                    Some(Change::Slice(e)) => world.event(*e),
+                    Some(Change::Node(e)) => world.event(*e),
+                    None => break,
+                };
+                for key in keys {
+                    queue.add(key);
+                }
+            }
+            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                let (id, key, executed) = match done {
+                    Ok((id, (key, executed))) => (id, key, executed),
+                    // A panicked sync is retried like a failed one.
+                    Err(e) => match ids.get(&e.id()) {
+                        Some(key) => (e.id(), key.clone(), Executed {
+                            written: Vec::new(),
+                            error: Some(super::effects::EffectError::Other("sync panicked".into())),
+                        }),
+                        None => continue,
+                    },
+                };
+                ids.remove(&id);
+                running.remove(&key);
+                let failed = executed.error.is_some();
+                world.written(executed.written);
+                if failed {
+                    queue.add_rate_limited(key.clone(), Instant::now());
+                } else {
+                    queue.forget(&key);
+                }
+                if dirty.remove(&key) {
+                    queue.add(key);
+                }
+            }
+            () = wake => {}
+        }
+    }
+    tasks.shutdown().await;
+}
