@@ -16,7 +16,11 @@ fn message_counts_reasons_per_node_sorted_like_upstream() {
         ],
         vec![],
     );
-    let p = with_spec(pod("p", json!({"cpu": "2"}), json!({})), "nodeSelector", json!({"disk": "ssd"}));
+    let p = with_spec(
+        pod("p", json!({"cpu": "2"}), json!({})),
+        "nodeSelector",
+        json!({"disk": "ssd"}),
+    );
     // a: selector; b, c: 2 cpu asked of 1-core nodes (no eviction can help).
     assert_eq!(
         place(&p, &s).unwrap_err(),
@@ -32,7 +36,10 @@ fn resources_used_by_other_pods_leave_room_for_preemption_in_the_message() {
         vec![small_node("a"), small_node("b")],
         vec![
             bound(pod("x", json!({"cpu": "3"}), json!({})), "a"),
-            bound(pod("y", json!({"cpu": "3500m", "memory": "7Gi"}), json!({})), "b"),
+            bound(
+                pod("y", json!({"cpu": "3500m", "memory": "7Gi"}), json!({})),
+                "b",
+            ),
         ],
     );
     let p = pod("p", json!({"cpu": "2", "memory": "2Gi"}), json!({}));
@@ -53,7 +60,11 @@ fn requests_count_init_containers_by_their_maximum_and_add_the_overhead() {
     assert_eq!(place(&p, &s), Ok("a".to_string()));
     // ...plus 100m of overhead does not.
     p["spec"]["overhead"] = json!({"cpu": "100m"});
-    assert!(place(&p, &s).unwrap_err().starts_with("0/1 nodes are available: 1 Insufficient cpu."));
+    assert!(
+        place(&p, &s)
+            .unwrap_err()
+            .starts_with("0/1 nodes are available: 1 Insufficient cpu.")
+    );
 }
 
 #[test]
@@ -74,7 +85,10 @@ fn finished_pods_free_their_resources() {
     let mut done = bound(pod("x", json!({"cpu": "4"}), json!({})), "a");
     done["status"]["phase"] = json!("Succeeded");
     let s = snapshot(vec![small_node("a")], vec![done]);
-    assert_eq!(place(&pod("p", json!({"cpu": "4"}), json!({})), &s), Ok("a".into()));
+    assert_eq!(
+        place(&pod("p", json!({"cpu": "4"}), json!({})), &s),
+        Ok("a".into())
+    );
 }
 
 #[test]
@@ -176,13 +190,48 @@ fn node_affinity_expressions_and_fields_select_nodes() {
         )
     };
     let expr = |e: serde_json::Value| affine(json!([{"matchExpressions": [e]}]));
-    assert_eq!(place(&expr(json!({"key": "zone", "operator": "In", "values": ["z2"]})), &s), Ok("b".into()));
-    assert_eq!(place(&expr(json!({"key": "zone", "operator": "DoesNotExist"})), &s), Ok("c".into()));
-    assert_eq!(place(&expr(json!({"key": "zone", "operator": "NotIn", "values": ["z1"]})), &s), Ok("b".into()));
-    assert_eq!(place(&expr(json!({"key": "cores", "operator": "Lt", "values": ["8"]})), &s), Ok("a".into()));
-    assert_eq!(place(&expr(json!({"key": "cores", "operator": "Gt", "values": ["32"]})), &s), Ok("c".into()));
-    assert_eq!(place(&expr(json!({"key": "zone", "operator": "Exists"})), &s), Ok("a".into()));
-    let by_name = affine(json!([{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["c"]}]}]));
+    assert_eq!(
+        place(
+            &expr(json!({"key": "zone", "operator": "In", "values": ["z2"]})),
+            &s
+        ),
+        Ok("b".into())
+    );
+    assert_eq!(
+        place(
+            &expr(json!({"key": "zone", "operator": "DoesNotExist"})),
+            &s
+        ),
+        Ok("c".into())
+    );
+    assert_eq!(
+        place(
+            &expr(json!({"key": "zone", "operator": "NotIn", "values": ["z1"]})),
+            &s
+        ),
+        Ok("b".into())
+    );
+    assert_eq!(
+        place(
+            &expr(json!({"key": "cores", "operator": "Lt", "values": ["8"]})),
+            &s
+        ),
+        Ok("a".into())
+    );
+    assert_eq!(
+        place(
+            &expr(json!({"key": "cores", "operator": "Gt", "values": ["32"]})),
+            &s
+        ),
+        Ok("c".into())
+    );
+    assert_eq!(
+        place(&expr(json!({"key": "zone", "operator": "Exists"})), &s),
+        Ok("a".into())
+    );
+    let by_name = affine(
+        json!([{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["c"]}]}]),
+    );
     assert_eq!(place(&by_name, &s), Ok("c".into()));
     // Terms are ORed.
     let either = affine(json!([
@@ -191,7 +240,11 @@ fn node_affinity_expressions_and_fields_select_nodes() {
     ]));
     assert_eq!(place(&either, &s), Ok("b".into()));
     assert_eq!(
-        place(&expr(json!({"key": "zone", "operator": "In", "values": ["z9"]})), &s).unwrap_err(),
+        place(
+            &expr(json!({"key": "zone", "operator": "In", "values": ["z9"]})),
+            &s
+        )
+        .unwrap_err(),
         "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. \
          preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
     );
@@ -199,11 +252,16 @@ fn node_affinity_expressions_and_fields_select_nodes() {
 
 #[test]
 fn a_pod_naming_its_node_fits_only_there() {
-    let p: k8s_openapi::api::core::v1::Pod =
-        typed(with_spec(pod("p", json!({}), json!({})), "nodeName", json!("b")));
+    let p: k8s_openapi::api::core::v1::Pod = typed(with_spec(
+        pod("p", json!({}), json!({})),
+        "nodeName",
+        json!("b"),
+    ));
     let a: k8s_openapi::api::core::v1::Node = typed(small_node("a"));
     assert_eq!(
-        stead_scheduler::filters::node_name(&p, &a).unwrap_err().reasons,
+        stead_scheduler::filters::node_name(&p, &a)
+            .unwrap_err()
+            .reasons,
         vec!["node(s) didn't match the requested node name".to_string()]
     );
     let b: k8s_openapi::api::core::v1::Node = typed(small_node("b"));
@@ -222,7 +280,11 @@ fn without_nodes_the_message_is_upstreams() {
 #[test]
 fn preemption_policy_never_is_named_in_the_message() {
     let s = snapshot(vec![node("a", "1", "8Gi", 110, json!({}))], vec![]);
-    let p = with_spec(pod("p", json!({"cpu": "2"}), json!({})), "preemptionPolicy", json!("Never"));
+    let p = with_spec(
+        pod("p", json!({"cpu": "2"}), json!({})),
+        "preemptionPolicy",
+        json!("Never"),
+    );
     assert_eq!(
         place(&p, &s).unwrap_err(),
         "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to \

@@ -101,7 +101,8 @@ pub fn class(name: &str, mode: &str) -> Value {
 
 /// Mounts claim `claim` as volume `data`.
 pub fn with_claim(mut pod: Value, claim: &str) -> Value {
-    pod["spec"]["volumes"] = json!([{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]);
+    pod["spec"]["volumes"] =
+        json!([{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]);
     pod
 }
 
