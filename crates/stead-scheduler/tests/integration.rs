@@ -347,3 +347,72 @@ async fn a_wait_for_first_consumer_claim_is_annotated_and_the_pod_bound_once_it_
     env.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_pods_never_overcommits_a_node() -> Result<()> {
+    let env = start().await?;
+    let nodes: Api<Node> = Api::all(env.client.clone());
+    for name in ["n1", "n2"] {
+        env.add_node(name, json!({})).await?;
+        // Room for 30 pods each.
+        nodes
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"allocatable": {"pods": "30"}}})),
+            )
+            .await?;
+    }
+    eventually("allocatable patched", || async {
+        let n = nodes.get("n2").await?;
+        let pods = n
+            .status
+            .and_then(|s| s.allocatable)
+            .and_then(|a| a.get("pods").cloned());
+        Ok((pods.map(|q| q.0) == Some("30".to_string())).then_some(()))
+    })
+    .await?;
+    // Created concurrently, like a Parallel StatefulSet's burst.
+    let creates = (0..65).map(|i| {
+        let pods = env.pods();
+        async move {
+            let p: Pod = serde_json::from_value(pod(&format!("web-{i}"), json!({}), json!({})))?;
+            pods.create(&PostParams::default(), &p).await?;
+            anyhow::Ok(())
+        }
+    });
+    for r in futures::future::join_all(creates).await {
+        r?;
+    }
+    let counts = eventually("60 pods bound", || async {
+        let list = env.pods().list(&ListParams::default()).await?;
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for p in &list.items {
+            if let Some(n) = p.spec.as_ref().and_then(|s| s.node_name.clone()) {
+                *counts.entry(n).or_default() += 1;
+            }
+        }
+        Ok((counts.values().sum::<usize>() == 60).then_some(counts))
+    })
+    .await?;
+    assert_eq!(counts.get("n1"), Some(&30));
+    assert_eq!(counts.get("n2"), Some(&30));
+    // The other five are explained.
+    let unbound: Vec<Pod> = env
+        .pods()
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none())
+        .collect();
+    assert_eq!(unbound.len(), 5);
+    let name = unbound[0].metadata.name.clone().unwrap_or_default();
+    assert!(
+        env.wait_unschedulable(&name)
+            .await?
+            .starts_with("0/2 nodes are available: 2 Too many pods.")
+    );
+    env.shutdown().await;
+    Ok(())
+}
