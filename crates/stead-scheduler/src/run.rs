@@ -211,8 +211,17 @@ impl<E: SchedulerEffects> Scheduler<E> {
                     self.relist("nodes", &e, name_of);
                     match e {
                         Event::Apply(n) | Event::InitApply(n) => {
+                            let old = self
+                                .snapshot
+                                .node(&name_of(&n))
+                                .and_then(|s| s.node.clone());
+                            let changed =
+                                old.is_none_or(|o| scheduling_view(&o) != scheduling_view(&n));
                             self.snapshot.set_node(Arc::new(n));
-                            self.cluster_changed();
+                            // Heartbeats change nothing the filters read.
+                            if changed {
+                                self.cluster_changed();
+                            }
                         }
                         Event::Delete(n) => self.snapshot.remove_node(&name_of(&n)),
                         Event::Init => {}
@@ -540,6 +549,20 @@ impl<E: SchedulerEffects> Scheduler<E> {
             }
         }
     }
+}
+
+/// What the filters read of a node: labels, spec (taints, cordon), allocatable, readiness.
+fn scheduling_view(node: &Node) -> (Option<String>, Option<String>, Option<&str>) {
+    let status = node.status.as_ref();
+    let ready = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.status.as_str());
+    (
+        serde_json::to_string(&(&node.metadata.labels, &node.spec)).ok(),
+        serde_json::to_string(&status.and_then(|s| s.allocatable.as_ref())).ok(),
+        ready,
+    )
 }
 
 fn key_of(ns: Option<&str>, name: &str) -> String {
