@@ -4,7 +4,7 @@
 //! renders upstream's message (`FitError.Error()` plus the default preemption plugin's part).
 //!
 //! # Scores (each 0–100 per node, summed with equal weight; the highest sum wins, ties go to
-//! the node whose name sorts first)
+//! the node with fewer pods, then to the name that sorts first)
 //! - least allocated: the free share of cpu and memory after placing the pod, averaged
 //!   (requests with upstream's non-zero defaults, 100m cpu / 200Mi, so empty pods spread);
 //! - preferred node affinity: the weights of matching preferred terms, scaled so the best
@@ -261,16 +261,20 @@ pub fn score_nodes(pod: &Pod, nodes: &[&NodeState], interpod: &InterPod) -> Vec<
         .collect()
 }
 
-/// Picks the node for `pod`: the feasible node with the highest score, the first by name on a
-/// tie; or why none fits.
+/// Picks the node for `pod`: the feasible node with the highest score (ties: fewer pods, then
+/// name); or why none fits.
 pub fn schedule(pod: &Pod, snapshot: &Snapshot) -> Result<NodeName, Unschedulable> {
     let (nodes, interpod) = feasible_nodes(pod, snapshot)?;
     let scores = score_nodes(pod, &nodes, &interpod);
-    let mut best: Option<(NodeName, i64)> = None;
-    for (name, score) in scores {
-        if best.as_ref().is_none_or(|(_, b)| score > *b) {
-            best = Some((name, score));
-        }
-    }
-    Ok(best.map(|(n, _)| n).unwrap_or_default())
+    // Highest score; then fewest pods (spreads pods once the resource scores saturate); then
+    // the name.
+    let best = scores
+        .into_iter()
+        .zip(&nodes)
+        .min_by(|((an, a), ast), ((bn, b), bst)| {
+            b.cmp(a)
+                .then(ast.pods.len().cmp(&bst.pods.len()))
+                .then(an.cmp(bn))
+        });
+    Ok(best.map(|((n, _), _)| n).unwrap_or_default())
 }

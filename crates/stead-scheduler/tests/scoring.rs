@@ -118,3 +118,23 @@ fn preferred_pod_anti_affinity_and_affinity_steer_between_nodes() {
     );
     assert_eq!(place(&along, &s), Ok("a".into()));
 }
+
+#[test]
+fn once_resource_scores_saturate_pods_still_spread_by_count() {
+    // 1 core: the scorer's 100m default fills it after ten pods; the rest still alternate.
+    let mut s = snapshot(
+        vec![
+            node("a", "1", "1Gi", 110, json!({})),
+            node("b", "1", "1Gi", 110, json!({})),
+        ],
+        vec![],
+    );
+    for i in 0..40 {
+        let p: k8s_openapi::api::core::v1::Pod =
+            typed(pod(&format!("p-{i}"), json!({}), json!({})));
+        let node = stead_scheduler::schedule(&p, &s).unwrap();
+        s.assume(std::sync::Arc::new(p), &node);
+    }
+    assert_eq!(s.node("a").unwrap().pods.len(), 20);
+    assert_eq!(s.node("b").unwrap().pods.len(), 20);
+}
