@@ -151,6 +151,8 @@ struct Scheduler<E> {
     /// Claim annotations in flight per waiting pod.
     annotating: HashMap<String, usize>,
     tasks: JoinSet<(String, Outcome)>,
+    /// The pod each task works for, so a task that panicked still undoes its assumption.
+    task_pods: HashMap<tokio::task::Id, String>,
     listed: HashSet<&'static str>,
     relists: HashMap<&'static str, Relist>,
 }
@@ -445,12 +447,13 @@ impl<E: SchedulerEffects> Scheduler<E> {
                     *self.annotating.entry(key.clone()).or_default() += 1;
                     let effects = self.effects.clone();
                     let (k, n) = (key.clone(), node.clone());
-                    self.tasks.spawn(async move {
+                    let handle = self.tasks.spawn(async move {
                         match effects.select_node(&claim, &n).await {
                             Ok(()) => (k, Outcome::Annotated),
                             Err(e) => (k, Outcome::AnnotateFailed(e)),
                         }
                     });
+                    self.task_pods.insert(handle.id(), key.clone());
                 }
             }
             Err(why) => {
@@ -510,7 +513,8 @@ impl<E: SchedulerEffects> Scheduler<E> {
 
     fn spawn_bind(&mut self, key: String, pod: Arc<Pod>, node: String) {
         let effects = self.effects.clone();
-        self.tasks.spawn(async move {
+        let pod_key = key.clone();
+        let handle = self.tasks.spawn(async move {
             match effects.bind(&pod, &node).await {
                 Ok(()) => {
                     effects.record(&pod, PodEvent::Scheduled { node }).await;
@@ -519,6 +523,7 @@ impl<E: SchedulerEffects> Scheduler<E> {
                 Err(e) => (key, Outcome::BindFailed(e)),
             }
         });
+        self.task_pods.insert(handle.id(), pod_key);
     }
 
     fn finished(&mut self, key: String, outcome: Outcome) {
@@ -616,6 +621,7 @@ pub async fn run_with<E: SchedulerEffects>(
         waiting: HashMap::new(),
         annotating: HashMap::new(),
         tasks: JoinSet::new(),
+        task_pods: HashMap::new(),
         listed: HashSet::new(),
         relists: HashMap::new(),
     };
@@ -651,9 +657,18 @@ pub async fn run_with<E: SchedulerEffects>(
                 Some(change) => s.apply(change),
                 None => break,
             },
-            Some(done) = s.tasks.join_next(), if !s.tasks.is_empty() => {
-                if let Ok((key, outcome)) = done {
-                    s.finished(key, outcome);
+            Some(done) = s.tasks.join_next_with_id(), if !s.tasks.is_empty() => {
+                match done {
+                    Ok((id, (key, outcome))) => {
+                        s.task_pods.remove(&id);
+                        s.finished(key, outcome);
+                    }
+                    Err(e) => {
+                        if let Some(key) = s.task_pods.remove(&e.id()) {
+                            let failed = EffectError::Other(format!("task failed: {e}"));
+                            s.finished(key, Outcome::BindFailed(failed));
+                        }
+                    }
                 }
             }
             _ = flush.tick() => s.cluster_changed(),
