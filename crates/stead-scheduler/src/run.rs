@@ -150,6 +150,9 @@ struct Scheduler<E> {
     waiting: HashMap<String, String>,
     /// Claim annotations in flight per waiting pod.
     annotating: HashMap<String, usize>,
+    /// Waiting pods whose annotations the watch has shown (a later absence means the
+    /// provisioner removed them).
+    confirmed: HashSet<String>,
     tasks: JoinSet<(String, Outcome)>,
     /// The pod each task works for, so a task that panicked still undoes its assumption.
     task_pods: HashMap<tokio::task::Id, String>,
@@ -186,6 +189,7 @@ impl<E: SchedulerEffects> Scheduler<E> {
     fn unassume(&mut self, key: &str) {
         self.waiting.remove(key);
         self.annotating.remove(key);
+        self.confirmed.remove(key);
         if self.assumed.remove(key).is_some() {
             self.snapshot.remove_pod(key);
             // Freed room may fit others.
@@ -401,6 +405,8 @@ impl<E: SchedulerEffects> Scheduler<E> {
         self.unschedulable.remove(key);
         self.queue.forget(&key.to_string());
         self.waiting.remove(key);
+        self.annotating.remove(key);
+        self.confirmed.remove(key);
         self.assumed.remove(key);
         if self.snapshot.node_of(key).is_some() {
             self.snapshot.remove_pod(key);
@@ -440,6 +446,9 @@ impl<E: SchedulerEffects> Scheduler<E> {
                 }
                 tracing::debug!(pod = %key, node = %node, "scheduler: waiting for volumes");
                 self.waiting.insert(key.clone(), node.clone());
+                // Check at once too: the claims may already carry the annotation (an earlier
+                // attempt) and be Bound, with no further change coming.
+                self.queue.add(key.clone());
                 for claim in to_provision {
                     if selected_node(&claim) == Some(node.as_str()) {
                         continue;
@@ -496,17 +505,20 @@ impl<E: SchedulerEffects> Scheduler<E> {
                 .and_then(|s| s.volume_name.as_deref())
                 .is_some_and(|v| !v.is_empty());
             if !has_volume && selected_node(claim) != Some(node.as_str()) {
-                // Our annotation is not (or no longer) there: unless our write is still in
-                // flight, the provisioner gave up. Start over after a backoff.
-                if !self.annotating.contains_key(&key) {
+                // Our annotation is not there. Before the watch showed it, our write is in
+                // flight or not yet seen: wait for the claim's next change. After, the
+                // provisioner removed it (gave up): start over after a backoff.
+                if self.confirmed.contains(&key) && !self.annotating.contains_key(&key) {
                     self.unassume(&key);
                     self.queue.add_rate_limited(key, Instant::now());
                 }
                 return;
             }
         }
+        self.confirmed.insert(key.clone());
         if all_bound {
             self.waiting.remove(&key);
+            self.confirmed.remove(&key);
             self.spawn_bind(key, pod, node);
         }
     }
@@ -620,6 +632,7 @@ pub async fn run_with<E: SchedulerEffects>(
         assumed: HashMap::new(),
         waiting: HashMap::new(),
         annotating: HashMap::new(),
+        confirmed: HashSet::new(),
         tasks: JoinSet::new(),
         task_pods: HashMap::new(),
         listed: HashSet::new(),

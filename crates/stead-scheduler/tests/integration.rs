@@ -334,6 +334,25 @@ async fn a_wait_for_first_consumer_claim_is_annotated_and_the_pod_bound_once_it_
         "still waiting for its claim"
     );
 
+    // The provisioner gives up and clears the annotation: the scheduler chooses again.
+    env.claims()
+        .patch(
+            "data-db-0",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                "volume.kubernetes.io/selected-node": null,
+            }}})),
+        )
+        .await?;
+    let selected = eventually("selected-node annotation again", || async {
+        let c = env.claims().get("data-db-0").await?;
+        Ok(c.metadata
+            .annotations
+            .and_then(|a| a.get("volume.kubernetes.io/selected-node").cloned()))
+    })
+    .await?;
+    assert_eq!(env.node_of("db-0").await?, None);
+
     // Play the provisioner and the binder: the claim becomes Bound.
     env.claims()
         .patch_status(
