@@ -22,6 +22,10 @@
 //!   the claim annotation, events; [`KubeEffects`] over `kube::Client`.
 //! - [`run`](mod@run): watches feeding the snapshot, the queue of pending pods, assume/bind,
 //!   waiting for provisioned claims; [`run()`] is the entry point.
+//!
+//! Not implemented (upstream has them): preemption, PodTopologySpread, NodePorts (hostPort
+//! conflicts), volume limits, static PV matching for `kubernetes.io/no-provisioner` classes,
+//! `matchLabelKeys` in affinity terms, scheduler profiles and extenders.
 
 pub mod effects;
 pub mod filters;

@@ -2,7 +2,7 @@
 //!
 //! Watches of Pods, Nodes, PersistentVolumeClaims, PersistentVolumes and StorageClasses keep one
 //! [`Snapshot`] current, change by change. Pending pods (our `schedulerName`, no node, not
-//! terminating, not finished) go through a queue and are decided one at a time, in the loop
+//! terminating, not finished, no scheduling gates) go through a queue and are decided one at a time, in the loop
 //! itself, against that snapshot; a chosen pod is *assumed* onto its node in the snapshot before
 //! the next decision (so a burst does not overcommit), and its binding runs concurrently in a
 //! task. The watch later shows the pod bound and replaces the assumption; a failed binding undoes
@@ -172,6 +172,10 @@ impl<E: SchedulerEffects> Scheduler<E> {
                 .is_none_or(str::is_empty)
             && pod.metadata.deletion_timestamp.is_none()
             && !is_terminal(pod)
+            // A pod with scheduling gates waits until they are all removed.
+            && spec
+                .and_then(|s| s.scheduling_gates.as_ref())
+                .is_none_or(Vec::is_empty)
     }
 
     fn synced(&self) -> bool {

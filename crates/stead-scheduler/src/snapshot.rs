@@ -13,7 +13,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 
 use crate::resources::{Resources, pod_requests, pod_requests_for_scoring};
 
-/// A node's name: what [`crate::schedule`] picks.
+/// A node's name: what [`crate::schedule()`] picks.
 pub type NodeName = String;
 
 /// `namespace/name` of a namespaced object.
