@@ -7,6 +7,7 @@
 //! | [`node_name`] | `node(s) didn't match the requested node name` | no |
 //! | [`taint_toleration`] | `node(s) had untolerated taint {k: v}` | no |
 //! | [`node_affinity`] | `node(s) didn't match Pod's node affinity/selector` | no |
+//! | [`node_ports`] | `node(s) didn't have free ports for the requested pod ports` | yes |
 //! | [`resources_fit`] | `Insufficient cpu`, `Insufficient memory`, `Insufficient ephemeral-storage`, `Too many pods` | yes, unless the pod asks more than the node has at all |
 //!
 //! Node readiness: upstream's node lifecycle controller taints a node whose Ready condition is
@@ -53,6 +54,7 @@ pub type FilterResult = Result<(), Rejection>;
 pub const REASON_UNSCHEDULABLE: &str = "node(s) were unschedulable";
 pub const REASON_NODE_NAME: &str = "node(s) didn't match the requested node name";
 pub const REASON_NODE_AFFINITY: &str = "node(s) didn't match Pod's node affinity/selector";
+pub const REASON_NODE_PORTS: &str = "node(s) didn't have free ports for the requested pod ports";
 pub const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
 pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
 pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
@@ -247,5 +249,52 @@ pub fn resources_fit(pod: &Pod, state: &NodeState) -> FilterResult {
             reasons,
             unresolvable,
         })
+    }
+}
+
+/// The host ports a pod asks for: (protocol, host IP, port); IP `0.0.0.0` means all.
+fn host_ports(pod: &Pod) -> Vec<(String, String, i32)> {
+    let Some(spec) = pod.spec.as_ref() else {
+        return Vec::new();
+    };
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| {
+            let port = p.host_port.filter(|h| *h > 0)?;
+            let protocol = p.protocol.clone().unwrap_or_else(|| "TCP".to_string());
+            let ip = p
+                .host_ip
+                .clone()
+                .filter(|ip| !ip.is_empty())
+                .unwrap_or_else(|| "0.0.0.0".to_string());
+            Some((protocol, ip, port))
+        })
+        .collect()
+}
+
+/// NodePorts: a host port (per protocol and address, `0.0.0.0` overlapping every address)
+/// may be used by one pod of the node.
+pub fn node_ports(pod: &Pod, state: &NodeState) -> FilterResult {
+    let wanted = host_ports(pod);
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let conflict = state
+        .pods
+        .values()
+        .flat_map(|p| host_ports(p))
+        .any(|(proto, ip, port)| {
+            wanted.iter().any(|(wp, wip, wport)| {
+                *wp == proto
+                    && *wport == port
+                    && (ip == *wip || ip == "0.0.0.0" || wip == "0.0.0.0")
+            })
+        });
+    if conflict {
+        Err(Rejection::resolvable(REASON_NODE_PORTS))
+    } else {
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@
 //! - [`resources`]: quantities, a pod's requests (init-container max rule, overhead), allocatable.
 //! - [`selector`]: label selectors and node selector terms.
 //! - [`filters`]: the per-node filters and their upstream reason strings (cordon, node name,
-//!   taints incl. not-ready, node affinity/selector, resources).
+//!   taints incl. not-ready, node affinity/selector, host ports, resources).
 //! - [`interpod`]: required and preferred inter-pod affinity / anti-affinity over topology
 //!   domains.
 //! - [`volumes`]: volume binding: claims exist, immediate claims bound, bound volumes' node
@@ -23,9 +23,9 @@
 //! - [`run`](mod@run): watches feeding the snapshot, the queue of pending pods, assume/bind,
 //!   waiting for provisioned claims; [`run()`] is the entry point.
 //!
-//! Not implemented (upstream has them): preemption, PodTopologySpread, NodePorts (hostPort
-//! conflicts), volume limits, static PV matching for `kubernetes.io/no-provisioner` classes,
-//! `matchLabelKeys` in affinity terms, scheduler profiles and extenders.
+//! Not implemented (upstream has them): preemption, PodTopologySpread, volume limits, static PV
+//! matching for `kubernetes.io/no-provisioner` classes, `matchLabelKeys` in affinity terms,
+//! scheduler profiles and extenders.
 
 pub mod effects;
 pub mod filters;

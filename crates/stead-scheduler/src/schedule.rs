@@ -130,6 +130,7 @@ fn filter_node(
     filters::node_name(pod, node)?;
     filters::taint_toleration(pod, node)?;
     filters::node_affinity(pod, node)?;
+    filters::node_ports(pod, state)?;
     filters::resources_fit(pod, state)?;
     if !claims.is_empty() {
         volumes::filter(claims, snapshot, node)?;

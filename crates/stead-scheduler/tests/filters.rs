@@ -291,3 +291,32 @@ fn preemption_policy_never_is_named_in_the_message() {
          preemptionPolicy=Never.."
     );
 }
+
+#[test]
+fn a_host_port_is_used_by_one_pod_per_node() {
+    let with_port = |name: &str, ip: Option<&str>| {
+        let mut p = pod(name, json!({}), json!({}));
+        p["spec"]["containers"][0]["ports"] =
+            json!([{"containerPort": 80, "hostPort": 8080, "hostIP": ip}]);
+        p
+    };
+    let s = snapshot(
+        vec![small_node("a"), small_node("b")],
+        vec![bound(with_port("x", None), "a")],
+    );
+    assert_eq!(place(&with_port("p", Some("10.0.0.1")), &s), Ok("b".into()));
+    let s = snapshot(
+        vec![small_node("a")],
+        vec![bound(with_port("x", Some("10.0.0.2")), "a")],
+    );
+    assert_eq!(
+        place(&with_port("p", Some("10.0.0.1")), &s),
+        Ok("a".into()),
+        "other address"
+    );
+    assert_eq!(
+        place(&with_port("p", None), &s).unwrap_err(),
+        "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports. \
+         preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+    );
+}
