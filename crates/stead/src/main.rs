@@ -250,7 +250,7 @@ fn run_server(config: stead_apiserver::ServerConfig, agent: Agent) -> ExitCode {
             Err(e) => return fail(e),
         };
         let sandbox_unavailable = matches!(agent, Agent::SandboxUnavailable);
-        let controllers = match Controllers::start(&server.kubeconfig, agent).await {
+        let controllers = match Controllers::start(&server.kubeconfig, server.addr, agent).await {
             Ok(c) => c,
             Err(e) => {
                 server.stop().await;
@@ -292,7 +292,11 @@ struct Controllers {
 }
 
 impl Controllers {
-    async fn start(kubeconfig: &std::path::Path, agent: Agent) -> anyhow::Result<Controllers> {
+    async fn start(
+        kubeconfig: &std::path::Path,
+        api_addr: SocketAddr,
+        agent: Agent,
+    ) -> anyhow::Result<Controllers> {
         let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
         let client = kube::Client::try_from(config)?;
@@ -301,6 +305,7 @@ impl Controllers {
             let _ = rx.wait_for(|s| *s).await;
         };
         let mut tasks = Vec::new();
+        let fake_node = matches!(agent, Agent::Fake(_));
         match agent {
             Agent::None | Agent::SandboxUnavailable => {}
             Agent::Fake(node) => tasks.push(tokio::spawn(stead_agent::run_fake_node(
@@ -309,7 +314,24 @@ impl Controllers {
                 stopped(rx.clone()),
             ))),
         }
+        // The fake node binds pods to itself (kwok-like); everywhere else the scheduler does.
+        if !fake_node {
+            tasks.push(tokio::spawn(stead_scheduler::run(
+                client.clone(),
+                stead_scheduler::DEFAULT_SCHEDULER,
+                stopped(rx.clone()),
+            )));
+        }
         tasks.extend([
+            tokio::spawn(stead_controllers::endpoints::run_with(
+                client.clone(),
+                stead_controllers::endpoints::KubeEndpoints::new(client.clone()),
+                stead_controllers::endpoints::Config {
+                    apiserver: Some(api_addr),
+                    ..Default::default()
+                },
+                stopped(rx.clone()),
+            )),
             tokio::spawn(stead_controllers::gc::run(
                 client.clone(),
                 stopped(rx.clone()),
