@@ -10,10 +10,15 @@
 //! - [`runtime`]: the contracts between the pod logic and the machinery under it — the image
 //!   store ([`runtime::Images`]) and pod sandboxes / container processes ([`runtime::Runtime`]).
 //!
+//! - [`sandbox`]: the real container runtime (`--runtime sandbox`): pod sandboxes as Linux
+//!   namespaces on a node bridge, containers on overlayfs with cgroup limits, supervised by a
+//!   shim that writes CRI logs. Start at [`sandbox::SandboxRuntime`].
+//!
 //! The real runtime (sandboxes, images, volumes, probes, logs, exec) lands here with the node
 //! agent issue, next to `fake`, sharing its pod decisions where they agree.
 
 pub mod fake;
 pub mod runtime;
+pub mod sandbox;
 
 pub use fake::{default_node_name, run_fake_node};
