@@ -6,6 +6,9 @@ fn main() {
     if args.get(1).map(String::as_str) == Some(stead_agent::sandbox::HELPER_ARG) {
         stead_agent::sandbox::helper_main(&args[2..]);
     }
-    eprintln!("usage: stead-sandbox-helper {} <subcommand> ...", stead_agent::sandbox::HELPER_ARG);
+    eprintln!(
+        "usage: stead-sandbox-helper {} <subcommand> ...",
+        stead_agent::sandbox::HELPER_ARG
+    );
     std::process::exit(2);
 }

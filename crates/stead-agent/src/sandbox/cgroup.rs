@@ -35,9 +35,17 @@ impl Cgroups {
         let roots = if v2 {
             vec![PathBuf::from(ROOT)]
         } else {
-            V1_CONTROLLERS.iter().map(|c| Path::new(ROOT).join(c)).filter(|p| p.join("cgroup.procs").exists()).collect()
+            V1_CONTROLLERS
+                .iter()
+                .map(|c| Path::new(ROOT).join(c))
+                .filter(|p| p.join("cgroup.procs").exists())
+                .collect()
         };
-        Cgroups { roots, v2, parent: parent.to_string() }
+        Cgroups {
+            roots,
+            v2,
+            parent: parent.to_string(),
+        }
     }
 
     pub fn is_v2(&self) -> bool {
@@ -45,7 +53,10 @@ impl Cgroups {
     }
 
     fn pod_dirs(&self, pod: &str) -> Vec<PathBuf> {
-        self.roots.iter().map(|r| r.join(&self.parent).join(format!("pod{pod}"))).collect()
+        self.roots
+            .iter()
+            .map(|r| r.join(&self.parent).join(format!("pod{pod}")))
+            .collect()
     }
 
     /// Creates the pod's cgroup and its `pause` leaf; returns the leaf's `cgroup.procs` files.
@@ -77,7 +88,12 @@ impl Cgroups {
 
     /// Creates a container's cgroup with its limits; returns its `cgroup.procs` files and the
     /// file that counts OOM kills.
-    pub fn create_container(&self, pod: &str, id: &str, limits: &Limits) -> io::Result<(Vec<PathBuf>, Option<PathBuf>)> {
+    pub fn create_container(
+        &self,
+        pod: &str,
+        id: &str,
+        limits: &Limits,
+    ) -> io::Result<(Vec<PathBuf>, Option<PathBuf>)> {
         let mut procs = Vec::new();
         let mut oom = None;
         for (root, pod_dir) in self.roots.iter().zip(self.pod_dirs(pod)) {
@@ -90,7 +106,10 @@ impl Cgroups {
                     let _ = fs::write(dir.join("memory.swap.max"), "0");
                 }
                 if let Some(millis) = limits.cpu_millis {
-                    fs::write(dir.join("cpu.max"), format!("{} {CFS_PERIOD_US}", quota(millis)))?;
+                    fs::write(
+                        dir.join("cpu.max"),
+                        format!("{} {CFS_PERIOD_US}", quota(millis)),
+                    )?;
                 }
                 if let Some(millis) = limits.cpu_request_millis {
                     fs::write(dir.join("cpu.weight"), weight(shares(millis)).to_string())?;
@@ -103,7 +122,8 @@ impl Cgroups {
                     if let Some(bytes) = limits.memory_bytes {
                         fs::write(dir.join("memory.limit_in_bytes"), bytes.to_string())?;
                         // Without swap accounting this file is absent; that is fine.
-                        let _ = fs::write(dir.join("memory.memsw.limit_in_bytes"), bytes.to_string());
+                        let _ =
+                            fs::write(dir.join("memory.memsw.limit_in_bytes"), bytes.to_string());
                     }
                     oom = Some(dir.join("memory.oom_control"));
                 }
@@ -133,7 +153,11 @@ impl Cgroups {
 
     /// The `cgroup.procs` files of an existing container cgroup (for exec).
     pub fn container_procs(&self, pod: &str, id: &str) -> Vec<PathBuf> {
-        self.pod_dirs(pod).into_iter().map(|d| d.join(id).join("cgroup.procs")).filter(|p| p.exists()).collect()
+        self.pod_dirs(pod)
+            .into_iter()
+            .map(|d| d.join(id).join("cgroup.procs"))
+            .filter(|p| p.exists())
+            .collect()
     }
 
     /// Every process in the pod's cgroup tree.
@@ -177,9 +201,11 @@ impl Cgroups {
         }
     }
 
-    /// Whether any of the pod's cgroup directories still exists.
-    pub fn pod_exists(&self, pod: &str) -> bool {
-        self.pod_dirs(pod).iter().any(|d| d.exists())
+    /// Removes the runtime's parent cgroups if no pod is left in them.
+    pub fn remove_parent(&self) {
+        for root in &self.roots {
+            let _ = fs::remove_dir(root.join(&self.parent));
+        }
     }
 }
 

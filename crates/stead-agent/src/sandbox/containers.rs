@@ -12,7 +12,9 @@ use nix::unistd::Pid;
 
 use super::Inner;
 use super::helper::HELPER_ARG;
-use super::state::{ContainerRecord, ExitRecord, Launch, ShimReport, now_rfc3339, read_json, write_json};
+use super::state::{
+    ContainerRecord, ExitRecord, Launch, ShimReport, now_rfc3339, read_json, write_json,
+};
 use crate::runtime::{ContainerSpec, ContainerState, ContainerStatus, RuntimeError};
 
 fn failed(what: impl std::fmt::Display) -> RuntimeError {
@@ -39,10 +41,16 @@ impl Inner {
 
     /// Every container record of a sandbox.
     pub(super) fn container_records(&self, sandbox: &str) -> Vec<ContainerRecord> {
-        let Ok(entries) = fs::read_dir(self.sandbox_dir(sandbox).join("containers")) else { return Vec::new() };
+        let Ok(entries) = fs::read_dir(self.sandbox_dir(sandbox).join("containers")) else {
+            return Vec::new();
+        };
         entries
             .flatten()
-            .filter_map(|e| read_json::<ContainerRecord>(&e.path().join("container.json")).ok().flatten())
+            .filter_map(|e| {
+                read_json::<ContainerRecord>(&e.path().join("container.json"))
+                    .ok()
+                    .flatten()
+            })
             .collect()
     }
 
@@ -51,10 +59,17 @@ impl Inner {
         if id.is_empty() || id.contains('/') || id.starts_with('.') {
             return Err(RuntimeError::NotFound(format!("container {id:?}")));
         }
-        let entries = fs::read_dir(self.sandboxes_dir()).map_err(|e| failed(format!("list sandboxes: {e}")))?;
+        let entries = fs::read_dir(self.sandboxes_dir())
+            .map_err(|e| failed(format!("list sandboxes: {e}")))?;
         for entry in entries.flatten() {
-            let path = entry.path().join("containers").join(id).join("container.json");
-            if let Some(record) = read_json::<ContainerRecord>(&path).map_err(|e| failed(format!("container {id}: {e}")))? {
+            let path = entry
+                .path()
+                .join("containers")
+                .join(id)
+                .join("container.json");
+            if let Some(record) = read_json::<ContainerRecord>(&path)
+                .map_err(|e| failed(format!("container {id}: {e}")))?
+            {
                 return Ok(record);
             }
         }
@@ -62,16 +77,26 @@ impl Inner {
     }
 
     fn exit_record(&self, c: &ContainerRecord) -> Option<ExitRecord> {
-        read_json(&self.container_dir(&c.sandbox, &c.id).join("exit.json")).ok().flatten()
+        read_json(&self.container_dir(&c.sandbox, &c.id).join("exit.json"))
+            .ok()
+            .flatten()
     }
 
-    pub(super) fn start_container(&self, sandbox: &str, spec: &ContainerSpec) -> Result<String, RuntimeError> {
+    pub(super) fn start_container(
+        &self,
+        sandbox: &str,
+        spec: &ContainerSpec,
+    ) -> Result<String, RuntimeError> {
         let record = self.live_sandbox(sandbox)?;
         let id = new_id()?;
         let dir = self.container_dir(sandbox, &id);
-        let what = format!("container {}/{} in sandbox {sandbox}", spec.name, spec.attempt);
+        let what = format!(
+            "container {}/{} in sandbox {sandbox}",
+            spec.name, spec.attempt
+        );
         for sub in ["upper", "work", "rootfs"] {
-            fs::create_dir_all(dir.join(sub)).map_err(|e| failed(format!("{what}: create {sub}: {e}")))?;
+            fs::create_dir_all(dir.join(sub))
+                .map_err(|e| failed(format!("{what}: create {sub}: {e}")))?;
         }
         if spec.image.layers.is_empty() {
             return Err(failed(format!("{what}: the image has no layers")));
@@ -94,17 +119,30 @@ impl Inner {
             shim: None,
             started_at: None,
         };
-        write_json(&dir.join("container.json"), &container).map_err(|e| failed(format!("{what}: write record: {e}")))?;
+        write_json(&dir.join("container.json"), &container)
+            .map_err(|e| failed(format!("{what}: write record: {e}")))?;
 
         // The pod's files first, unless the container mounts its own at that path.
         let sandbox_dir = self.sandbox_dir(sandbox);
         let mut mounts: Vec<(PathBuf, String, bool)> = Vec::new();
-        for (file, path) in [("hosts", "/etc/hosts"), ("resolv.conf", "/etc/resolv.conf"), ("hostname", "/etc/hostname")] {
-            if !spec.mounts.iter().any(|m| m.container_path.trim_end_matches('/') == path) {
+        for (file, path) in [
+            ("hosts", "/etc/hosts"),
+            ("resolv.conf", "/etc/resolv.conf"),
+            ("hostname", "/etc/hostname"),
+        ] {
+            if !spec
+                .mounts
+                .iter()
+                .any(|m| m.container_path.trim_end_matches('/') == path)
+            {
                 mounts.push((sandbox_dir.join(file), path.to_string(), true));
             }
         }
-        mounts.extend(spec.mounts.iter().map(|m| (m.host_path.clone(), m.container_path.clone(), m.read_only)));
+        mounts.extend(
+            spec.mounts
+                .iter()
+                .map(|m| (m.host_path.clone(), m.container_path.clone(), m.read_only)),
+        );
         let launch = Launch {
             pause_pid: record.pause.pid,
             layers: spec.image.layers.clone(),
@@ -121,7 +159,8 @@ impl Inner {
             oom_file,
             exit_path: dir.join("exit.json"),
         };
-        write_json(&dir.join("launch.json"), &launch).map_err(|e| failed(format!("{what}: write launch: {e}")))?;
+        write_json(&dir.join("launch.json"), &launch)
+            .map_err(|e| failed(format!("{what}: write launch: {e}")))?;
 
         let out = Command::new(&self.config.helper_exe)
             .arg(HELPER_ARG)
@@ -132,7 +171,10 @@ impl Inner {
             .map_err(|e| failed(format!("{what}: run shim: {e}")))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let report: ShimReport = serde_json::from_str(stdout.trim()).map_err(|_| {
-            failed(format!("{what}: shim: {}", String::from_utf8_lossy(&out.stderr).trim()))
+            failed(format!(
+                "{what}: shim: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
         })?;
         if report.shim.is_none() && report.error.is_some() {
             // The shim failed before it could start anything: nothing ran.
@@ -151,7 +193,8 @@ impl Inner {
         container.process = report.process;
         container.shim = report.shim;
         container.started_at = report.started_at;
-        write_json(&dir.join("container.json"), &container).map_err(|e| failed(format!("{what}: write record: {e}")))?;
+        write_json(&dir.join("container.json"), &container)
+            .map_err(|e| failed(format!("{what}: write record: {e}")))?;
         Ok(id)
     }
 
@@ -167,11 +210,13 @@ impl Inner {
             }
         } else {
             match (c.process, c.shim) {
-                (Some(p), _) if p.alive() => ContainerState::Running { started_at: parse_ts(c.started_at.as_deref().unwrap_or("")) },
+                (Some(p), _) if p.alive() => ContainerState::Running {
+                    started_at: parse_ts(c.started_at.as_deref().unwrap_or("")),
+                },
                 // The shim is about to record the exit.
-                (Some(_), Some(s)) if s.alive() => {
-                    ContainerState::Running { started_at: parse_ts(c.started_at.as_deref().unwrap_or("")) }
-                }
+                (Some(_), Some(s)) if s.alive() => ContainerState::Running {
+                    started_at: parse_ts(c.started_at.as_deref().unwrap_or("")),
+                },
                 (Some(_), _) => ContainerState::Exited {
                     started_at: c.started_at.as_deref().map(parse_ts),
                     finished_at: jiff::Timestamp::now(),
@@ -198,12 +243,15 @@ impl Inner {
 
     /// Whether the container is done: exit recorded, or neither it nor its shim runs.
     fn finished(&self, c: &ContainerRecord) -> bool {
-        self.exit_record(c).is_some() || !(c.process.is_some_and(|p| p.alive()) || c.shim.is_some_and(|s| s.alive()))
+        self.exit_record(c).is_some()
+            || !(c.process.is_some_and(|p| p.alive()) || c.shim.is_some_and(|s| s.alive()))
     }
 
     pub(super) fn stop_container(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
         let c = self.container_record(id)?;
-        let Some(process) = c.process else { return Ok(()) };
+        let Some(process) = c.process else {
+            return Ok(());
+        };
         if self.finished(&c) {
             return Ok(());
         }
@@ -219,7 +267,13 @@ impl Inner {
         while Instant::now() < deadline && !self.finished(&c) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        if self.finished(&c) { Ok(()) } else { Err(failed(format!("container {id}: still running after SIGKILL"))) }
+        if self.finished(&c) {
+            Ok(())
+        } else {
+            Err(failed(format!(
+                "container {id}: still running after SIGKILL"
+            )))
+        }
     }
 
     pub(super) fn remove_container(&self, id: &str) -> Result<(), RuntimeError> {
@@ -233,13 +287,24 @@ impl Inner {
         }
         self.cgroups.remove_container(&c.sandbox, id);
         let dir = self.container_dir(&c.sandbox, id);
-        fs::remove_dir_all(&dir).map_err(|e| failed(format!("container {id}: remove {}: {e}", dir.display())))
+        fs::remove_dir_all(&dir)
+            .map_err(|e| failed(format!("container {id}: remove {}: {e}", dir.display())))
     }
 
     /// A running container's host pid, working dir and cgroup files (for exec).
-    pub(super) fn exec_target(&self, id: &str) -> Result<(i32, String, Vec<PathBuf>), RuntimeError> {
+    pub(super) fn exec_target(
+        &self,
+        id: &str,
+    ) -> Result<(i32, String, Vec<PathBuf>), RuntimeError> {
         let c = self.container_record(id)?;
-        let process = c.process.filter(|p| p.alive()).ok_or_else(|| failed(format!("container {id} is not running")))?;
-        Ok((process.pid, c.working_dir.clone(), self.cgroups.container_procs(&c.sandbox, id)))
+        let process = c
+            .process
+            .filter(|p| p.alive())
+            .ok_or_else(|| failed(format!("container {id} is not running")))?;
+        Ok((
+            process.pid,
+            c.working_dir.clone(),
+            self.cgroups.container_procs(&c.sandbox, id),
+        ))
     }
 }

@@ -18,15 +18,29 @@ fn failed(what: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Failed(what.to_string())
 }
 
-async fn command(rt: &SandboxRuntime, id: &ContainerId, argv: &[String], tty: bool) -> Result<Command, RuntimeError> {
+async fn command(
+    rt: &SandboxRuntime,
+    id: &ContainerId,
+    argv: &[String],
+    tty: bool,
+) -> Result<Command, RuntimeError> {
     if argv.is_empty() {
         return Err(failed(format!("exec in container {id}: no command")));
     }
     let id2 = id.clone();
-    let (pid, working_dir, cgroup_procs) = rt.blocking(move |inner| inner.exec_target(&id2)).await?;
-    let launch = ExecLaunch { pid, working_dir, tty, cgroup_procs, command: argv.to_vec() };
+    let (pid, working_dir, cgroup_procs) =
+        rt.blocking(move |inner| inner.exec_target(&id2)).await?;
+    let launch = ExecLaunch {
+        pid,
+        working_dir,
+        tty,
+        cgroup_procs,
+        command: argv.to_vec(),
+    };
     let mut cmd = Command::new(&rt.inner.config.helper_exe);
-    cmd.arg(HELPER_ARG).arg("exec").arg(serde_json::to_string(&launch).map_err(failed)?);
+    cmd.arg(HELPER_ARG)
+        .arg("exec")
+        .arg(serde_json::to_string(&launch).map_err(failed)?);
     cmd.kill_on_drop(true);
     Ok(cmd)
 }
@@ -38,47 +52,94 @@ pub(super) async fn exec_sync(
     timeout: Duration,
 ) -> Result<ExecOutput, RuntimeError> {
     let mut cmd = command(rt, id, argv, false).await?;
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = cmd.spawn().map_err(|e| failed(format!("exec in container {id}: {e}")))?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd
+        .spawn()
+        .map_err(|e| failed(format!("exec in container {id}: {e}")))?;
     // Dropping the child on timeout kills the helper; its command dies with it (parent-death
     // signal).
     match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(Ok(out)) => Ok(ExecOutput { exit_code: exit_code(out.status), stdout: out.stdout, stderr: out.stderr }),
+        Ok(Ok(out)) => Ok(ExecOutput {
+            exit_code: exit_code(out.status),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        }),
         Ok(Err(e)) => Err(failed(format!("exec in container {id}: {e}"))),
-        Err(_) => Err(failed(format!("exec in container {id}: command timed out after {timeout:?}"))),
+        Err(_) => Err(failed(format!(
+            "exec in container {id}: command timed out after {timeout:?}"
+        ))),
     }
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
-pub(super) async fn exec(rt: &SandboxRuntime, id: &ContainerId, spec: &ExecSpec) -> Result<ExecSession, RuntimeError> {
+pub(super) async fn exec(
+    rt: &SandboxRuntime,
+    id: &ContainerId,
+    spec: &ExecSpec,
+) -> Result<ExecSession, RuntimeError> {
     let mut cmd = command(rt, id, &spec.command, spec.tty).await?;
     if spec.tty {
         return exec_tty(cmd, id, spec).await;
     }
     let pipe = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
-    cmd.stdin(pipe(spec.stdin)).stdout(pipe(spec.stdout)).stderr(pipe(spec.stderr));
-    let mut child = cmd.spawn().map_err(|e| failed(format!("exec in container {id}: {e}")))?;
-    let stdin = child.stdin.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>);
-    let stdout = child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
-    let stderr = child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
+    cmd.stdin(pipe(spec.stdin))
+        .stdout(pipe(spec.stdout))
+        .stderr(pipe(spec.stderr));
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| failed(format!("exec in container {id}: {e}")))?;
+    let stdin = child
+        .stdin
+        .take()
+        .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>);
+    let stdout = child
+        .stdout
+        .take()
+        .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
+    let stderr = child
+        .stderr
+        .take()
+        .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
     let (tx, exit) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let code = child.wait().await.map(exit_code).unwrap_or(255);
         let _ = tx.send(code);
     });
-    Ok(ExecSession { stdin, stdout, stderr, exit, resize: None })
+    Ok(ExecSession {
+        stdin,
+        stdout,
+        stderr,
+        exit,
+        resize: None,
+    })
 }
 
-async fn exec_tty(mut cmd: Command, id: &ContainerId, spec: &ExecSpec) -> Result<ExecSession, RuntimeError> {
-    let pty = nix::pty::openpty(None, None).map_err(|e| failed(format!("exec in container {id}: openpty: {e}")))?;
+async fn exec_tty(
+    mut cmd: Command,
+    id: &ContainerId,
+    spec: &ExecSpec,
+) -> Result<ExecSession, RuntimeError> {
+    let pty = nix::pty::openpty(None, None)
+        .map_err(|e| failed(format!("exec in container {id}: openpty: {e}")))?;
     let replica = pty.slave;
-    let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| failed(format!("exec in container {id}: {e}")));
-    cmd.stdin(Stdio::from(dup(&replica)?)).stdout(Stdio::from(dup(&replica)?)).stderr(Stdio::from(replica));
-    let mut child = cmd.spawn().map_err(|e| failed(format!("exec in container {id}: {e}")))?;
+    let dup = |fd: &OwnedFd| {
+        fd.try_clone()
+            .map_err(|e| failed(format!("exec in container {id}: {e}")))
+    };
+    cmd.stdin(Stdio::from(dup(&replica)?))
+        .stdout(Stdio::from(dup(&replica)?))
+        .stderr(Stdio::from(replica));
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| failed(format!("exec in container {id}: {e}")))?;
     let master = pty.master;
     let reader = tokio::fs::File::from_std(std::fs::File::from(dup(&master)?));
     let writer = tokio::fs::File::from_std(std::fs::File::from(dup(&master)?));
@@ -86,7 +147,12 @@ async fn exec_tty(mut cmd: Command, id: &ContainerId, spec: &ExecSpec) -> Result
     let resize_fd = master;
     tokio::spawn(async move {
         while let Some((cols, rows)) = resize_rx.recv().await {
-            let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+            let size = libc::winsize {
+                ws_row: rows,
+                ws_col: cols,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
             // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call; the fd is
             // the pty's controlling side, owned by this task.
             unsafe {
@@ -100,10 +166,13 @@ async fn exec_tty(mut cmd: Command, id: &ContainerId, spec: &ExecSpec) -> Result
         let _ = tx.send(code);
     });
     // With a tty, stderr is folded into stdout.
-    let stdout: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>> =
-        spec.stdout.then(|| Box::new(PtyReader(reader)) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
+    let stdout: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>> = spec
+        .stdout
+        .then(|| Box::new(PtyReader(reader)) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
     Ok(ExecSession {
-        stdin: spec.stdin.then(|| Box::new(writer) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>),
+        stdin: spec
+            .stdin
+            .then(|| Box::new(writer) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>),
         stdout,
         stderr: None,
         exit,
@@ -121,9 +190,10 @@ impl tokio::io::AsyncRead for PtyReader {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         match std::pin::Pin::new(&mut self.0).poll_read(cx, buf) {
-            std::task::Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::EIO) => std::task::Poll::Ready(Ok(())),
+            std::task::Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::EIO) => {
+                std::task::Poll::Ready(Ok(()))
+            }
             other => other,
         }
     }
 }
-

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, setns, unshare};
-use nix::sys::signal::{SigHandler, SigSet, Signal, SigmaskHow, signal, sigprocmask};
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::stat::{Mode, SFlag, makedev, mknod, umask};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -64,12 +64,12 @@ pub fn helper_main(args: &[String]) -> ! {
     }
 }
 
-fn ctx<T, E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
+fn ctx<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
 fn open_ns(pid: i32, kind: &str) -> Result<File, String> {
-    File::open(format!("/proc/{pid}/ns/{kind}")).map_err(ctx::<(), _>(&format!("open ns {kind} of {pid}")))
+    File::open(format!("/proc/{pid}/ns/{kind}")).map_err(ctx(&format!("open ns {kind} of {pid}")))
 }
 
 /// Rust's runtime ignores SIGPIPE; programs we exec expect the default.
@@ -93,29 +93,38 @@ fn detach_stdio() {
 fn fork_or_fail() -> Result<ForkResult, String> {
     // SAFETY: every helper subcommand runs in a fresh single-threaded process, so the child of
     // fork has a consistent copy of the whole address space.
-    unsafe { fork() }.map_err(ctx::<(), _>("fork"))
+    unsafe { fork() }.map_err(ctx("fork"))
 }
 
 fn mknetns(path: &Path) -> Result<(), String> {
-    unshare(CloneFlags::CLONE_NEWNET).map_err(ctx::<(), _>("unshare net"))?;
+    unshare(CloneFlags::CLONE_NEWNET).map_err(ctx("unshare net"))?;
     if !path.exists() {
-        File::create(path).map_err(ctx::<(), _>("create netns file"))?;
+        File::create(path).map_err(ctx("create netns file"))?;
     }
-    mount(Some("/proc/self/ns/net"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(ctx::<(), _>("bind-mount netns"))
+    mount(
+        Some("/proc/self/ns/net"),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(ctx("bind-mount netns"))
 }
 
 fn nsexec(netns: &Path, argv: &[String]) -> Result<(), String> {
-    let ns = File::open(netns).map_err(ctx::<(), _>("open netns"))?;
-    setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(ctx::<(), _>("setns net"))?;
+    let ns = File::open(netns).map_err(ctx("open netns"))?;
+    setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(ctx("setns net"))?;
     reset_signals();
     let args = cstrings(argv)?;
-    nix::unistd::execvp(&args[0], &args).map_err(ctx::<(), _>(&format!("exec {}", argv[0])))?;
+    nix::unistd::execvp(&args[0], &args).map_err(ctx(&format!("exec {}", argv[0])))?;
     unreachable!()
 }
 
 fn cstrings(items: &[String]) -> Result<Vec<CString>, String> {
-    items.iter().map(|s| CString::new(s.as_bytes()).map_err(|_| format!("NUL in {s:?}"))).collect()
+    items
+        .iter()
+        .map(|s| CString::new(s.as_bytes()).map_err(|_| format!("NUL in {s:?}")))
+        .collect()
 }
 
 fn pause(hostname: &str, network: &str) -> Result<(), String> {
@@ -123,11 +132,11 @@ fn pause(hostname: &str, network: &str) -> Result<(), String> {
     if network == "new" {
         flags |= CloneFlags::CLONE_NEWNET;
     } else {
-        let ns = File::open(network).map_err(ctx::<(), _>("open node netns"))?;
-        setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(ctx::<(), _>("setns node net"))?;
+        let ns = File::open(network).map_err(ctx("open node netns"))?;
+        setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(ctx("setns node net"))?;
     }
-    unshare(flags).map_err(ctx::<(), _>("unshare"))?;
-    nix::unistd::sethostname(hostname).map_err(ctx::<(), _>("sethostname"))?;
+    unshare(flags).map_err(ctx("unshare"))?;
+    nix::unistd::sethostname(hostname).map_err(ctx("sethostname"))?;
     match fork_or_fail()? {
         ForkResult::Parent { child } => {
             println!("{child}");
@@ -138,7 +147,12 @@ fn pause(hostname: &str, network: &str) -> Result<(), String> {
             detach_stdio();
             let _ = std::env::set_current_dir("/");
             let mut set = SigSet::empty();
-            for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+            for s in [
+                Signal::SIGCHLD,
+                Signal::SIGTERM,
+                Signal::SIGINT,
+                Signal::SIGHUP,
+            ] {
                 set.add(s);
             }
             let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
@@ -171,7 +185,11 @@ const MAX_LOG_LINE: usize = 16 * 1024;
 
 impl LogStream {
     fn new(name: &'static str) -> Self {
-        LogStream { name, buf: Vec::new(), open: true }
+        LogStream {
+            name,
+            buf: Vec::new(),
+            open: true,
+        }
     }
 
     fn push(&mut self, data: &[u8], log: &mut File) {
@@ -203,14 +221,16 @@ impl LogStream {
 
 fn shim(dir: &Path) -> Result<(), String> {
     let launch: Launch = read_json(&dir.join("launch.json"))
-        .map_err(ctx::<(), _>("read launch.json"))?
+        .map_err(ctx("read launch.json"))?
         .ok_or("no launch.json")?;
-    let (report_r, report_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx::<(), _>("pipe"))?;
+    let (report_r, report_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx("pipe"))?;
     match fork_or_fail()? {
         ForkResult::Parent { .. } => {
             drop(report_w);
             let mut report = String::new();
-            File::from(report_r).read_to_string(&mut report).map_err(ctx::<(), _>("read report"))?;
+            File::from(report_r)
+                .read_to_string(&mut report)
+                .map_err(ctx("read report"))?;
             if report.is_empty() {
                 return Err("the shim ended without a report".into());
             }
@@ -225,7 +245,12 @@ fn shim(dir: &Path) -> Result<(), String> {
             let code = match supervise(&launch, &mut report) {
                 Ok(()) => 0,
                 Err(message) => {
-                    let line = ShimReport { process: None, shim: None, started_at: None, error: Some(message) };
+                    let line = ShimReport {
+                        process: None,
+                        shim: None,
+                        started_at: None,
+                        error: Some(message),
+                    };
                     send_report(&mut report, &line);
                     1
                 }
@@ -245,27 +270,28 @@ fn send_report(report: &mut Option<File>, line: &ShimReport) {
 /// The shim proper: starts the container and supervises it to its end.
 fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
     if let Some(parent) = launch.log_path.parent() {
-        fs::create_dir_all(parent).map_err(ctx::<(), _>("create log dir"))?;
+        fs::create_dir_all(parent).map_err(ctx("create log dir"))?;
     }
     let mut log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&launch.log_path)
-        .map_err(ctx::<(), _>("open log"))?;
-    let (out_r, out_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx::<(), _>("pipe"))?;
-    let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx::<(), _>("pipe"))?;
-    let (status_r, status_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx::<(), _>("pipe"))?;
+        .map_err(ctx("open log"))?;
+    let (out_r, out_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx("pipe"))?;
+    let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx("pipe"))?;
+    let (status_r, status_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx("pipe"))?;
     let pid_ns = open_ns(launch.pause_pid, "pid")?;
     let other_ns = [
         (open_ns(launch.pause_pid, "net")?, CloneFlags::CLONE_NEWNET),
         (open_ns(launch.pause_pid, "uts")?, CloneFlags::CLONE_NEWUTS),
         (open_ns(launch.pause_pid, "ipc")?, CloneFlags::CLONE_NEWIPC),
     ];
-    setns(pid_ns.as_fd(), CloneFlags::CLONE_NEWPID).map_err(ctx::<(), _>("setns pid"))?;
+    setns(pid_ns.as_fd(), CloneFlags::CLONE_NEWPID).map_err(ctx("setns pid"))?;
     let mut chld = SigSet::empty();
     chld.add(Signal::SIGCHLD);
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&chld), None).map_err(ctx::<(), _>("block SIGCHLD"))?;
-    let sigfd = SignalFd::with_flags(&chld, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC).map_err(ctx::<(), _>("signalfd"))?;
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&chld), None).map_err(ctx("block SIGCHLD"))?;
+    let sigfd = SignalFd::with_flags(&chld, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)
+        .map_err(ctx("signalfd"))?;
 
     let child = match fork_or_fail()? {
         ForkResult::Child => {
@@ -296,13 +322,23 @@ fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
             reason: Some("StartError".into()),
             message: Some(start_error.clone()),
         };
-        write_json(&launch.exit_path, &exit).map_err(ctx::<(), _>("write exit"))?;
-        let _ = LogStream::new("stderr").write(start_error.as_bytes(), 'F', &mut log);
-        let line = ShimReport { process: None, shim, started_at: None, error: Some(start_error) };
+        write_json(&launch.exit_path, &exit).map_err(ctx("write exit"))?;
+        LogStream::new("stderr").write(start_error.as_bytes(), 'F', &mut log);
+        let line = ShimReport {
+            process: None,
+            shim,
+            started_at: None,
+            error: Some(start_error),
+        };
         send_report(report, &line);
         return Ok(());
     }
-    let line = ShimReport { process: ProcId::of(child.as_raw()), shim, started_at: Some(started_at.clone()), error: None };
+    let line = ShimReport {
+        process: ProcId::of(child.as_raw()),
+        shim,
+        started_at: Some(started_at.clone()),
+        error: None,
+    };
     send_report(report, &line);
 
     let status = pump_until_exit(child, [out_r, err_r], &sigfd, &mut log);
@@ -320,17 +356,26 @@ fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
         reason: oom.then(|| "OOMKilled".to_string()),
         message: None,
     };
-    write_json(&launch.exit_path, &exit).map_err(ctx::<(), _>("write exit"))
+    write_json(&launch.exit_path, &exit).map_err(ctx("write exit"))
 }
 
 /// Copies the container's output into the log until the container process exits, then drains
 /// what is left without waiting for other holders of the pipes.
-fn pump_until_exit(child: Pid, pipes: [OwnedFd; 2], sigfd: &SignalFd, log: &mut File) -> WaitStatus {
+fn pump_until_exit(
+    child: Pid,
+    pipes: [OwnedFd; 2],
+    sigfd: &SignalFd,
+    log: &mut File,
+) -> WaitStatus {
     let mut streams = [LogStream::new("stdout"), LogStream::new("stderr")];
     let mut buf = vec![0u8; 64 * 1024];
     let mut exited = None;
     loop {
-        let timeout = if exited.is_some() { PollTimeout::ZERO } else { PollTimeout::NONE };
+        let timeout = if exited.is_some() {
+            PollTimeout::ZERO
+        } else {
+            PollTimeout::NONE
+        };
         let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
         for (i, fd) in pipes.iter().enumerate() {
             if streams[i].open {
@@ -342,7 +387,10 @@ fn pump_until_exit(child: Pid, pipes: [OwnedFd; 2], sigfd: &SignalFd, log: &mut 
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => 0,
         };
-        let revents: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        let revents: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
         drop(fds);
         if revents[0] {
             let _ = sigfd.read_signal();
@@ -385,21 +433,34 @@ fn oom_killed(file: Option<&Path>) -> bool {
     let Some(text) = file.and_then(|f| fs::read_to_string(f).ok()) else {
         return false;
     };
-    text.lines().any(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok()).is_some_and(|n| n > 0))
+    text.lines().any(|l| {
+        l.strip_prefix("oom_kill ")
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+    })
 }
 
 /// The container's init path, in the forked child: namespaces, cgroup, root filesystem, user,
 /// then exec. Returns only on failure, with the message for the exit record.
-fn start_container(launch: &Launch, other_ns: &[(File, CloneFlags)]) -> Result<std::convert::Infallible, String> {
+fn start_container(
+    launch: &Launch,
+    other_ns: &[(File, CloneFlags)],
+) -> Result<std::convert::Infallible, String> {
     for (ns, kind) in other_ns {
-        setns(ns.as_fd(), *kind).map_err(ctx::<(), _>("setns"))?;
+        setns(ns.as_fd(), *kind).map_err(ctx("setns"))?;
     }
     for procs in &launch.cgroup_procs {
-        fs::write(procs, "0").map_err(ctx::<(), _>(&format!("join cgroup {}", procs.display())))?;
+        fs::write(procs, "0").map_err(ctx(&format!("join cgroup {}", procs.display())))?;
     }
-    unshare(CloneFlags::CLONE_NEWNS).map_err(ctx::<(), _>("unshare mount"))?;
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(ctx::<(), _>("make / private"))?;
+    unshare(CloneFlags::CLONE_NEWNS).map_err(ctx("unshare mount"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(ctx("make / private"))?;
     umask(Mode::empty());
     build_rootfs(launch)?;
     pivot_into(&launch.rootfs)?;
@@ -411,14 +472,19 @@ fn start_container(launch: &Launch, other_ns: &[(File, CloneFlags)]) -> Result<s
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));
     }
-    let cwd = if launch.working_dir.is_empty() { "/" } else { launch.working_dir.as_str() };
+    let cwd = if launch.working_dir.is_empty() {
+        "/"
+    } else {
+        launch.working_dir.as_str()
+    };
     let _ = fs::create_dir_all(cwd);
     let mut all_groups = vec![Gid::from_raw(gid)];
     all_groups.extend(groups.into_iter().map(Gid::from_raw));
-    setgroups(&all_groups).map_err(ctx::<(), _>("setgroups"))?;
-    setgid(Gid::from_raw(gid)).map_err(ctx::<(), _>("setgid"))?;
-    setuid(Uid::from_raw(uid)).map_err(ctx::<(), _>("setuid"))?;
-    std::env::set_current_dir(cwd).map_err(ctx::<(), _>(&format!("chdir to cwd (\"{cwd}\") set in config.json")))?;
+    setgroups(&all_groups).map_err(ctx("setgroups"))?;
+    setgid(Gid::from_raw(gid)).map_err(ctx("setgid"))?;
+    setuid(Uid::from_raw(uid)).map_err(ctx("setuid"))?;
+    std::env::set_current_dir(cwd)
+        .map_err(ctx(&format!("chdir to cwd (\"{cwd}\") set in config.json")))?;
     exec_in_root(&launch.command, &env)
 }
 
@@ -436,7 +502,10 @@ fn exec_in_root(argv: &[String], env: &[String]) -> Result<std::convert::Infalli
     let path = if program.contains('/') {
         PathBuf::from(program)
     } else {
-        let search = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+        let search = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(DEFAULT_PATH);
         search
             .split(':')
             .map(|dir| Path::new(dir).join(program))
@@ -444,7 +513,9 @@ fn exec_in_root(argv: &[String], env: &[String]) -> Result<std::convert::Infalli
             .ok_or_else(|| format!("exec: \"{program}\": executable file not found in $PATH"))?
     };
     if !path.exists() {
-        return Err(format!("exec: \"{program}\": stat {program}: no such file or directory"));
+        return Err(format!(
+            "exec: \"{program}\": stat {program}: no such file or directory"
+        ));
     }
     let path_c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| "NUL in path")?;
     let args = cstrings(argv)?;
@@ -464,29 +535,58 @@ fn in_root(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
 }
 
-fn mnt(src: Option<&str>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> Result<(), String> {
-    mount(src, target, fstype, flags, data).map_err(|e| format!("mount {} on {}: {e}", fstype.or(src).unwrap_or("?"), target.display()))
+fn mnt(
+    src: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), String> {
+    mount(src, target, fstype, flags, data).map_err(|e| {
+        format!(
+            "mount {} on {}: {e}",
+            fstype.or(src).unwrap_or("?"),
+            target.display()
+        )
+    })
 }
 
 fn build_rootfs(launch: &Launch) -> Result<(), String> {
     let root = &launch.rootfs;
-    let lower: Vec<String> = launch.layers.iter().rev().map(|p| p.display().to_string()).collect();
+    let lower: Vec<String> = launch
+        .layers
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
     let options = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
         launch.upper.display(),
         launch.work.display()
     );
-    mnt(Some("overlay"), root, Some("overlay"), MsFlags::empty(), Some(&options))?;
+    mnt(
+        Some("overlay"),
+        root,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(&options),
+    )?;
 
     let proc_dir = in_root(root, "/proc");
-    fs::create_dir_all(&proc_dir).map_err(ctx::<(), _>("mkdir /proc"))?;
+    fs::create_dir_all(&proc_dir).map_err(ctx("mkdir /proc"))?;
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mnt(Some("proc"), &proc_dir, Some("proc"), nosuid, None)?;
 
     let sys = in_root(root, "/sys");
-    fs::create_dir_all(&sys).map_err(ctx::<(), _>("mkdir /sys"))?;
-    mnt(Some("sysfs"), &sys, Some("sysfs"), nosuid | MsFlags::MS_RDONLY, None)?;
+    fs::create_dir_all(&sys).map_err(ctx("mkdir /sys"))?;
+    mnt(
+        Some("sysfs"),
+        &sys,
+        Some("sysfs"),
+        nosuid | MsFlags::MS_RDONLY,
+        None,
+    )?;
 
     build_dev(&in_root(root, "/dev"))?;
 
@@ -497,20 +597,56 @@ fn build_rootfs(launch: &Launch) -> Result<(), String> {
 }
 
 fn build_dev(dev: &Path) -> Result<(), String> {
-    fs::create_dir_all(dev).map_err(ctx::<(), _>("mkdir /dev"))?;
-    mnt(Some("tmpfs"), dev, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME, Some("mode=755,size=65536k"))?;
-    for (name, major, minor) in [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)] {
-        mknod(&dev.join(name), SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
-            .map_err(ctx::<(), _>(&format!("mknod /dev/{name}")))?;
+    fs::create_dir_all(dev).map_err(ctx("mkdir /dev"))?;
+    mnt(
+        Some("tmpfs"),
+        dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        Some("mode=755,size=65536k"),
+    )?;
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        mknod(
+            &dev.join(name),
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(major, minor),
+        )
+        .map_err(ctx(&format!("mknod /dev/{name}")))?;
     }
     let pts = dev.join("pts");
-    fs::create_dir_all(&pts).map_err(ctx::<(), _>("mkdir /dev/pts"))?;
-    mnt(Some("devpts"), &pts, Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=0620"))?;
+    fs::create_dir_all(&pts).map_err(ctx("mkdir /dev/pts"))?;
+    mnt(
+        Some("devpts"),
+        &pts,
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )?;
     let shm = dev.join("shm");
-    fs::create_dir_all(&shm).map_err(ctx::<(), _>("mkdir /dev/shm"))?;
-    mnt(Some("shm"), &shm, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some("mode=1777,size=65536k"))?;
-    for (link, to) in [("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
-        symlink(to, dev.join(link)).map_err(ctx::<(), _>(&format!("symlink /dev/{link}")))?;
+    fs::create_dir_all(&shm).map_err(ctx("mkdir /dev/shm"))?;
+    mnt(
+        Some("shm"),
+        &shm,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=1777,size=65536k"),
+    )?;
+    for (link, to) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        symlink(to, dev.join(link)).map_err(ctx(&format!("symlink /dev/{link}")))?;
     }
     Ok(())
 }
@@ -518,40 +654,56 @@ fn build_dev(dev: &Path) -> Result<(), String> {
 /// Bind-mounts `source` on `target`, creating the mount point (a directory or an empty file,
 /// like the source).
 fn bind(source: &Path, target: &Path, read_only: bool) -> Result<(), String> {
-    let is_dir = fs::metadata(source).map_err(ctx::<(), _>(&format!("mount source {}", source.display())))?.is_dir();
+    let is_dir = fs::metadata(source)
+        .map_err(ctx(&format!("mount source {}", source.display())))?
+        .is_dir();
     if is_dir {
-        fs::create_dir_all(target).map_err(ctx::<(), _>(&format!("mkdir {}", target.display())))?;
+        fs::create_dir_all(target).map_err(ctx(&format!("mkdir {}", target.display())))?;
     } else if !target.exists() {
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(ctx::<(), _>(&format!("mkdir {}", parent.display())))?;
+            fs::create_dir_all(parent).map_err(ctx(&format!("mkdir {}", parent.display())))?;
         }
-        File::create(target).map_err(ctx::<(), _>(&format!("create {}", target.display())))?;
+        File::create(target).map_err(ctx(&format!("create {}", target.display())))?;
     }
     let src = source.to_str().ok_or("non-UTF-8 mount source")?;
-    mnt(Some(src), target, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)?;
+    mnt(
+        Some(src),
+        target,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )?;
     if read_only {
-        mnt(None, target, None, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None)?;
+        mnt(
+            None,
+            target,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None,
+        )?;
     }
     Ok(())
 }
 
 fn pivot_into(root: &Path) -> Result<(), String> {
-    std::env::set_current_dir(root).map_err(ctx::<(), _>("chdir rootfs"))?;
-    nix::unistd::pivot_root(".", ".").map_err(ctx::<(), _>("pivot_root"))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(ctx::<(), _>("detach old root"))?;
-    std::env::set_current_dir("/").map_err(ctx::<(), _>("chdir /"))
+    std::env::set_current_dir(root).map_err(ctx("chdir rootfs"))?;
+    nix::unistd::pivot_root(".", ".").map_err(ctx("pivot_root"))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(ctx("detach old root"))?;
+    std::env::set_current_dir("/").map_err(ctx("chdir /"))
 }
 
 fn exec(json: &str) -> Result<(), String> {
-    let launch: ExecLaunch = serde_json::from_str(json).map_err(ctx::<(), _>("exec arguments"))?;
+    let launch: ExecLaunch = serde_json::from_str(json).map_err(ctx("exec arguments"))?;
     let pid = launch.pid;
-    let environ = fs::read(format!("/proc/{pid}/environ")).map_err(ctx::<(), _>("read container environment"))?;
+    let environ =
+        fs::read(format!("/proc/{pid}/environ")).map_err(ctx("read container environment"))?;
     let env: Vec<String> = environ
         .split(|&b| b == 0)
         .filter(|e| !e.is_empty())
         .map(|e| String::from_utf8_lossy(e).into_owned())
         .collect();
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).map_err(ctx::<(), _>("read container status"))?;
+    let status =
+        fs::read_to_string(format!("/proc/{pid}/status")).map_err(ctx("read container status"))?;
     let id_of = |key: &str| -> u32 {
         status
             .lines()
@@ -571,7 +723,7 @@ fn exec(json: &str) -> Result<(), String> {
         let _ = fs::write(procs, "0");
     }
     for (ns, kind) in &namespaces {
-        setns(ns.as_fd(), *kind).map_err(ctx::<(), _>("setns"))?;
+        setns(ns.as_fd(), *kind).map_err(ctx("setns"))?;
     }
     match fork_or_fail()? {
         ForkResult::Child => {
@@ -584,9 +736,9 @@ fn exec(json: &str) -> Result<(), String> {
                 }
             }
             let result = (|| {
-                setgroups(&[Gid::from_raw(gid)]).map_err(ctx::<(), _>("setgroups"))?;
-                setgid(Gid::from_raw(gid)).map_err(ctx::<(), _>("setgid"))?;
-                setuid(Uid::from_raw(uid)).map_err(ctx::<(), _>("setuid"))?;
+                setgroups(&[Gid::from_raw(gid)]).map_err(ctx("setgroups"))?;
+                setgid(Gid::from_raw(gid)).map_err(ctx("setgid"))?;
+                setuid(Uid::from_raw(uid)).map_err(ctx("setuid"))?;
                 if std::env::set_current_dir(&launch.working_dir).is_err() {
                     let _ = std::env::set_current_dir("/");
                 }
@@ -597,7 +749,13 @@ fn exec(json: &str) -> Result<(), String> {
                 Err(message) => message,
             };
             eprintln!("{message}");
-            std::process::exit(if message.contains("not found") || message.contains("no such file") { 127 } else { 126 })
+            std::process::exit(
+                if message.contains("not found") || message.contains("no such file") {
+                    127
+                } else {
+                    126
+                },
+            )
         }
         ForkResult::Parent { child } => {
             // Stay out of the way of signals meant for the command.

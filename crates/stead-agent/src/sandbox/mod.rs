@@ -50,8 +50,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::runtime::{
-    ContainerId, ContainerSpec, ContainerStatus, ExecOutput, ExecSession, ExecSpec, Runtime, RuntimeError,
-    SandboxId, SandboxSpec, SandboxStatus,
+    ContainerId, ContainerSpec, ContainerStatus, ExecOutput, ExecSession, ExecSpec, Runtime,
+    RuntimeError, SandboxId, SandboxSpec, SandboxStatus,
 };
 
 pub use helper::{HELPER_ARG, helper_main};
@@ -105,10 +105,21 @@ impl SandboxRuntime {
         let cidr: Cidr = config.pod_cidr.parse().map_err(RuntimeError::Failed)?;
         std::fs::create_dir_all(config.state_dir.join("sandboxes"))
             .map_err(|e| RuntimeError::Failed(format!("create state dir: {e}")))?;
-        let net = network::NodeNetwork::ensure(&config.state_dir, &config.helper_exe, &config.bridge, cidr)
-            .map_err(RuntimeError::Failed)?;
+        let net = network::NodeNetwork::ensure(
+            &config.state_dir,
+            &config.helper_exe,
+            &config.bridge,
+            cidr,
+        )
+        .map_err(RuntimeError::Failed)?;
         let cgroups = cgroup::Cgroups::detect(&config.cgroup_parent);
-        Ok(SandboxRuntime { inner: Arc::new(Inner { config, net, cgroups }) })
+        Ok(SandboxRuntime {
+            inner: Arc::new(Inner {
+                config,
+                net,
+                cgroups,
+            }),
+        })
     }
 
     /// The node network namespace file (`setns` target, `nsenter --net=`).
@@ -164,9 +175,10 @@ impl SandboxRuntime {
         self.inner.cgroups.memory_dir(sandbox, container)
     }
 
-    /// Removes the node network namespace (its bind mount and file): for tearing down a test
-    /// node. Remove every sandbox first.
-    pub fn destroy_node_network(&self) -> Result<(), RuntimeError> {
+    /// Removes the node network namespace (its bind mount and file) and the runtime's parent
+    /// cgroups: for tearing down a node (tests). Remove every sandbox first.
+    pub fn teardown_node(&self) -> Result<(), RuntimeError> {
+        self.inner.cgroups.remove_parent();
         let path = &self.inner.net.netns;
         if network::is_mount_point(path) {
             nix::mount::umount2(path.as_path(), nix::mount::MntFlags::MNT_DETACH)
@@ -191,34 +203,48 @@ impl SandboxRuntime {
 impl Runtime for SandboxRuntime {
     async fn create_sandbox(&self, spec: &SandboxSpec) -> Result<SandboxStatus, RuntimeError> {
         let spec = spec.clone();
-        self.blocking(move |inner| inner.create_sandbox(&spec)).await
+        self.blocking(move |inner| inner.create_sandbox(&spec))
+            .await
     }
 
-    async fn start_container(&self, sandbox: &SandboxId, spec: &ContainerSpec) -> Result<ContainerId, RuntimeError> {
+    async fn start_container(
+        &self,
+        sandbox: &SandboxId,
+        spec: &ContainerSpec,
+    ) -> Result<ContainerId, RuntimeError> {
         let (sandbox, spec) = (sandbox.clone(), spec.clone());
-        self.blocking(move |inner| inner.start_container(&sandbox, &spec)).await
+        self.blocking(move |inner| inner.start_container(&sandbox, &spec))
+            .await
     }
 
     async fn stop_container(&self, id: &ContainerId, grace: Duration) -> Result<(), RuntimeError> {
         let id = id.clone();
-        self.blocking(move |inner| inner.stop_container(&id, grace)).await
+        self.blocking(move |inner| inner.stop_container(&id, grace))
+            .await
     }
 
     async fn remove_container(&self, id: &ContainerId) -> Result<(), RuntimeError> {
         let id = id.clone();
-        self.blocking(move |inner| inner.remove_container(&id)).await
+        self.blocking(move |inner| inner.remove_container(&id))
+            .await
     }
 
     async fn remove_sandbox(&self, id: &SandboxId, grace: Duration) -> Result<(), RuntimeError> {
         let id = id.clone();
-        self.blocking(move |inner| inner.remove_sandbox(&id, grace)).await
+        self.blocking(move |inner| inner.remove_sandbox(&id, grace))
+            .await
     }
 
     async fn list(&self) -> Result<(Vec<SandboxStatus>, Vec<ContainerStatus>), RuntimeError> {
         self.blocking(|inner| inner.list()).await
     }
 
-    async fn exec_sync(&self, id: &ContainerId, command: &[String], timeout: Duration) -> Result<ExecOutput, RuntimeError> {
+    async fn exec_sync(
+        &self,
+        id: &ContainerId,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, RuntimeError> {
         exec::exec_sync(self, id, command, timeout).await
     }
 
@@ -226,9 +252,15 @@ impl Runtime for SandboxRuntime {
         exec::exec(self, id, spec).await
     }
 
-    async fn connect(&self, sandbox: &SandboxId, port: u16) -> Result<tokio::net::TcpStream, RuntimeError> {
+    async fn connect(
+        &self,
+        sandbox: &SandboxId,
+        port: u16,
+    ) -> Result<tokio::net::TcpStream, RuntimeError> {
         let sandbox = sandbox.clone();
-        let record = self.blocking(move |inner| inner.live_sandbox(&sandbox)).await?;
+        let record = self
+            .blocking(move |inner| inner.live_sandbox(&sandbox))
+            .await?;
         let netns = PathBuf::from(format!("/proc/{}/ns/net", record.pause.pid));
         let (tx, rx) = tokio::sync::oneshot::channel();
         // A dedicated thread (never a tokio worker) enters the pod's network namespace.
@@ -245,6 +277,7 @@ impl Runtime for SandboxRuntime {
             .await
             .map_err(|_| RuntimeError::Failed("connect thread ended".into()))?
             .map_err(|e| RuntimeError::Failed(format!("connect to port {port} in sandbox: {e}")))?;
-        tokio::net::TcpStream::from_std(stream).map_err(|e| RuntimeError::Failed(format!("connect: {e}")))
+        tokio::net::TcpStream::from_std(stream)
+            .map_err(|e| RuntimeError::Failed(format!("connect: {e}")))
     }
 }

@@ -28,14 +28,19 @@ pub struct Cidr {
 impl std::str::FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (addr, prefix) = s.split_once('/').ok_or_else(|| format!("pod cidr {s:?}: want ADDR/PREFIX"))?;
+        let (addr, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("pod cidr {s:?}: want ADDR/PREFIX"))?;
         let addr: Ipv4Addr = addr.parse().map_err(|e| format!("pod cidr {s:?}: {e}"))?;
         let prefix: u8 = prefix.parse().map_err(|e| format!("pod cidr {s:?}: {e}"))?;
         if !(8..=30).contains(&prefix) {
             return Err(format!("pod cidr {s:?}: prefix must be between 8 and 30"));
         }
         let mask = u32::MAX << (32 - prefix);
-        Ok(Cidr { network: Ipv4Addr::from(u32::from(addr) & mask), prefix })
+        Ok(Cidr {
+            network: Ipv4Addr::from(u32::from(addr) & mask),
+            prefix,
+        })
     }
 }
 
@@ -65,16 +70,30 @@ pub struct NodeNetwork {
 
 impl NodeNetwork {
     /// Creates the node namespace and bridge, or adopts them when an earlier agent made them.
-    pub fn ensure(state_dir: &Path, helper: &Path, bridge: &str, cidr: Cidr) -> Result<NodeNetwork, String> {
+    pub fn ensure(
+        state_dir: &Path,
+        helper: &Path,
+        bridge: &str,
+        cidr: Cidr,
+    ) -> Result<NodeNetwork, String> {
         let dir = state_dir.join("netns");
         fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
         let ipam = state_dir.join("ipam");
         fs::create_dir_all(&ipam).map_err(|e| format!("create {}: {e}", ipam.display()))?;
-        let net = NodeNetwork { netns: dir.join("node"), bridge: bridge.to_string(), cidr, helper: helper.to_path_buf(), ipam };
+        let net = NodeNetwork {
+            netns: dir.join("node"),
+            bridge: bridge.to_string(),
+            cidr,
+            helper: helper.to_path_buf(),
+            ipam,
+        };
         if !is_mount_point(&net.netns) {
             helper_command(helper, &["mknetns", &net.netns.display().to_string()]).run()?;
         }
-        let has_bridge = net.ns_command(&["ip", "link", "show", "dev", bridge]).run().is_ok();
+        let has_bridge = net
+            .ns_command(&["ip", "link", "show", "dev", bridge])
+            .run()
+            .is_ok();
         if !has_bridge {
             let gw = cidr.gateway();
             let prefix = cidr.prefix;
@@ -100,12 +119,23 @@ impl NodeNetwork {
     fn ip_batch(&self, netns: &Path, script: &str) -> Result<(), String> {
         let netns = netns.display().to_string();
         let mut cmd = helper_command(&self.helper, &["nsexec", &netns, "ip", "-batch", "-"]);
-        cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| format!("run ip: {e}"))?;
-        let _ = child.stdin.take().expect("piped").write_all(script.as_bytes());
-        let out = child.wait_with_output().map_err(|e| format!("run ip: {e}"))?;
+        let _ = child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(script.as_bytes());
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("run ip: {e}"))?;
         if !out.status.success() {
-            return Err(format!("ip -batch in {netns}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+            return Err(format!(
+                "ip -batch in {netns}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
         Ok(())
     }
@@ -116,7 +146,8 @@ impl NodeNetwork {
             let path = self.ipam.join(ip.to_string());
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
-                    f.write_all(uid.as_bytes()).map_err(|e| format!("ipam {ip}: {e}"))?;
+                    f.write_all(uid.as_bytes())
+                        .map_err(|e| format!("ipam {ip}: {e}"))?;
                     return Ok(ip);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -127,7 +158,10 @@ impl NodeNetwork {
                 Err(e) => return Err(format!("ipam {ip}: {e}")),
             }
         }
-        Err(format!("pod range {}/{} is exhausted", self.cidr.network, self.cidr.prefix))
+        Err(format!(
+            "pod range {}/{} is exhausted",
+            self.cidr.network, self.cidr.prefix
+        ))
     }
 
     /// Releases `ip` if `uid` holds it.
@@ -164,7 +198,9 @@ impl NodeNetwork {
 
     /// Whether a link of this name exists in the node namespace.
     pub fn link_exists(&self, name: &str) -> bool {
-        self.ns_command(&["ip", "link", "show", "dev", name]).run().is_ok()
+        self.ns_command(&["ip", "link", "show", "dev", name])
+            .run()
+            .is_ok()
     }
 }
 
@@ -191,11 +227,17 @@ trait RunChecked {
 
 impl RunChecked for Command {
     fn run(&mut self) -> Result<(), String> {
-        let out = self.stdout(Stdio::null()).output().map_err(|e| format!("run {self:?}: {e}"))?;
+        let out = self
+            .stdout(Stdio::null())
+            .output()
+            .map_err(|e| format!("run {self:?}: {e}"))?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!("{self:?}: {}", String::from_utf8_lossy(&out.stderr).trim()))
+            Err(format!(
+                "{self:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
         }
     }
 }
@@ -203,7 +245,7 @@ impl RunChecked for Command {
 /// Whether `path` is a mount point (a line of `/proc/self/mountinfo` names it).
 pub fn is_mount_point(path: &Path) -> bool {
     let target = path.display().to_string();
-    mount_points().iter().any(|m| *m == target)
+    mount_points().contains(&target)
 }
 
 /// Every mount point of this process's mount namespace.
@@ -211,7 +253,12 @@ pub fn mount_points() -> Vec<String> {
     let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     text.lines()
         .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| p.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\"))
+        .map(|p| {
+            p.replace("\\040", " ")
+                .replace("\\011", "\t")
+                .replace("\\012", "\n")
+                .replace("\\134", "\\")
+        })
         .collect()
 }
 
@@ -242,9 +289,15 @@ mod tests {
         let cidr: Cidr = "10.42.7.9/16".parse().unwrap();
         assert_eq!(cidr.network, Ipv4Addr::new(10, 42, 0, 0));
         assert_eq!(cidr.gateway(), Ipv4Addr::new(10, 42, 0, 1));
-        assert_eq!(cidr.pod_addresses().next(), Some(Ipv4Addr::new(10, 42, 0, 2)));
+        assert_eq!(
+            cidr.pod_addresses().next(),
+            Some(Ipv4Addr::new(10, 42, 0, 2))
+        );
         let small: Cidr = "192.168.9.0/30".parse().unwrap();
-        assert_eq!(small.pod_addresses().collect::<Vec<_>>(), vec![Ipv4Addr::new(192, 168, 9, 2)]);
+        assert_eq!(
+            small.pod_addresses().collect::<Vec<_>>(),
+            vec![Ipv4Addr::new(192, 168, 9, 2)]
+        );
         assert!("10.42.0.0".parse::<Cidr>().is_err());
     }
 

@@ -21,8 +21,8 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// A process as the kernel knows it: its pid and its start time (field 22 of `/proc/<pid>/stat`,
 /// clock ticks since boot), so a recycled pid is not mistaken for the process.
@@ -163,7 +163,9 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
 /// Reads a JSON record; `Ok(None)` when the file does not exist.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(io::Error::other),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(io::Error::other),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
@@ -182,7 +184,10 @@ mod tests {
     fn own_process_identity_is_alive_and_a_wrong_start_time_is_not() {
         let me = ProcId::of(std::process::id() as i32).expect("own stat");
         assert!(me.alive());
-        let recycled = ProcId { start_time: me.start_time + 1, ..me };
+        let recycled = ProcId {
+            start_time: me.start_time + 1,
+            ..me
+        };
         assert!(!recycled.alive());
     }
 
