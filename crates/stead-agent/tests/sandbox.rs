@@ -890,3 +890,34 @@ async fn a_host_network_pod_shares_the_node_namespace_and_has_no_address_of_its_
     assert_eq!(exit_code(&state), 0);
     assert_eq!(lines, vec!["hostnet", "lo", "stead0"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_reach_a_socket_the_agent_binds_on_a_node_address() {
+    // How cluster DNS (10.43.0.10) is served: an address on the node namespace's loopback, a
+    // socket bound there by the agent, reached from pods through their default route.
+    let Some(node) = node() else { return };
+    let addr = std::net::Ipv4Addr::new(10, 43, 0, 10);
+    node.rt.add_node_address(addr).unwrap();
+    node.rt.add_node_address(addr).unwrap();
+    let listener = node.rt.bind_tcp_in_node_netns((addr, 8053).into()).unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut conn, peer) = listener.accept().unwrap();
+        conn.write_all(b"node-socket-ok\n").unwrap();
+        peer
+    });
+    let pod = node
+        .rt
+        .create_sandbox(&sandbox_spec("pod-dns", "dns"))
+        .await
+        .unwrap();
+    let (state, lines) = run_to_end(
+        &node,
+        &pod,
+        &container_spec(&node, "nc", "nc 10.43.0.10 8053 </dev/null"),
+    )
+    .await;
+    assert_eq!(exit_code(&state), 0, "{lines:?}");
+    assert_eq!(lines, vec!["node-socket-ok"]);
+    assert_eq!(server.join().unwrap().ip(), pod.ip.unwrap());
+}

@@ -334,7 +334,7 @@ fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
         return Ok(());
     }
     let line = ShimReport {
-        process: ProcId::of(child.as_raw()),
+        process: ProcId::of_any(child.as_raw()),
         shim,
         started_at: Some(started_at.clone()),
         error: None,

@@ -39,6 +39,11 @@ impl ProcId {
         (state != 'Z' && state != 'X').then_some(ProcId { pid, start_time })
     }
 
+    /// The identity of `pid` even if it already ended and waits to be reaped (a zombie).
+    pub fn of_any(pid: i32) -> Option<ProcId> {
+        stat(pid).map(|(_, start_time)| ProcId { pid, start_time })
+    }
+
     /// Whether this very process still runs (zombies count as gone).
     pub fn alive(&self) -> bool {
         ProcId::of(self.pid) == Some(*self)
