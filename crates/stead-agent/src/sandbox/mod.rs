@@ -28,11 +28,28 @@
 //! one exception is [`network::in_netns`], which enters a network namespace on a dedicated
 //! thread that ends afterwards.
 //!
+//! # Files
+//!
+//! `mod.rs` (config, the [`Runtime`] impl, node-netns sockets), `sandboxes.rs` and
+//! `containers.rs` (lifecycles on the blocking side), `exec.rs` (exec/exec_sync, pty),
+//! [`network`], [`cgroup`], [`state`], and the helper processes: [`helper`] (dispatch, pause,
+//! exec), `shim.rs` (the supervisor and CRI log), `rootfs.rs` (the container's mounts and
+//! exec), `container_user.rs` (user names from the image's passwd/group).
+//!
 //! # Known limits
 //!
-//! Container `stdin`/`tty` are not wired (the container's stdin is `/dev/null`); container
-//! paths are joined to the rootfs without resolving symlinks; no seccomp, capabilities are
-//! not dropped, and no user namespace: containers run as real root unless a user is set.
+//! Container `stdin`/`tty` are not wired (the container's stdin is `/dev/null`; the contract
+//! has no attach yet). An exec with a tty gets a pty from the host's devpts: the command sees
+//! a terminal (isatty, window size, resize) but `tty`/ttyname cannot name it inside the
+//! container. Container paths are joined to the rootfs without resolving symlinks. No
+//! seccomp, capabilities are not dropped, no user namespace: containers run as real root
+//! unless a user is set.
+//!
+//! # Measured (debug build, 2 shared cores)
+//!
+//! `create_sandbox` 20–35 ms, plus `start_container` to a running container 45–55 ms in all;
+//! RSS of the pause process about 1.3 MB and of a shim about 2 MB
+//! (`measure_pod_start_time_and_helper_memory` in `tests/sandbox.rs` prints them).
 
 pub mod cgroup;
 mod container_user;
@@ -40,7 +57,9 @@ mod containers;
 mod exec;
 pub mod helper;
 pub mod network;
+mod rootfs;
 mod sandboxes;
+mod shim;
 pub mod state;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
