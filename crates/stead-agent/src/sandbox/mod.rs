@@ -15,7 +15,8 @@
 //!   conmon) forks the container process into the pause process's PID, net, UTS and IPC
 //!   namespaces and a new mount namespace: an overlay of the image layers with a per-container
 //!   upper dir, fresh `/proc`, a minimal `/dev`, read-only `/sys`, the pod's hosts/resolv.conf/
-//!   hostname files and the volume mounts, then `pivot_root`, user, working dir, exec. The shim
+//!   hostname files and the volume mounts (mount points resolved through the image's symlinks
+//!   inside the rootfs), then `pivot_root`, user, working dir, exec. The shim
 //!   writes the CRI log and, when the process ends, `exit.json`; so exits that happen while
 //!   the agent is down are seen by the next agent.
 //! - **cgroups** ([`cgroup`]): v1 or v2, `<cgroup_parent>/pod<uid>/{pause,<container>}`, with
@@ -41,8 +42,7 @@
 //! Container `stdin`/`tty` are not wired (the container's stdin is `/dev/null`; the contract
 //! has no attach yet). An exec with a tty gets a pty from the host's devpts: the command sees
 //! a terminal (isatty, window size, resize) but `tty`/ttyname cannot name it inside the
-//! container. Container paths are joined to the rootfs without resolving symlinks. No
-//! seccomp, capabilities are not dropped, no user namespace: containers run as real root
+//! container. No seccomp, capabilities are not dropped, no user namespace: containers run as real root
 //! unless a user is set.
 //!
 //! # Measured (debug build, 2 shared cores)

@@ -67,8 +67,46 @@ pub(super) fn start_container(
 }
 
 /// `path` inside `root` (no symlink resolution: container paths are taken literally).
-fn in_root(root: &Path, path: &str) -> PathBuf {
-    root.join(path.trim_start_matches('/'))
+/// `path` inside `root`, following the image's symlinks as the container would see them
+/// (absolute links and `..` stay inside `root`), so that a mount point never lands on the
+/// host: with `/var/run -> /run` in the image, `/var/run/secrets` is `<root>/run/secrets`.
+pub(super) fn in_root(root: &Path, path: &str) -> PathBuf {
+    let mut resolved = PathBuf::new();
+    let mut pending: Vec<String> = components(path);
+    pending.reverse();
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        match part.as_str() {
+            "." => {}
+            ".." => {
+                resolved.pop();
+            }
+            _ => {
+                let candidate = resolved.join(&part);
+                match fs::read_link(root.join(&candidate)) {
+                    Ok(target) if hops < 40 => {
+                        hops += 1;
+                        let target = target.to_string_lossy().into_owned();
+                        if target.starts_with('/') {
+                            resolved = PathBuf::new();
+                        }
+                        let mut more = components(&target);
+                        more.reverse();
+                        pending.extend(more);
+                    }
+                    _ => resolved = candidate,
+                }
+            }
+        }
+    }
+    root.join(resolved)
+}
+
+fn components(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 fn mnt(
@@ -226,4 +264,28 @@ fn pivot_into(root: &Path) -> Result<(), String> {
     nix::unistd::pivot_root(".", ".").map_err(ctx("pivot_root"))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(ctx("detach old root"))?;
     std::env::set_current_dir("/").map_err(ctx("chdir /"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_paths_follow_image_symlinks_without_leaving_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        fs::create_dir_all(r.join("run")).unwrap();
+        fs::create_dir_all(r.join("var")).unwrap();
+        symlink("/run", r.join("var/run")).unwrap();
+        symlink("../../../../etc", r.join("run/up")).unwrap();
+        symlink("loop", r.join("loop")).unwrap();
+        assert_eq!(
+            in_root(r, "/var/run/secrets/token"),
+            r.join("run/secrets/token")
+        );
+        assert_eq!(in_root(r, "/run/up/passwd"), r.join("etc/passwd"));
+        assert_eq!(in_root(r, "/../../x"), r.join("x"));
+        assert_eq!(in_root(r, "/data/./a/"), r.join("data/a"));
+        assert_eq!(in_root(r, "/loop/x"), r.join("loop/x"));
+    }
 }
