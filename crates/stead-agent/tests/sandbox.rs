@@ -714,6 +714,19 @@ async fn remove_sandbox_leaves_no_process_mount_veth_cgroup_or_address() {
     let spec = container_spec(&node, "main", "sleep 60 & echo ready; wait");
     let id = node.rt.start_container(&pod.id, &spec).await.unwrap();
     wait_for_log(&spec.log_path, "ready").await;
+    // A container removed before its sandbox: its log stays until the sandbox goes.
+    let earlier = container_spec(&node, "earlier", "echo bye");
+    let (_, lines) = run_to_end(&node, &pod, &earlier).await;
+    assert_eq!(lines, vec!["bye"]);
+    let (_, listed) = node.rt.list().await.unwrap();
+    let earlier_id = listed
+        .iter()
+        .find(|c| c.name == "earlier")
+        .unwrap()
+        .id
+        .clone();
+    node.rt.remove_container(&earlier_id).await.unwrap();
+    assert!(earlier.log_path.exists());
     let pod_dir = node.state_dir().join("sandboxes/pod-gone");
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(pod_dir.join("sandbox.json")).unwrap()).unwrap();
@@ -773,6 +786,7 @@ async fn remove_sandbox_leaves_no_process_mount_veth_cgroup_or_address() {
     assert!(!ip_file.exists());
     assert!(!pod_dir.exists());
     assert!(!spec.log_path.exists());
+    assert!(!earlier.log_path.exists());
     let (sandboxes, containers) = node.rt.list().await.unwrap();
     assert!(sandboxes.is_empty() && containers.is_empty());
     // Removing again succeeds.

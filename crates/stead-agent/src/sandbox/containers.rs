@@ -121,6 +121,17 @@ impl Inner {
         };
         write_json(&dir.join("container.json"), &container)
             .map_err(|e| failed(format!("{what}: write record: {e}")))?;
+        // Logs outlive their container's record: the sandbox's removal deletes them.
+        let mut logs = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.sandbox_dir(sandbox).join("log_paths"))
+            .map_err(|e| failed(format!("{what}: record log path: {e}")))?;
+        std::io::Write::write_all(
+            &mut logs,
+            format!("{}\n", spec.log_path.display()).as_bytes(),
+        )
+        .map_err(|e| failed(format!("{what}: record log path: {e}")))?;
 
         // The pod's files first, unless the container mounts its own at that path.
         let sandbox_dir = self.sandbox_dir(sandbox);

@@ -226,8 +226,13 @@ impl Inner {
         for m in mounts {
             let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
-        for c in containers {
-            let _ = fs::remove_file(&c.log_path);
+        let logs = fs::read_to_string(dir.join("log_paths")).unwrap_or_default();
+        for log in logs
+            .lines()
+            .map(PathBuf::from)
+            .chain(containers.iter().map(|c| c.log_path.clone()))
+        {
+            let _ = fs::remove_file(log);
         }
         let _ = fs::remove_dir_all(&dir);
     }
