@@ -189,7 +189,7 @@ impl SandboxRuntime {
         Ok(())
     }
 
-    /// The pod cgroup directory of a sandbox in the memory hierarchy (v1) or unified tree (v2).
+    /// A container's cgroup directory in the memory hierarchy (v1) or the unified tree (v2).
     pub fn container_cgroup_dir(&self, sandbox: &str, container: &str) -> Option<PathBuf> {
         self.inner.cgroups.memory_dir(sandbox, container)
     }
