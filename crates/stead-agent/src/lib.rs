@@ -16,12 +16,14 @@
 //!
 //! - [`nodeapi`]: the node's HTTPS API the API server forwards `pods/log` and `pods/exec` to.
 //!
-//! The real runtime (sandboxes, volumes, probes) lands here with the node agent issue, next to
-//! `fake`, sharing its pod decisions where they agree.
+//! - [`sandbox`]: the real container runtime (`--runtime sandbox`): pod sandboxes as Linux
+//!   namespaces on a node bridge, containers on overlayfs with cgroup limits, supervised by a
+//!   shim that writes CRI logs. Start at [`sandbox::SandboxRuntime`].
 
 pub mod fake;
 pub mod image;
 pub mod nodeapi;
 pub mod runtime;
+pub mod sandbox;
 
 pub use fake::{default_node_name, run_fake_node};

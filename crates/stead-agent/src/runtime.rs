@@ -258,6 +258,8 @@ pub trait Runtime: Send + Sync + 'static {
     ) -> impl Future<Output = Result<SandboxStatus, RuntimeError>> + Send;
 
     /// Creates and starts a container in the sandbox; returns once it was exec'd (or failed).
+    /// A command that cannot be executed is not an error: the container is listed `Exited`
+    /// with exit code 128, reason `StartError` and the runtime's message.
     fn start_container(
         &self,
         sandbox: &SandboxId,

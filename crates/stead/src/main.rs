@@ -107,6 +107,12 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // The sandbox runtime re-execs this binary for its namespace helpers: dispatch them before
+    // anything else starts (no threads, no async runtime).
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(stead_agent::sandbox::HELPER_ARG) {
+        stead_agent::sandbox::helper_main(&args[2..]);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
