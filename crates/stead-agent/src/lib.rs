@@ -14,6 +14,7 @@
 //! agent issue, next to `fake`, sharing its pod decisions where they agree.
 
 pub mod fake;
+pub mod node;
 pub mod runtime;
 
 pub use fake::{default_node_name, run_fake_node};
