@@ -10,11 +10,17 @@
 //! - [`runtime`]: the contracts between the pod logic and the machinery under it — the image
 //!   store ([`runtime::Images`]) and pod sandboxes / container processes ([`runtime::Runtime`]).
 //!
-//! The real runtime (sandboxes, images, volumes, probes, logs, exec) lands here with the node
-//! agent issue, next to `fake`, sharing its pod decisions where they agree.
+//! - [`kubelet`]: the real node's pod logic: runs the pods bound to it through a
+//!   [`runtime::Runtime`] and [`runtime::Images`], reports their status, probes them, confirms
+//!   their deletion. Start at [`kubelet::run_node`].
+//!
+//! - [`node`]: what both share: host facts, the Node object, registration and Lease heartbeats.
 
 pub mod fake;
+pub mod kubelet;
 pub mod node;
 pub mod runtime;
 
-pub use fake::{default_node_name, run_fake_node};
+pub use fake::run_fake_node;
+pub use kubelet::{NodeConfig, run_node};
+pub use node::default_node_name;
