@@ -19,8 +19,10 @@ fn refs() -> Refs {
     )
     .unwrap();
     r.config_maps.insert("cfg".into(), cm);
-    let mut s = Secret::default();
-    s.data = Some([("password".to_string(), ByteString(b"s3cret".to_vec()))].into());
+    let s = Secret {
+        data: Some([("password".to_string(), ByteString(b"s3cret".to_vec()))].into()),
+        ..Secret::default()
+    };
     r.secrets.insert("creds".into(), s);
     r
 }

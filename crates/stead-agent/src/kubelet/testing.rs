@@ -302,17 +302,18 @@ pub struct Pull {
     pub auth: Vec<RegistryAuth>,
 }
 
+/// The fake image store's state: calls made, configs set, failures set.
+type ImageState = (
+    Vec<Pull>,
+    HashMap<String, ImageConfig>,
+    HashMap<String, ImageError>,
+);
+
 /// An image store where every image exists (config from [`FakeImages::set_config`], else an
 /// entrypoint of `/bin/sh`) unless told to fail.
 #[derive(Debug, Clone, Default)]
 pub struct FakeImages {
-    state: Arc<
-        Mutex<(
-            Vec<Pull>,
-            HashMap<String, ImageConfig>,
-            HashMap<String, ImageError>,
-        )>,
-    >,
+    state: Arc<Mutex<ImageState>>,
 }
 
 impl FakeImages {

@@ -397,17 +397,15 @@ pub fn apply(volumes: &BTreeMap<String, Source>) -> Result<(), VolumeError> {
                 };
                 match kind.as_str() {
                     "DirectoryOrCreate" => fs::create_dir_all(path).map_err(|e| io(path, e))?,
-                    "FileOrCreate" => {
-                        if meta.is_err() {
-                            if let Some(parent) = path.parent() {
-                                fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-                            }
-                            fs::OpenOptions::new()
-                                .create(true)
-                                .append(true)
-                                .open(path)
-                                .map_err(|e| io(path, e))?;
+                    "FileOrCreate" if meta.is_err() => {
+                        if let Some(parent) = path.parent() {
+                            fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
                         }
+                        fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(path)
+                            .map_err(|e| io(path, e))?;
                     }
                     "Directory" if !meta.as_ref().is_ok_and(|m| m.is_dir()) => return Err(fail()),
                     "File" if !meta.as_ref().is_ok_and(|m| m.is_file()) => return Err(fail()),

@@ -21,8 +21,10 @@ fn refs() -> Refs {
     )
     .unwrap();
     r.config_maps.insert("cfg".into(), cm);
-    let mut s = Secret::default();
-    s.data = Some([("token".to_string(), ByteString(b"t0k".to_vec()))].into());
+    let s = Secret {
+        data: Some([("token".to_string(), ByteString(b"t0k".to_vec()))].into()),
+        ..Secret::default()
+    };
     r.secrets.insert("creds".into(), s);
     let claim: PersistentVolumeClaim = serde_json::from_value(
         json!({"metadata": {"name": "data-web-0"}, "spec": {"volumeName": "pv-1"}}),
