@@ -336,3 +336,94 @@ async fn a_restarted_agent_adopts_running_pods_and_removes_orphans() -> Result<(
     env.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_and_config_failures_are_reported_and_recovered() -> Result<()> {
+    use base64::Engine;
+    use k8s_openapi::api::core::v1::{Event, Secret};
+    use kube::api::{ListParams, Patch, PatchParams};
+    let env = server().await?;
+    let (runtime, images) = (FakeRuntime::new(), FakeImages::new());
+    images.fail(
+        "missing:1",
+        Some(stead_agent::runtime::ImageError::Pull(
+            "manifest unknown".into(),
+        )),
+    );
+    let agent = env.agent(&runtime, &images);
+    let client = env.client.clone();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+
+    let docker = json!({"auths": {"localhost:5000": {"username": "bob", "password": "pw"}}});
+    let pull: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "pull"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(docker.to_string())},
+    }))?;
+    secrets.create(&PostParams::default(), &pull).await?;
+    let bad: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "bad"},
+        "spec": {"nodeName": NODE, "imagePullSecrets": [{"name": "pull"}],
+                 "containers": [{"name": "app", "image": "missing:1"}]},
+    }))?;
+    pods.create(&PostParams::default(), &bad).await?;
+    eventually("bad in ImagePullBackOff", || async {
+        let s = status_of(&pods.get("bad").await?);
+        let w = &s["containerStatuses"][0]["state"]["waiting"];
+        Ok((w["reason"] == "ImagePullBackOff").then_some(()))
+    })
+    .await?;
+    let pulls = images.pulls();
+    assert_eq!(pulls[0].auth[0].username, "bob");
+    assert_eq!(pulls[0].auth[0].registry, "localhost:5000");
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    eventually("the Failed pull event", || async {
+        let list = events.list(&ListParams::default()).await?;
+        Ok(list
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("Failed")
+                    && e.message
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with("Failed to pull image \"missing:1\""))
+                    && e.reporting_component.as_deref() == Some("kubelet")
+                    && e.involved_object.field_path.as_deref() == Some("spec.containers{app}")
+            })
+            .then_some(()))
+    })
+    .await?;
+
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "cfg"}, "data": {}}))?;
+    cms.create(&PostParams::default(), &cm).await?;
+    let p: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "cfgerr"},
+        "spec": {"nodeName": NODE, "containers": [{"name": "app", "image": "img:1", "env": [
+            {"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "x"}}}]}]},
+    }))?;
+    pods.create(&PostParams::default(), &p).await?;
+    let w = eventually("cfgerr in CreateContainerConfigError", || async {
+        let s = status_of(&pods.get("cfgerr").await?);
+        let w = s["containerStatuses"][0]["state"]["waiting"].clone();
+        Ok((w["reason"] == "CreateContainerConfigError").then_some(w))
+    })
+    .await?;
+    assert_eq!(w["message"], "couldn't find key x in ConfigMap default/cfg");
+    cms.patch(
+        "cfg",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"x": "1"}})),
+    )
+    .await?;
+    eventually("cfgerr Running once the key exists", || async {
+        let s = status_of(&pods.get("cfgerr").await?);
+        Ok((s["phase"] == "Running").then_some(()))
+    })
+    .await?;
+
+    agent.stop().await;
+    env.shutdown().await;
+    Ok(())
+}

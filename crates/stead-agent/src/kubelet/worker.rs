@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, PersistentVolume, PersistentVolumeClaim, Pod, Probe, Secret,
+    ConfigMap, Container, PersistentVolume, PersistentVolumeClaim, Pod, PodStatus, Probe, Secret,
 };
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Client, Error};
@@ -41,6 +41,8 @@ use crate::runtime::{
 
 /// How often a worker looks at its pod when nothing else wakes it.
 pub const RESYNC: Duration = Duration::from_secs(1);
+/// How often a running pod's configMap/secret/downwardAPI volumes are rendered again.
+pub const VOLUME_RESYNC: Duration = Duration::from_secs(60);
 
 /// What every worker shares.
 pub struct Ctx<R, I> {
@@ -60,6 +62,9 @@ struct Worker<R, I> {
     written: Option<Value>,
     status: watch::Sender<Option<Value>>,
     confirmed: bool,
+    /// When the volumes were last rendered (config maps and secrets are read again every
+    /// minute while the pod runs).
+    volumes_synced: Option<std::time::Instant>,
 }
 
 fn labels(pod: &Pod) -> BTreeMap<String, String> {
@@ -108,6 +113,7 @@ pub async fn run<R: Runtime, I: Images>(
         written: None,
         status: tx,
         confirmed: false,
+        volumes_synced: None,
     };
     let mut last = first.clone();
     loop {
@@ -214,7 +220,7 @@ impl<R: Runtime, I: Images> Worker<R, I> {
         };
         let probes = self.probe_results(pod, &view);
         let status = pod_status(
-            pod,
+            &self.status_basis(pod),
             &StatusInput {
                 runtime: &view,
                 probes: &probes,
@@ -228,6 +234,23 @@ impl<R: Runtime, I: Images> Worker<R, I> {
             self.status.send_replace(Some(status));
         }
         recheck.map_or(RESYNC, |r| r.clamp(Duration::from_millis(100), RESYNC))
+    }
+
+    /// The pod with the status last computed here, so transition times and the start time
+    /// hold even while the watch has not shown that status yet (a terminal phase in the API
+    /// stays).
+    fn status_basis(&self, pod: &Pod) -> Pod {
+        let mut basis = pod.clone();
+        if let Some(w) = &self.written
+            && let Ok(mut status) = serde_json::from_value::<PodStatus>(w.clone())
+        {
+            let api_phase = pod.status.as_ref().and_then(|s| s.phase.clone());
+            if matches!(api_phase.as_deref(), Some("Succeeded" | "Failed")) {
+                status.phase = api_phase;
+            }
+            basis.status = Some(status);
+        }
+        basis
     }
 
     fn probe_results(&self, pod: &Pod, view: &PodRuntime) -> ProbeResults {
@@ -321,7 +344,12 @@ impl<R: Runtime, I: Images> Worker<R, I> {
             .sandbox
             .clone()
             .filter(|s| s.ready && !actions.remove_sandbox);
-        if actions.create_sandbox || !actions.start.is_empty() {
+        let refresh = sandbox.is_some()
+            && pod.metadata.deletion_timestamp.is_none()
+            && self
+                .volumes_synced
+                .is_none_or(|at| at.elapsed() >= VOLUME_RESYNC);
+        if actions.create_sandbox || !actions.start.is_empty() || refresh {
             let refs = match fetch_refs(&self.ctx.client, pod).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -331,6 +359,7 @@ impl<R: Runtime, I: Images> Worker<R, I> {
             };
             let facts = self.facts(pod, sandbox.as_ref());
             let dir = pod_dir(&self.ctx.config.data_dir, &Self::uid(pod));
+            self.volumes_synced = Some(std::time::Instant::now());
             let vols = match volumes::plan(pod, &refs, &facts, &dir)
                 .and_then(|v| volumes::apply(&v).map(|()| v))
             {
@@ -440,12 +469,13 @@ impl<R: Runtime, I: Images> Worker<R, I> {
         waiting: &mut BTreeMap<String, Waiting>,
     ) {
         let now = Timestamp::now();
-        let key = if reason == "ErrImagePull" {
-            pull_key(name)
+        if reason == "ErrImagePull" {
+            self.memory.backoff.next(&pull_key(name), now);
         } else {
-            start_key(name)
-        };
-        self.memory.backoff.next(&key, now);
+            // Other failures are retried after a steady 10 s (upstream's pod worker back-off).
+            self.memory.backoff.forget(&start_key(name));
+            self.memory.backoff.next(&start_key(name), now);
+        }
         self.memory.failures.insert(
             name.to_string(),
             StartFailure {
