@@ -427,3 +427,76 @@ async fn pull_and_config_failures_are_reported_and_recovered() -> Result<()> {
     env.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_liveness_probe_restarts_the_container_and_pre_stop_runs_before_the_kill()
+-> Result<()> {
+    use k8s_openapi::api::core::v1::Event;
+    use kube::api::ListParams;
+    let env = server().await?;
+    let (runtime, images) = (FakeRuntime::new(), FakeImages::new());
+    let agent = env.agent(&runtime, &images);
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), "default");
+    let p: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "live"},
+        "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 5, "containers": [{
+            "name": "app", "image": "img:1",
+            "livenessProbe": {"exec": {"command": ["alive"]}, "periodSeconds": 1, "failureThreshold": 2},
+            "lifecycle": {"preStop": {"exec": {"command": ["drain"]}}},
+        }]},
+    }))?;
+    let uid = pods
+        .create(&PostParams::default(), &p)
+        .await?
+        .metadata
+        .uid
+        .context("uid")?;
+    eventually("live Running", || async {
+        Ok((status_of(&pods.get("live").await?)["phase"] == "Running").then_some(()))
+    })
+    .await?;
+
+    runtime.set_exec_result(&["alive"], 1);
+    eventually("live restarted after its liveness failed", || async {
+        let s = status_of(&pods.get("live").await?);
+        Ok((s["containerStatuses"][0]["restartCount"] == 1).then_some(()))
+    })
+    .await?;
+    runtime.set_exec_result(&["alive"], 0);
+    let events: Api<Event> = Api::namespaced(env.client.clone(), "default");
+    eventually("Unhealthy and Killing events", || async {
+        let list = events.list(&ListParams::default()).await?;
+        let has = |reason: &str, message: &str| {
+            list.items.iter().any(|e| {
+                e.reason.as_deref() == Some(reason)
+                    && e.message.as_deref().is_some_and(|m| m.starts_with(message))
+            })
+        };
+        Ok((has("Unhealthy", "Liveness probe failed:")
+            && has(
+                "Killing",
+                "Container app failed liveness probe, will be restarted",
+            ))
+        .then_some(()))
+    })
+    .await?;
+
+    pods.delete("live", &DeleteParams::default()).await?;
+    eventually("live to leave the API", || async {
+        Ok(pods.get_opt("live").await?.is_none().then_some(()))
+    })
+    .await?;
+    let calls = runtime.calls();
+    let current = format!("{uid}-app-1");
+    let hook = calls.iter().position(
+        |c| matches!(c, Call::ExecSync { id, command } if *id == current && command == &["drain"]),
+    );
+    let stop = calls
+        .iter()
+        .rposition(|c| *c == Call::StopContainer(current.clone()));
+    assert!(hook.is_some() && hook < stop, "{calls:?}");
+
+    agent.stop().await;
+    env.shutdown().await;
+    Ok(())
+}
