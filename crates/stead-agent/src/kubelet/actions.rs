@@ -162,7 +162,9 @@ pub fn compute_pod_actions(
     let attempt_of = |name: &str| -> u32 {
         let seen = view.latest(name).map(|c| c.attempt + 1);
         let remembered = memory.last_attempt.get(name).map(|a| a + 1);
-        seen.max(remembered).unwrap_or(0)
+        seen.max(remembered)
+            .max(reported_attempt(pod, name))
+            .unwrap_or(0)
     };
 
     collect_garbage(spec, view, &mut out);
@@ -260,6 +262,19 @@ pub fn compute_pod_actions(
         }
     }
     out
+}
+
+/// The attempt after the one the pod's status reports for `name`, if that container ever
+/// existed: a restart count never goes back, even when the runtime lost every trace of it.
+fn reported_attempt(pod: &Pod, name: &str) -> Option<u32> {
+    let status = pod.status.as_ref()?;
+    status
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(status.init_container_statuses.iter().flatten())
+        .find(|c| c.name == name && c.container_id.is_some())
+        .map(|c| u32::try_from(c.restart_count).unwrap_or(0) + 1)
 }
 
 /// Deletion: stop the containers, then remove the sandbox, then confirm.

@@ -297,3 +297,17 @@ fn a_terminal_pod_never_runs_again() {
     );
     assert_eq!(a, PodActions::default());
 }
+
+#[test]
+fn a_restart_count_in_the_status_is_never_reset_by_a_lost_runtime() {
+    let mut p = pod(json!({}));
+    p.status = Some(
+        serde_json::from_value(json!({"phase": "Running", "containerStatuses": [{
+            "name": "app", "image": "img:1", "imageID": "", "ready": false,
+            "restartCount": 4, "containerID": "stead://old"}]}))
+        .unwrap(),
+    );
+    let a = decide(&p, &PodRuntime::default(), &Memory::default(), 0);
+    assert!(a.create_sandbox);
+    assert_eq!(started(&a), [("app".into(), 5)]);
+}
