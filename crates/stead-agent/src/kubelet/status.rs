@@ -165,11 +165,13 @@ pub fn pod_status(pod: &Pod, input: &StatusInput<'_>) -> Value {
         condition("PodScheduled", true, None, None),
     ];
 
+    let host_network = spec.host_network == Some(true);
     let pod_ip = rt
         .sandbox
         .as_ref()
         .and_then(|s| s.ip)
         .map(|ip| ip.to_string())
+        .or_else(|| host_network.then(|| input.host_ip.to_string()))
         .or_else(|| previous.pod_ip.clone());
     let start_time = previous
         .start_time

@@ -332,3 +332,26 @@ fn an_unchanged_status_is_not_written_again() {
         Some(json!({"status": {"phase": "Running"}}))
     );
 }
+
+#[test]
+fn a_host_network_pod_has_the_host_address() {
+    let p = pod(json!({"hostNetwork": true}), json!({}));
+    let rt = PodRuntime {
+        sandbox: Some(SandboxStatus {
+            ip: None,
+            ..sandbox()
+        }),
+        containers: vec![running("app", 0)],
+    };
+    let s = pod_status(
+        &p,
+        &StatusInput {
+            runtime: &rt,
+            probes: &ProbeResults::new(),
+            waiting: &BTreeMap::new(),
+            host_ip: "127.0.0.1",
+            now: t(10),
+        },
+    );
+    assert_eq!(s["podIP"], "127.0.0.1");
+}

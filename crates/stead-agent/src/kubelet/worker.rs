@@ -211,12 +211,24 @@ impl<R: Runtime, I: Images> Worker<R, I> {
         let actions = compute_pod_actions(pod, &view, &probes, &self.memory, Timestamp::now());
         let mut waiting = actions.waiting.clone();
         let recheck = actions.recheck_after;
+        let acted = !(actions.kill.is_empty()
+            && actions.remove_containers.is_empty()
+            && actions.start.is_empty()
+            && !actions.remove_sandbox
+            && !actions.create_sandbox
+            && !actions.confirm_deletion);
         self.execute(pod, &view, actions, &mut waiting).await;
         if self.confirmed {
             return RESYNC;
         }
-        let Some(view) = self.view(pod).await else {
-            return RESYNC;
+        // Only a pass that changed something needs a fresh look at the runtime.
+        let view = if acted {
+            match self.view(pod).await {
+                Some(v) => v,
+                None => return RESYNC,
+            }
+        } else {
+            view
         };
         let probes = self.probe_results(pod, &view);
         let status = pod_status(
