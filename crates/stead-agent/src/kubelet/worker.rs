@@ -211,12 +211,12 @@ impl<R: Runtime, I: Images> Worker<R, I> {
         let actions = compute_pod_actions(pod, &view, &probes, &self.memory, Timestamp::now());
         let mut waiting = actions.waiting.clone();
         let recheck = actions.recheck_after;
-        let acted = !(actions.kill.is_empty()
-            && actions.remove_containers.is_empty()
-            && actions.start.is_empty()
-            && !actions.remove_sandbox
-            && !actions.create_sandbox
-            && !actions.confirm_deletion);
+        let acted = !actions.kill.is_empty()
+            || !actions.remove_containers.is_empty()
+            || !actions.start.is_empty()
+            || actions.remove_sandbox
+            || actions.create_sandbox
+            || actions.confirm_deletion;
         self.execute(pod, &view, actions, &mut waiting).await;
         if self.confirmed {
             return RESYNC;
