@@ -426,3 +426,7 @@ fn collect_garbage(
 #[cfg(test)]
 #[path = "actions_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "actions_props.rs"]
+mod props;
