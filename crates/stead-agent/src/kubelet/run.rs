@@ -103,7 +103,7 @@ async fn dispatch<R: Runtime, I: Images>(ctx: Arc<Ctx<R, I>>, shutdown: impl Fut
                             w.pods.send_replace(None);
                         }
                     }
-                    remove_orphans(&ctx, &listed).await;
+                    tokio::spawn(remove_orphans(ctx.clone(), listed.clone()));
                 }
                 Some(Ok(Event::Delete(pod))) => {
                     let uid = pod.metadata.uid.clone().unwrap_or_default();
@@ -141,7 +141,7 @@ fn hand_over<R: Runtime, I: Images>(
 
 /// Removes sandboxes whose pod is not among `live` (deleted while the agent was away, or
 /// bound elsewhere now).
-async fn remove_orphans<R: Runtime, I: Images>(ctx: &Arc<Ctx<R, I>>, live: &HashSet<String>) {
+async fn remove_orphans<R: Runtime, I: Images>(ctx: Arc<Ctx<R, I>>, live: HashSet<String>) {
     let Ok((sandboxes, _)) = ctx.runtime.list().await else {
         return;
     };

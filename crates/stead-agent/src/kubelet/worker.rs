@@ -4,6 +4,10 @@
 //! so a slow API server never holds the worker). The worker wakes on a newer pod object, when a
 //! back-off ends, and every second (the runtime has no event stream: like upstream's PLEG
 //! relist).
+//!
+//! `/etc/hosts`: the pod's address is known only once its sandbox exists, so the sandbox gets
+//! the hosts file without the pod's own line and every container mounts
+//! `<data_dir>/pods/<uid>/etc-hosts` (with it) at `/etc/hosts`, as upstream's kubelet does.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
