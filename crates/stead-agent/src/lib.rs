@@ -19,11 +19,21 @@
 //! - [`sandbox`]: the real container runtime (`--runtime sandbox`): pod sandboxes as Linux
 //!   namespaces on a node bridge, containers on overlayfs with cgroup limits, supervised by a
 //!   shim that writes CRI logs. Start at [`sandbox::SandboxRuntime`].
+//!
+//! - [`kubelet`]: the real node's pod logic: runs the pods bound to it through a
+//!   [`runtime::Runtime`] and [`runtime::Images`], reports their status, probes them, confirms
+//!   their deletion. Start at [`kubelet::run_node`].
+//!
+//! - [`node`]: what both share: host facts, the Node object, registration and Lease heartbeats.
 
 pub mod fake;
 pub mod image;
+pub mod kubelet;
+pub mod node;
 pub mod nodeapi;
 pub mod runtime;
 pub mod sandbox;
 
-pub use fake::{default_node_name, run_fake_node};
+pub use fake::run_fake_node;
+pub use kubelet::{NodeConfig, run_node};
+pub use node::default_node_name;

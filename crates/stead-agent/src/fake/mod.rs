@@ -3,25 +3,19 @@
 //! pods bound to it Running and Ready at once, and confirms their deletion. For benchmarks and
 //! operator tests; `stead server --runtime fake` runs it next to the controllers.
 //!
-//! Start at [`run_fake_node`] (`run.rs`). The decisions are pure and tested on their own:
-//! - `host.rs`: facts about this machine (CPUs, memory, kernel, ids), read once at start.
-//! - `node.rs`: the Node object, its status and its Lease, built from those facts.
+//! Start at [`run_fake_node`] (`run.rs`). The Node, its Lease and the work queue are shared
+//! with the kubelet (`crate::node`). The decisions are pure and tested on their own:
 //! - `pod.rs`: what to do with one pod ([`decide`]) and the Running status written for it.
 //! - `ips.rs`: fake pod addresses, unique per pod, from 10.42.0.0/16.
-//! - `queue.rs`: a work queue of pod keys with de-duplication and per-key backoff.
 //!
-//! The IO: `heartbeat.rs` registers the Node and keeps its Lease; `pods.rs` watches pods and
+//! The IO: `pods.rs` watches pods and
 //! carries out the decisions, level-triggered, at most one write in flight per pod.
 
-mod heartbeat;
-mod host;
 mod ips;
-mod node;
 mod pod;
 mod pods;
-mod queue;
 mod run;
 
-pub use host::{HostFacts, default_node_name};
+pub use crate::node::{HostFacts, default_node_name};
 pub use pod::{PodAction, decide};
 pub use run::run_fake_node;

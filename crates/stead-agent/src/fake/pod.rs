@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::{Value, json};
 
-use super::node::{HOST_IP, time};
+use crate::node::object::{HOST_IP, time};
 
 /// One write the fake node owes a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]

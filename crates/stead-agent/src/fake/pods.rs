@@ -31,7 +31,7 @@ use tokio::time::Instant;
 
 use super::ips::PodIps;
 use super::pod::{PodAction, decide, running_status};
-use super::queue::{Backoff, Queue};
+use crate::node::queue::{Backoff, Queue};
 
 /// Concurrent writes. The store group-commits concurrent writes, so a burst of pods is bound
 /// and started in parallel rather than one fsync after another.

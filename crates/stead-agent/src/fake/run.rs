@@ -1,13 +1,12 @@
 //! [`run_fake_node`]: registration first, then the heartbeats and the pod loop side by side.
 
 use std::future::Future;
-use std::time::Duration;
 
 use kube::Client;
 
-use super::heartbeat::{self, Registered};
-use super::host::HostFacts;
 use super::pods;
+use crate::node::heartbeat;
+use crate::node::{HostFacts, NodeProfile};
 
 /// Runs a fake node named `node_name` against the API server behind `client` until `shutdown`
 /// completes: registers the Node (retrying until the server takes it), keeps its Lease, binds
@@ -19,28 +18,14 @@ pub async fn run_fake_node(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let host = HostFacts::read();
+    let profile = NodeProfile::fake();
     let mut shutdown = std::pin::pin!(shutdown);
     let registered = tokio::select! {
         () = &mut shutdown => return,
-        r = register(&client, &node_name, &host) => r,
+        r = heartbeat::register_until_done(&client, &node_name, &host, &profile) => r,
     };
     tokio::select! {
-        () = heartbeat::keep_alive(client.clone(), node_name.clone(), host, registered) => {}
+        () = heartbeat::keep_alive(client.clone(), node_name.clone(), host, profile, registered) => {}
         () = pods::run(client, node_name, shutdown) => {}
-    }
-}
-
-/// Registers the node, retrying with a doubling delay (at most 5 s) until it succeeds.
-async fn register(client: &Client, name: &str, host: &HostFacts) -> Registered {
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match heartbeat::register(client, name, host).await {
-            Ok(r) => return r,
-            Err(e) => {
-                tracing::warn!(node = %name, error = %e, "fake node: registration failed, retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
     }
 }

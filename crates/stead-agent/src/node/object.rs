@@ -1,8 +1,11 @@
-//! The Node a fake node registers, its status and its Lease, built from [`HostFacts`] (pure).
+//! The Node an agent registers, its status and its Lease, built from [`HostFacts`] and the
+//! agent's [`NodeProfile`] (pure).
 //!
 //! Field values follow what a 1.33 kubelet reports (`pkg/kubelet/nodestatus/setters.go`):
 //! condition reasons and messages, labels, capacity minus the default hard eviction threshold as
 //! allocatable memory, and a `nodeInfo` with every field the clients require.
+
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -13,7 +16,7 @@ use super::host::HostFacts;
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 /// How long a lease is valid without renewal (kubelet `nodeLeaseDurationSeconds`).
 pub const LEASE_DURATION_SECONDS: i64 = 40;
-/// The pod range fake addresses come from (k3s' default cluster CIDR).
+/// The default pod range (k3s' default cluster CIDR).
 pub const POD_CIDR: &str = "10.42.0.0/16";
 /// The node's own address.
 pub const HOST_IP: &str = "127.0.0.1";
@@ -31,21 +34,54 @@ pub fn micro_time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// What differs between the kinds of node agent: the fake node and the real one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeProfile {
+    /// `spec.podCIDR`.
+    pub pod_cidr: String,
+    /// `nodeInfo.containerRuntimeVersion` (`fake://stead`, `stead://0.1`).
+    pub runtime_version: String,
+    /// Annotations besides the kubelet's usual ones (re-asserted on every registration).
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl NodeProfile {
+    /// The fake node's profile.
+    pub fn fake() -> NodeProfile {
+        NodeProfile {
+            pod_cidr: POD_CIDR.to_string(),
+            runtime_version: "fake://stead".to_string(),
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// The node's annotations: the kubelet's usual ones plus the profile's.
+pub fn node_annotations(profile: &NodeProfile) -> Value {
+    let mut a = serde_json::Map::new();
+    a.insert("node.alpha.kubernetes.io/ttl".into(), json!("0"));
+    a.insert(
+        "volumes.kubernetes.io/controller-managed-attach-detach".into(),
+        json!("true"),
+    );
+    for (k, v) in &profile.annotations {
+        a.insert(k.clone(), json!(v));
+    }
+    Value::Object(a)
+}
+
 /// The Node to create: metadata, spec and status.
-pub fn node_object(name: &str, host: &HostFacts, now: Timestamp) -> Value {
+pub fn node_object(name: &str, host: &HostFacts, profile: &NodeProfile, now: Timestamp) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
             "name": name,
             "labels": node_labels(name, host),
-            "annotations": {
-                "node.alpha.kubernetes.io/ttl": "0",
-                "volumes.kubernetes.io/controller-managed-attach-detach": "true",
-            },
+            "annotations": node_annotations(profile),
         },
-        "spec": {"podCIDR": POD_CIDR, "podCIDRs": [POD_CIDR]},
-        "status": node_status(name, host, now, now),
+        "spec": {"podCIDR": profile.pod_cidr, "podCIDRs": [profile.pod_cidr]},
+        "status": node_status(name, host, profile, now, now),
     })
 }
 
@@ -62,7 +98,13 @@ pub fn node_labels(name: &str, host: &HostFacts) -> Value {
 
 /// The node's status as of the heartbeat `now`: resources, conditions (all healthy since
 /// `since`, the registration), addresses and `nodeInfo`.
-pub fn node_status(name: &str, host: &HostFacts, since: Timestamp, now: Timestamp) -> Value {
+pub fn node_status(
+    name: &str,
+    host: &HostFacts,
+    profile: &NodeProfile,
+    since: Timestamp,
+    now: Timestamp,
+) -> Value {
     let cpus = host.cpus.to_string();
     let memory = format!("{}Ki", host.memory_kib);
     let allocatable_memory = format!(
@@ -115,7 +157,7 @@ pub fn node_status(name: &str, host: &HostFacts, since: Timestamp, now: Timestam
             "bootID": host.boot_id,
             "kernelVersion": host.kernel_version,
             "osImage": host.os_image,
-            "containerRuntimeVersion": "fake://stead",
+            "containerRuntimeVersion": profile.runtime_version,
             "kubeletVersion": "v1.33.0",
             // Deprecated; a 1.33 kubelet leaves it empty, but clients require the field.
             "kubeProxyVersion": "",
@@ -183,7 +225,7 @@ mod tests {
 
     #[test]
     fn allocatable_memory_keeps_back_the_eviction_threshold() {
-        let s = node_status("box", &host(), at(), at());
+        let s = node_status("box", &host(), &NodeProfile::fake(), at(), at());
         assert_eq!(s["capacity"]["memory"], "24578932Ki");
         assert_eq!(s["allocatable"]["memory"], "24476532Ki");
         assert_eq!(s["capacity"]["cpu"], "2");
@@ -193,7 +235,7 @@ mod tests {
     // Ref: pkg/kubelet/nodestatus/setters.go (ReadyCondition, MemoryPressureCondition, ...)
     #[test]
     fn conditions_are_healthy_with_the_kubelet_reasons() {
-        let s = node_status("box", &host(), at(), at());
+        let s = node_status("box", &host(), &NodeProfile::fake(), at(), at());
         let got: Vec<(&str, &str, &str)> = s["conditions"]
             .as_array()
             .unwrap()
@@ -228,7 +270,7 @@ mod tests {
     #[test]
     fn a_heartbeat_moves_only_the_heartbeat_time() {
         let later: Timestamp = "2026-11-22T10:05:00Z".parse().unwrap();
-        let s = node_status("box", &host(), at(), later);
+        let s = node_status("box", &host(), &NodeProfile::fake(), at(), later);
         assert_eq!(
             s["conditions"][3]["lastHeartbeatTime"],
             "2026-11-22T10:05:00Z"
@@ -241,7 +283,7 @@ mod tests {
 
     #[test]
     fn node_info_has_every_field_clients_require() {
-        let s = node_status("box", &host(), at(), at());
+        let s = node_status("box", &host(), &NodeProfile::fake(), at(), at());
         let info = s["nodeInfo"].as_object().unwrap();
         for field in [
             "architecture",
@@ -268,7 +310,7 @@ mod tests {
 
     #[test]
     fn the_node_is_labelled_with_its_name_os_and_arch() {
-        let n = node_object("n1", &host(), at());
+        let n = node_object("n1", &host(), &NodeProfile::fake(), at());
         assert_eq!(n["metadata"]["labels"]["kubernetes.io/hostname"], "n1");
         assert_eq!(n["metadata"]["labels"]["kubernetes.io/arch"], "amd64");
         assert_eq!(n["spec"]["podCIDR"], "10.42.0.0/16");

@@ -1,4 +1,4 @@
-//! The fake node's presence in the API: it registers its Node ([`register`]), then renews the
+//! A node's presence in the API: it registers its Node ([`register`]), then renews the
 //! node's Lease every 10 s and re-posts the node status every 5 minutes ([`keep_alive`]), as a
 //! kubelet does (`nodeLeaseDurationSeconds` 40, renewal at a quarter of it,
 //! `nodeStatusReportFrequency` 5 min).
@@ -13,8 +13,9 @@ use kube::{Client, Error};
 use serde_json::json;
 
 use super::host::HostFacts;
-use super::node::{
-    LEASE_NAMESPACE, lease_object, lease_spec, node_labels, node_object, node_status,
+use super::object::{
+    LEASE_NAMESPACE, NodeProfile, lease_object, lease_spec, node_annotations, node_labels,
+    node_object, node_status,
 };
 
 /// Lease renewal interval.
@@ -34,15 +35,23 @@ pub struct Registered {
 
 /// Creates the Node `name` (or, if it exists from an earlier run, re-asserts its labels) and
 /// writes its status.
-pub async fn register(client: &Client, name: &str, host: &HostFacts) -> Result<Registered, Error> {
+pub async fn register(
+    client: &Client,
+    name: &str,
+    host: &HostFacts,
+    profile: &NodeProfile,
+) -> Result<Registered, Error> {
     let nodes: Api<Node> = Api::all(client.clone());
     let now = Timestamp::now();
     let node: Node =
-        serde_json::from_value(node_object(name, host, now)).map_err(Error::SerdeError)?;
+        serde_json::from_value(node_object(name, host, profile, now)).map_err(Error::SerdeError)?;
     match nodes.create(&PostParams::default(), &node).await {
         Ok(_) => {}
         Err(Error::Api(s)) if s.is_already_exists() => {
-            let labels = json!({"metadata": {"labels": node_labels(name, host)}});
+            let labels = json!({"metadata": {
+                "labels": node_labels(name, host),
+                "annotations": node_annotations(profile),
+            }});
             nodes
                 .patch(name, &PatchParams::default(), &Patch::Merge(&labels))
                 .await?;
@@ -50,7 +59,7 @@ pub async fn register(client: &Client, name: &str, host: &HostFacts) -> Result<R
         Err(e) => return Err(e),
     }
     // Create may drop the status (it is a subresource), so it is always written here.
-    let status = json!({"status": node_status(name, host, now, now)});
+    let status = json!({"status": node_status(name, host, profile, now, now)});
     let node = nodes
         .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
         .await?;
@@ -62,7 +71,13 @@ pub async fn register(client: &Client, name: &str, host: &HostFacts) -> Result<R
 
 /// Renews the Lease and re-posts the node status forever (the caller stops it by dropping it).
 /// Failures are logged and retried after a second.
-pub async fn keep_alive(client: Client, name: String, host: HostFacts, node: Registered) {
+pub async fn keep_alive(
+    client: Client,
+    name: String,
+    host: HostFacts,
+    profile: NodeProfile,
+    node: Registered,
+) {
     let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
     let nodes: Api<Node> = Api::all(client);
     let mut renewals: u32 = 0;
@@ -71,19 +86,18 @@ pub async fn keep_alive(client: Client, name: String, host: HostFacts, node: Reg
             Ok(()) => {
                 renewals = renewals.wrapping_add(1);
                 if renewals.is_multiple_of(STATUS_EVERY_RENEWALS) {
-                    let status =
-                        json!({"status": node_status(&name, &host, node.since, Timestamp::now())});
+                    let status = json!({"status": node_status(&name, &host, &profile, node.since, Timestamp::now())});
                     if let Err(e) = nodes
                         .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
                         .await
                     {
-                        tracing::warn!(node = %name, error = %e, "fake node: status heartbeat failed");
+                        tracing::warn!(node = %name, error = %e, "node: status heartbeat failed");
                     }
                 }
                 RENEW_EVERY
             }
             Err(e) => {
-                tracing::warn!(node = %name, error = %e, "fake node: lease renewal failed");
+                tracing::warn!(node = %name, error = %e, "node: lease renewal failed");
                 RETRY_AFTER
             }
         };
@@ -107,5 +121,25 @@ async fn renew(leases: &Api<Lease>, name: &str, node_uid: &str) -> Result<(), Er
             Ok(())
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Registers the node, retrying with a doubling delay (at most 5 s) until it succeeds.
+pub async fn register_until_done(
+    client: &Client,
+    name: &str,
+    host: &HostFacts,
+    profile: &NodeProfile,
+) -> Registered {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match register(client, name, host, profile).await {
+            Ok(r) => return r,
+            Err(e) => {
+                tracing::warn!(node = %name, error = %e, "node: registration failed, retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }
