@@ -21,6 +21,9 @@ pub struct NodeConfig {
     pub cluster_dns: String,
     /// The node's pod range (`spec.podCIDR`).
     pub pod_cidr: String,
+    /// The port the node API ([`crate::nodeapi`]) listens on, advertised in the Node's
+    /// `status.daemonEndpoints`; 0 when there is none.
+    pub api_port: u16,
 }
 
 impl NodeConfig {
@@ -33,6 +36,7 @@ impl NodeConfig {
             cluster_domain: DEFAULT_CLUSTER_DOMAIN.to_string(),
             cluster_dns: DEFAULT_CLUSTER_DNS.to_string(),
             pod_cidr: crate::node::object::POD_CIDR.to_string(),
+            api_port: 0,
         }
     }
 

@@ -48,6 +48,7 @@ pub async fn run_node<R: Runtime, I: Images>(
             VOLUMES_DIR_ANNOTATION.to_string(),
             config.volumes_dir().display().to_string(),
         )]),
+        api_port: config.api_port,
     };
     let _ = std::fs::create_dir_all(config.volumes_dir());
     let _ = std::fs::create_dir_all(config.data_dir.join("pods"));

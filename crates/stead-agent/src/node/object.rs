@@ -43,6 +43,9 @@ pub struct NodeProfile {
     pub runtime_version: String,
     /// Annotations besides the kubelet's usual ones (re-asserted on every registration).
     pub annotations: BTreeMap<String, String>,
+    /// The node API's port (`status.daemonEndpoints.kubeletEndpoint.Port`); 0 when the node
+    /// serves none (the fake node), so logs and exec answer that the node is unreachable.
+    pub api_port: u16,
 }
 
 impl NodeProfile {
@@ -52,6 +55,7 @@ impl NodeProfile {
             pod_cidr: POD_CIDR.to_string(),
             runtime_version: "fake://stead".to_string(),
             annotations: BTreeMap::new(),
+            api_port: 0,
         }
     }
 }
@@ -150,7 +154,7 @@ pub fn node_status(
             {"type": "InternalIP", "address": HOST_IP},
             {"type": "Hostname", "address": name},
         ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": profile.api_port}},
         "nodeInfo": {
             "machineID": host.machine_id,
             "systemUUID": host.system_uuid,
