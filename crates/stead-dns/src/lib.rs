@@ -10,6 +10,7 @@
 //!   on every watch event.
 //! - `server`: the hickory-server handler gluing decode → answer → encode, and forwarding.
 //! - [`forward`]: relaying names outside the cluster domain to the upstream within a deadline.
+//! - [`probe`]: a one-question client for tests, benchmarks and health checks.
 //!
 //! Entry point: [`serve`], over sockets the caller has already bound (the node agent binds the
 //! cluster DNS address inside the node's network namespace; tests bind `127.0.0.1:0`).
@@ -17,6 +18,7 @@
 pub mod answer;
 pub mod cache;
 pub mod forward;
+pub mod probe;
 mod server;
 pub mod snapshot;
 
