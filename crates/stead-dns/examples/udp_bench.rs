@@ -46,12 +46,13 @@ fn snapshot() -> Snapshot {
             ..Default::default()
         },
         address_type: "IPv4".into(),
-        endpoints: (0..PODS).map(|i| Endpoint {
-            addresses: vec![pod_ip(i)],
-            hostname: Some(format!("web-{i}")),
-            ..Default::default()
-        })
-        .collect(),
+        endpoints: (0..PODS)
+            .map(|i| Endpoint {
+                addresses: vec![pod_ip(i)],
+                hostname: Some(format!("web-{i}")),
+                ..Default::default()
+            })
+            .collect(),
         ports: None,
     });
     Snapshot::build("cluster.local", 1, &[svc], &[slice]).expect("snapshot")
@@ -74,7 +75,9 @@ async fn run(
     for worker in 0..concurrency {
         let names = names.clone();
         tasks.push(tokio::spawn(async move {
-            let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+            let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
             socket.connect(server).await.expect("connect");
             let mut latencies = Vec::new();
             let mut failures = 0usize;

@@ -158,7 +158,10 @@ enum PodName {
 fn pod_name(zone: &Name, name: &Name) -> PodName {
     let depth = usize::from(name.num_labels() - zone.num_labels());
     let labels: Vec<&[u8]> = name.iter().take(depth).collect();
-    if labels.last().is_none_or(|l| !l.eq_ignore_ascii_case(b"pod")) {
+    if labels
+        .last()
+        .is_none_or(|l| !l.eq_ignore_ascii_case(b"pod"))
+    {
         return PodName::No;
     }
     match labels.len() {
@@ -176,5 +179,9 @@ pub fn parse_dashed(label: &str) -> Option<IpAddr> {
     if let Ok(v4) = label.replace('-', ".").parse::<Ipv4Addr>() {
         return Some(IpAddr::V4(v4));
     }
-    label.replace('-', ":").parse::<Ipv6Addr>().ok().map(IpAddr::V6)
+    label
+        .replace('-', ":")
+        .parse::<Ipv6Addr>()
+        .ok()
+        .map(IpAddr::V6)
 }

@@ -40,7 +40,11 @@ pub async fn run(
         services_writer,
         changed.clone(),
     );
-    let slice_events = watch(Api::<EndpointSlice>::all(client), slices_writer, changed.clone());
+    let slice_events = watch(
+        Api::<EndpointSlice>::all(client),
+        slices_writer,
+        changed.clone(),
+    );
     let rebuild = rebuild_loop(&domain, &services, &slices, &changed, &target);
     tokio::select! {
         () = shutdown => {}

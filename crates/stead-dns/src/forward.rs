@@ -94,3 +94,35 @@ pub fn upstream_from_resolv_conf(path: &Path) -> Option<SocketAddr> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Option<SocketAddr> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("resolv.conf");
+        std::fs::write(&path, text).expect("write");
+        upstream_from_resolv_conf(&path)
+    }
+
+    #[test]
+    fn the_first_nameserver_of_resolv_conf_is_the_upstream() {
+        let text =
+            "# generated\nsearch example.com\nnameserver 192.0.2.53\nnameserver 192.0.2.54\n";
+        assert_eq!(parse(text), Some("192.0.2.53:53".parse().unwrap()));
+        assert_eq!(
+            parse("nameserver fe80::1%eth0\n"),
+            Some("[fe80::1]:53".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn resolv_conf_without_a_usable_nameserver_means_no_upstream() {
+        assert_eq!(parse("search example.com\nnameserver not-an-ip\n"), None);
+        assert_eq!(
+            upstream_from_resolv_conf(Path::new("/nonexistent/resolv.conf")),
+            None
+        );
+    }
+}

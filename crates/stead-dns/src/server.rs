@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hickory_proto::op::{Edns, Message, Metadata, MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
@@ -98,7 +98,10 @@ async fn relay<R: ResponseHandler>(
         std::iter::empty(),
         reply.additionals.iter(),
     );
-    sent(response_handle.send_response(response).await, &request.metadata)
+    sent(
+        response_handle.send_response(response).await,
+        &request.metadata,
+    )
 }
 
 fn local_metadata(request: &Metadata, local: &Response) -> Metadata {

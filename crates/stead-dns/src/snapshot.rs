@@ -62,8 +62,8 @@ impl Snapshot {
             zone.clone(),
             TTL,
             RData::SOA(SOA::new(
-                child(&zone, &["ns", "dns"]),
-                child(&zone, &["hostmaster"]),
+                child(&zone, &["ns", "dns"]).unwrap_or_else(|| zone.clone()),
+                child(&zone, &["hostmaster"]).unwrap_or_else(|| zone.clone()),
                 serial,
                 7200,
                 1800,
@@ -79,11 +79,13 @@ impl Snapshot {
             interior: HashSet::new(),
         };
         s.insert(soa);
-        s.insert(Record::from_rdata(
-            child(&zone, &["dns-version"]),
-            TTL,
-            RData::TXT(TXT::new(vec![SCHEMA_VERSION.to_string()])),
-        ));
+        if let Some(version) = child(&zone, &["dns-version"]) {
+            s.insert(Record::from_rdata(
+                version,
+                TTL,
+                RData::TXT(TXT::new(vec![SCHEMA_VERSION.to_string()])),
+            ));
+        }
         Ok(s)
     }
 
@@ -101,7 +103,10 @@ impl Snapshot {
             let ns = slice.metadata.namespace.as_deref().unwrap_or_default();
             let labels = slice.metadata.labels.as_ref();
             if let Some(svc) = labels.and_then(|l| l.get(SERVICE_NAME_LABEL)) {
-                by_service.entry((ns, svc.as_str())).or_default().push(slice);
+                by_service
+                    .entry((ns, svc.as_str()))
+                    .or_default()
+                    .push(slice);
             }
         }
         for svc in services {
@@ -159,7 +164,9 @@ impl Snapshot {
 
     fn add_service(&mut self, svc: &Service, ns: &str, name: &str, slices: &[&EndpointSlice]) {
         let Some(spec) = &svc.spec else { return };
-        let svc_name = child(&self.zone, &[name, ns, "svc"]);
+        let Some(svc_name) = child(&self.zone, &[name, ns, "svc"]) else {
+            return;
+        };
         if spec.type_.as_deref() == Some("ExternalName") {
             if let Some(target) = spec.external_name.as_deref().and_then(external_target) {
                 self.insert(Record::from_rdata(
@@ -176,7 +183,10 @@ impl Snapshot {
             self.add_headless(&svc_name, slices, publish_not_ready);
             return;
         }
-        let ips: Vec<IpAddr> = cluster_ips.iter().filter_map(|ip| ip.parse().ok()).collect();
+        let ips: Vec<IpAddr> = cluster_ips
+            .iter()
+            .filter_map(|ip| ip.parse().ok())
+            .collect();
         if ips.is_empty() {
             return; // not allocated yet
         }
@@ -196,11 +206,18 @@ impl Snapshot {
             let Ok(number) = u16::try_from(port.port) else {
                 continue;
             };
-            self.insert(srv(&svc_name, port_name, proto, number, 100, &svc_name));
+            if let Some(record) = srv(&svc_name, port_name, proto, number, 100, &svc_name) {
+                self.insert(record);
+            }
         }
     }
 
-    fn add_headless(&mut self, svc_name: &Name, slices: &[&EndpointSlice], publish_not_ready: bool) {
+    fn add_headless(
+        &mut self,
+        svc_name: &Name,
+        slices: &[&EndpointSlice],
+        publish_not_ready: bool,
+    ) {
         // (address, endpoint name) pairs, deduplicated across slices and kept in a stable order.
         let mut endpoints: BTreeSet<(IpAddr, Name)> = BTreeSet::new();
         let mut ports: BTreeSet<(String, String, u16)> = BTreeSet::new();
@@ -214,7 +231,9 @@ impl Snapshot {
                     continue;
                 }
                 for addr in &ep.addresses {
-                    let Ok(ip) = addr.parse::<IpAddr>() else { continue };
+                    let Ok(ip) = addr.parse::<IpAddr>() else {
+                        continue;
+                    };
                     let host = ep
                         .hostname
                         .as_deref()
@@ -254,7 +273,9 @@ impl Snapshot {
         }
         for (port_name, proto, number) in &ports {
             for target in &targets {
-                self.insert(srv(svc_name, port_name, proto, *number, weight, target));
+                if let Some(record) = srv(svc_name, port_name, proto, *number, weight, target) {
+                    self.insert(record);
+                }
             }
         }
     }
@@ -295,18 +316,14 @@ fn zone_name(domain: &str) -> Result<Name, InvalidDomain> {
     Ok(name)
 }
 
-/// `labels` (innermost first) prepended to `zone`. Labels come from Kubernetes object names, which
-/// validation keeps within DNS label rules; an invalid one yields the zone itself, which owns no
-/// record of the asked shape.
-pub(crate) fn child(zone: &Name, labels: &[&str]) -> Name {
+/// `labels` (in reading order) prepended to `zone`, lowercase. `None` when a label is not a
+/// valid DNS label (API validation keeps object names valid, so this only guards the table).
+fn child(zone: &Name, labels: &[&str]) -> Option<Name> {
     let mut name = zone.clone();
     for label in labels.iter().rev() {
-        match name.prepend_label(label.to_ascii_lowercase()) {
-            Ok(n) => name = n,
-            Err(_) => return zone.clone(),
-        }
+        name = name.prepend_label(label.to_ascii_lowercase()).ok()?;
     }
-    name
+    Some(name)
 }
 
 fn cluster_ips(svc: &Service) -> Vec<String> {
@@ -333,16 +350,23 @@ pub(crate) fn address(name: Name, ip: IpAddr) -> Record {
     Record::from_rdata(name, TTL, rdata)
 }
 
-fn srv(svc: &Name, port: &str, proto: &str, number: u16, weight: u16, target: &Name) -> Record {
+fn srv(
+    svc: &Name,
+    port: &str,
+    proto: &str,
+    number: u16,
+    weight: u16,
+    target: &Name,
+) -> Option<Record> {
     let owner = svc
         .prepend_label(format!("_{}", proto.to_ascii_lowercase()))
         .and_then(|n| n.prepend_label(format!("_{}", port.to_ascii_lowercase())))
-        .unwrap_or_else(|_| svc.clone());
-    Record::from_rdata(
+        .ok()?;
+    Some(Record::from_rdata(
         owner,
         TTL,
         RData::SRV(SRV::new(0, weight, number, target.clone())),
-    )
+    ))
 }
 
 /// The endpoint label used when an endpoint has no hostname: the address with dashes
@@ -379,4 +403,40 @@ pub fn reverse_name(ip: IpAddr) -> Name {
 /// The record types a stored name can own, for the answerer's type filter.
 pub(crate) fn owns_type(record: &Record, qtype: RecordType) -> bool {
     qtype == RecordType::ANY || record.record_type() == qtype
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::parse_dashed;
+
+    #[test]
+    fn dashed_addresses_round_trip() {
+        for ip in ["10.42.0.5", "fd00::5", "2001:db8:0:1::a"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(parse_dashed(&dashed(ip)), Some(ip), "{}", dashed(ip));
+        }
+        assert_eq!(dashed("10.42.0.5".parse().unwrap()), "10-42-0-5");
+        assert_eq!(parse_dashed("web-0"), None);
+    }
+
+    #[test]
+    fn reverse_names_follow_in_addr_and_ip6_arpa() {
+        assert_eq!(
+            reverse_name("10.43.0.1".parse().unwrap()).to_ascii(),
+            "1.0.43.10.in-addr.arpa."
+        );
+        let v6 = reverse_name("2001:db8::1".parse().unwrap()).to_ascii();
+        assert!(v6.starts_with("1.0.0.0.0.0.0.0."), "{v6}");
+        assert!(v6.ends_with("8.b.d.0.1.0.0.2.ip6.arpa."), "{v6}");
+    }
+
+    #[test]
+    fn invalid_cluster_domains_are_rejected() {
+        assert!(Snapshot::unsynced("").is_err());
+        assert!(Snapshot::unsynced(".").is_err());
+        assert!(Snapshot::unsynced("bad..domain").is_err());
+        let s = Snapshot::unsynced("Cluster.Local.").unwrap();
+        assert_eq!(s.zone().to_ascii(), "cluster.local.");
+    }
 }

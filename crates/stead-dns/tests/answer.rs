@@ -109,7 +109,12 @@ fn slice(ns: &str, svc: &str, name: &str, eps: &[Ep<'_>]) -> Arc<EndpointSlice> 
 /// A cluster with one of each kind of service in `default`.
 fn world() -> Snapshot {
     let services = vec![
-        cluster_ip("default", "kubernetes", "10.43.0.1", vec![port("https", 443)]),
+        cluster_ip(
+            "default",
+            "kubernetes",
+            "10.43.0.1",
+            vec![port("https", 443)],
+        ),
         cluster_ip(
             "default",
             "api",
@@ -150,7 +155,12 @@ fn world() -> Snapshot {
             &[("10.42.2.5", Some("x-0"), Some(false))],
         ),
         // A slice whose service does not exist contributes nothing.
-        slice("default", "ghost", "ghost-abc", &[("10.42.3.5", None, None)]),
+        slice(
+            "default",
+            "ghost",
+            "ghost-abc",
+            &[("10.42.3.5", None, None)],
+        ),
     ];
     Snapshot::build("cluster.local", 7, &services, &slices).expect("snapshot")
 }
@@ -191,13 +201,20 @@ fn assert_negative(r: &Response, code: ResponseCode) {
     };
     assert_eq!(soa.minimum, 5);
     assert_eq!(r.authority[0].ttl, 5);
-    assert_eq!(r.authority[0].name, Name::from_ascii("cluster.local.").unwrap());
+    assert_eq!(
+        r.authority[0].name,
+        Name::from_ascii("cluster.local.").unwrap()
+    );
 }
 
 #[test]
 fn cluster_ip_service_resolves_to_its_cluster_ip() {
     // Ref: spec 2.3.1
-    let r = ask(&world(), "kubernetes.default.svc.cluster.local.", RecordType::A);
+    let r = ask(
+        &world(),
+        "kubernetes.default.svc.cluster.local.",
+        RecordType::A,
+    );
     assert_eq!(r.code, ResponseCode::NoError);
     assert_eq!(addresses(&r.answers), ips(&["10.43.0.1"]));
     assert!(r.answers.iter().all(|a| a.ttl == 5));
@@ -206,7 +223,11 @@ fn cluster_ip_service_resolves_to_its_cluster_ip() {
 #[test]
 fn cluster_ip_service_has_no_endpoint_records() {
     let s = world();
-    let r = ask(&s, "kubernetes.default.svc.cluster.local.", RecordType::AAAA);
+    let r = ask(
+        &s,
+        "kubernetes.default.svc.cluster.local.",
+        RecordType::AAAA,
+    );
     assert_negative(&r, ResponseCode::NoError);
 }
 
@@ -241,17 +262,29 @@ fn headless_service_without_ready_endpoints_is_nxdomain() {
 #[test]
 fn endpoint_hostnames_resolve_to_their_pod() {
     // Ref: spec 2.4.1 <hostname>.<service>.<ns>.svc.<zone>
-    let r = ask(&world(), "web-0.nginx.default.svc.cluster.local.", RecordType::A);
+    let r = ask(
+        &world(),
+        "web-0.nginx.default.svc.cluster.local.",
+        RecordType::A,
+    );
     assert_eq!(addresses(&r.answers), ips(&["10.42.0.5"]));
 }
 
 #[test]
 fn endpoints_without_hostname_resolve_by_dashed_address() {
     let s = world();
-    let r = ask(&s, "10-42-0-8.nginx.default.svc.cluster.local.", RecordType::A);
+    let r = ask(
+        &s,
+        "10-42-0-8.nginx.default.svc.cluster.local.",
+        RecordType::A,
+    );
     assert_eq!(addresses(&r.answers), ips(&["10.42.0.8"]));
     // An endpoint with a hostname is named only by it.
-    let r = ask(&s, "10-42-0-5.nginx.default.svc.cluster.local.", RecordType::A);
+    let r = ask(
+        &s,
+        "10-42-0-5.nginx.default.svc.cluster.local.",
+        RecordType::A,
+    );
     assert_negative(&r, ResponseCode::NXDomain);
 }
 
@@ -278,9 +311,17 @@ fn srv_of_a_cluster_ip_service_points_at_the_service_with_its_address() {
 #[test]
 fn unnamed_ports_have_no_srv_record() {
     let s = world();
-    let named = ask(&s, "_http._tcp.api.default.svc.cluster.local.", RecordType::SRV);
+    let named = ask(
+        &s,
+        "_http._tcp.api.default.svc.cluster.local.",
+        RecordType::SRV,
+    );
     assert_eq!(named.answers.len(), 1);
-    let other = ask(&s, "_81._tcp.api.default.svc.cluster.local.", RecordType::SRV);
+    let other = ask(
+        &s,
+        "_81._tcp.api.default.svc.cluster.local.",
+        RecordType::SRV,
+    );
     assert_negative(&other, ResponseCode::NXDomain);
 }
 
@@ -304,7 +345,10 @@ fn srv_of_a_headless_service_has_one_record_per_ready_endpoint() {
     assert_eq!(
         targets,
         vec![
-            ("10-42-0-8.nginx.default.svc.cluster.local.".to_string(), 8080),
+            (
+                "10-42-0-8.nginx.default.svc.cluster.local.".to_string(),
+                8080
+            ),
             ("web-0.nginx.default.svc.cluster.local.".to_string(), 8080),
             ("web-1.nginx.default.svc.cluster.local.".to_string(), 8080),
         ]
@@ -375,9 +419,17 @@ fn pod_names_resolve_to_the_address_they_spell() {
         r.answers[0].name.to_ascii(),
         "10-42-0-99.default.pod.cluster.local."
     );
-    let v6 = ask(&s, "fd00-0-0-0-0-0-0-5.other.pod.cluster.local.", RecordType::AAAA);
+    let v6 = ask(
+        &s,
+        "fd00-0-0-0-0-0-0-5.other.pod.cluster.local.",
+        RecordType::AAAA,
+    );
     assert_eq!(addresses(&v6.answers), ips(&["fd00::5"]));
-    let nodata = ask(&s, "10-42-0-99.default.pod.cluster.local.", RecordType::AAAA);
+    let nodata = ask(
+        &s,
+        "10-42-0-99.default.pod.cluster.local.",
+        RecordType::AAAA,
+    );
     assert_negative(&nodata, ResponseCode::NoError);
     let bad = ask(&s, "not-an-ip.default.pod.cluster.local.", RecordType::A);
     assert_negative(&bad, ResponseCode::NXDomain);
@@ -404,7 +456,11 @@ fn unknown_names_in_the_domain_are_nxdomain_with_the_soa() {
 fn existing_names_without_the_asked_type_are_nodata_with_the_soa() {
     let s = world();
     assert_negative(
-        &ask(&s, "web-0.nginx.default.svc.cluster.local.", RecordType::AAAA),
+        &ask(
+            &s,
+            "web-0.nginx.default.svc.cluster.local.",
+            RecordType::AAAA,
+        ),
         ResponseCode::NoError,
     );
     assert_negative(
@@ -419,7 +475,11 @@ fn existing_names_without_the_asked_type_are_nodata_with_the_soa() {
 
 #[test]
 fn names_compare_case_insensitively_and_answer_as_asked() {
-    let r = ask(&world(), "WEB-0.Nginx.DEFAULT.svc.Cluster.Local.", RecordType::A);
+    let r = ask(
+        &world(),
+        "WEB-0.Nginx.DEFAULT.svc.Cluster.Local.",
+        RecordType::A,
+    );
     assert_eq!(addresses(&r.answers), ips(&["10.42.0.5"]));
     assert_eq!(
         r.answers[0].name.to_ascii(),
@@ -487,7 +547,12 @@ fn other_classes_are_refused_inside_the_domain() {
 fn endpoints_in_several_slices_are_merged_and_deduplicated() {
     let services = vec![headless("default", "nginx", false)];
     let slices = vec![
-        slice("default", "nginx", "a", &[("10.42.0.5", Some("web-0"), Some(true))]),
+        slice(
+            "default",
+            "nginx",
+            "a",
+            &[("10.42.0.5", Some("web-0"), Some(true))],
+        ),
         slice(
             "default",
             "nginx",
@@ -515,7 +580,11 @@ fn ipv6_endpoints_answer_aaaa_and_ip6_arpa_ptr() {
         &[("fd00::7", Some("web-0"), Some(true))],
     )];
     let s = Snapshot::build("cluster.local", 1, &services, &slices).unwrap();
-    let r = ask(&s, "web-0.nginx.default.svc.cluster.local.", RecordType::AAAA);
+    let r = ask(
+        &s,
+        "web-0.nginx.default.svc.cluster.local.",
+        RecordType::AAAA,
+    );
     assert_eq!(addresses(&r.answers), ips(&["fd00::7"]));
     let reverse = stead_dns::snapshot::reverse_name("fd00::7".parse().unwrap());
     let r = ask(&s, &reverse.to_ascii(), RecordType::PTR);

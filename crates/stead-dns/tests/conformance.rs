@@ -193,7 +193,11 @@ async fn resolves_to(env: &Env, name: &str, want: &[&str]) -> Result<()> {
 /// `search default.svc.cluster.local svc.cluster.local cluster.local` and `ndots:5`: names with
 /// fewer than 5 dots try each search domain first, and an NXDOMAIN moves on to the next.
 async fn resolve_like_a_pod(env: &Env, name: &str) -> Result<Vec<IpAddr>> {
-    let search = ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"];
+    let search = [
+        "default.svc.cluster.local",
+        "svc.cluster.local",
+        "cluster.local",
+    ];
     let mut candidates: Vec<String> = Vec::new();
     let dots = name.matches('.').count();
     if dots < 5 {
@@ -224,7 +228,10 @@ async fn records_follow_services_and_endpoint_slices_over_udp_and_tcp() -> Resul
         .and_then(|s| s.cluster_ip)
         .context("no cluster ip allocated")?;
     env.services()
-        .create(&PostParams::default(), &service("nginx", Some("None"), "web"))
+        .create(
+            &PostParams::default(),
+            &service("nginx", Some("None"), "web"),
+        )
         .await?;
     env.slices()
         .create(
@@ -240,26 +247,47 @@ async fn records_follow_services_and_endpoint_slices_over_udp_and_tcp() -> Resul
     // ClusterIP service, over both transports.
     resolves_to(&env, "api.default.svc.cluster.local.", &[&cluster_ip]).await?;
     let tcp = env
-        .ask("api.default.svc.cluster.local.", RecordType::A, Transport::Tcp)
+        .ask(
+            "api.default.svc.cluster.local.",
+            RecordType::A,
+            Transport::Tcp,
+        )
         .await?;
     assert_eq!(addresses(&tcp), ips(&[&cluster_ip]));
     assert!(tcp.metadata.authoritative);
 
     // Headless: only the ready pod.
-    resolves_to(&env, "web-0.nginx.default.svc.cluster.local.", &["10.42.0.5"]).await?;
+    resolves_to(
+        &env,
+        "web-0.nginx.default.svc.cluster.local.",
+        &["10.42.0.5"],
+    )
+    .await?;
     let all = env
-        .ask("nginx.default.svc.cluster.local.", RecordType::A, Transport::Tcp)
+        .ask(
+            "nginx.default.svc.cluster.local.",
+            RecordType::A,
+            Transport::Tcp,
+        )
         .await?;
     assert_eq!(addresses(&all), ips(&["10.42.0.5"]));
     let not_ready = env
-        .ask("web-1.nginx.default.svc.cluster.local.", RecordType::A, Transport::Udp)
+        .ask(
+            "web-1.nginx.default.svc.cluster.local.",
+            RecordType::A,
+            Transport::Udp,
+        )
         .await?;
     assert_eq!(not_ready.metadata.response_code, ResponseCode::NXDomain);
     assert_eq!(not_ready.authorities.len(), 1, "NXDOMAIN carries the SOA");
 
     // SRV with the target's address in the additional section.
     let srv = env
-        .ask("_web._tcp.nginx.default.svc.cluster.local.", RecordType::SRV, Transport::Udp)
+        .ask(
+            "_web._tcp.nginx.default.svc.cluster.local.",
+            RecordType::SRV,
+            Transport::Udp,
+        )
         .await?;
     assert_eq!(srv.answers.len(), 1);
     let additional: Vec<String> = srv.additionals.iter().map(|r| r.name.to_ascii()).collect();
@@ -272,7 +300,10 @@ async fn records_follow_services_and_endpoint_slices_over_udp_and_tcp() -> Resul
     let RData::PTR(target) = &ptr.answers[0].data else {
         bail!("not a PTR: {ptr:?}")
     };
-    assert_eq!(target.0.to_ascii(), "web-0.nginx.default.svc.cluster.local.");
+    assert_eq!(
+        target.0.to_ascii(),
+        "web-0.nginx.default.svc.cluster.local."
+    );
     let ip: std::net::Ipv4Addr = cluster_ip.parse()?;
     let o = ip.octets();
     let reverse = format!("{}.{}.{}.{}.in-addr.arpa.", o[3], o[2], o[1], o[0]);
@@ -300,7 +331,12 @@ async fn records_follow_services_and_endpoint_slices_over_udp_and_tcp() -> Resul
         .replace("nginx-1", &PostParams::default(), &slice)
         .await?;
     let updated = Instant::now();
-    resolves_to(&env, "web-1.nginx.default.svc.cluster.local.", &["10.42.0.6"]).await?;
+    resolves_to(
+        &env,
+        "web-1.nginx.default.svc.cluster.local.",
+        &["10.42.0.6"],
+    )
+    .await?;
     println!(
         "web-1 resolvable {:?} after its EndpointSlice update was acknowledged",
         updated.elapsed()
@@ -318,7 +354,11 @@ async fn records_follow_services_and_endpoint_slices_over_udp_and_tcp() -> Resul
         .await?;
     eventually("nginx NXDOMAIN", || async {
         let msg = env
-            .ask("nginx.default.svc.cluster.local.", RecordType::A, Transport::Udp)
+            .ask(
+                "nginx.default.svc.cluster.local.",
+                RecordType::A,
+                Transport::Udp,
+            )
             .await?;
         Ok((msg.metadata.response_code == ResponseCode::NXDomain).then_some(()))
     })
@@ -337,7 +377,11 @@ async fn records_follow_services_and_endpoint_slices_over_udp_and_tcp() -> Resul
 /// The same answers through ISC `dig`, when installed (`bind9-dnsutils`; `scripts/test` installs
 /// it). Always aimed at the loopback server; run without blocking the runtime serving it.
 async fn dig_agrees(env: &Env, cluster_ip: &str) -> Result<()> {
-    if std::process::Command::new("dig").arg("-v").output().is_err() {
+    if std::process::Command::new("dig")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
         println!("skipping the dig check: dig is not installed (apt-get install bind9-dnsutils)");
         return Ok(());
     }

@@ -109,12 +109,16 @@ async fn fake_upstream() -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let Ok(len) = conn.read_u16().await else { continue };
+            let Ok(len) = conn.read_u16().await else {
+                continue;
+            };
             let mut buf = vec![0u8; usize::from(len)];
             if conn.read_exact(&mut buf).await.is_err() {
                 continue;
             }
-            let Ok(request) = Message::from_vec(&buf) else { continue };
+            let Ok(request) = Message::from_vec(&buf) else {
+                continue;
+            };
             let reply = upstream_reply(&request);
             let _ = conn.write_u16(reply.len() as u16).await;
             let _ = conn.write_all(&reply).await;
@@ -165,7 +169,11 @@ async fn outside_names_are_relayed_to_a_loopback_upstream() -> Result<()> {
     }
     // Cluster names never reach the upstream.
     let local = dns
-        .ask("big-0.big.default.svc.cluster.local.", RecordType::A, Transport::Udp)
+        .ask(
+            "big-0.big.default.svc.cluster.local.",
+            RecordType::A,
+            Transport::Udp,
+        )
         .await?;
     assert!(local.metadata.authoritative);
     let RData::A(a) = &local.answers[0].data else {
@@ -188,11 +196,15 @@ async fn a_silent_upstream_answers_servfail_after_the_deadline() -> Result<()> {
     };
     let dns = Dns::start(config, 1).await?;
     let started = Instant::now();
-    let msg = dns.ask("example.com.", RecordType::A, Transport::Udp).await?;
+    let msg = dns
+        .ask("example.com.", RecordType::A, Transport::Udp)
+        .await?;
     assert_eq!(msg.metadata.response_code, ResponseCode::ServFail);
     println!("servfail after {:?}", started.elapsed());
     // Over TCP the upstream refuses the connection (nothing listens): SERVFAIL too.
-    let msg = dns.ask("example.com.", RecordType::A, Transport::Tcp).await?;
+    let msg = dns
+        .ask("example.com.", RecordType::A, Transport::Tcp)
+        .await?;
     assert_eq!(msg.metadata.response_code, ResponseCode::ServFail);
     dns.stop().await
 }
@@ -247,7 +259,13 @@ async fn requests_that_are_not_plain_queries_are_refused_cleanly() -> Result<()>
     assert_eq!(reply.metadata.response_code, ResponseCode::NotImp);
 
     // The server keeps answering after it.
-    let ok = dns.ask("big.default.svc.cluster.local.", RecordType::A, Transport::Udp).await?;
+    let ok = dns
+        .ask(
+            "big.default.svc.cluster.local.",
+            RecordType::A,
+            Transport::Udp,
+        )
+        .await?;
     assert_eq!(ok.metadata.response_code, ResponseCode::NoError);
     dns.stop().await
 }
@@ -258,7 +276,9 @@ async fn edns_queries_get_edns_answers_and_bigger_udp_payloads() -> Result<()> {
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     socket.connect(dns.addr).await?;
     let name = Name::from_ascii("big.default.svc.cluster.local.")?;
-    socket.send(&encode_query(9, &name, RecordType::A, true)).await?;
+    socket
+        .send(&encode_query(9, &name, RecordType::A, true))
+        .await?;
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(Duration::from_secs(10), socket.recv(&mut buf)).await??;
     let reply = Message::from_vec(&buf[..n])?;
