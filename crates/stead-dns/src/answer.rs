@@ -29,6 +29,10 @@ pub struct Response {
     pub authority: Vec<Record>,
     /// Address records of SRV targets.
     pub additionals: Vec<Record>,
+    /// The answer ends at a CNAME whose target is not a cluster name (an ExternalName service):
+    /// the server asks the upstream for this name and the asked type and appends its answers,
+    /// since stub resolvers do not follow aliases themselves.
+    pub chase: Option<Name>,
 }
 
 impl Response {
@@ -38,6 +42,7 @@ impl Response {
             answers: vec![],
             authority: vec![],
             additionals: vec![],
+            chase: None,
         }
     }
 
@@ -112,13 +117,19 @@ fn from_records(snapshot: &Snapshot, asked: &Name, rrs: &[Record], qtype: Record
         return Response::records(matching, additionals);
     }
     if let Some(cname) = rrs.iter().find(|r| r.record_type() == RecordType::CNAME) {
-        let mut answers = vec![renamed(cname, asked)];
-        if let RData::CNAME(target) = &cname.data
-            && let Some(target_rrs) = snapshot.records(&target.0)
-        {
-            answers.extend(target_rrs.iter().filter(|r| owns_type(r, qtype)).cloned());
+        let mut response = Response::records(vec![renamed(cname, asked)], vec![]);
+        if let RData::CNAME(target) = &cname.data {
+            match snapshot.records(&target.0) {
+                Some(target_rrs) => response
+                    .answers
+                    .extend(target_rrs.iter().filter(|r| owns_type(r, qtype)).cloned()),
+                None if !snapshot.zone().zone_of(&target.0) => {
+                    response.chase = Some(target.0.clone());
+                }
+                None => {}
+            }
         }
-        return Response::records(answers, vec![]);
+        return response;
     }
     Response::negative(snapshot, ResponseCode::NoError)
 }

@@ -12,6 +12,7 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use crate::answer::{Answer, Response, answer};
 use crate::cache::SharedSnapshot;
 use crate::forward::forward;
+use crate::probe::encode_query;
 
 /// Answers from the shared snapshot; relays other names to `upstream`.
 pub(crate) struct Handler {
@@ -43,9 +44,21 @@ impl RequestHandler for Handler {
                 return sent(response_handle.send_response(response).await, metadata);
             }
         };
-        let outcome = answer(&self.snapshot.load(), info.query.original());
+        let query = info.query.original();
+        let outcome = answer(&self.snapshot.load(), query);
         match outcome {
-            Answer::Local(local) => {
+            Answer::Local(mut local) => {
+                if let (Some(target), Some(upstream)) = (local.chase.take(), self.upstream) {
+                    let tcp = request.protocol() == Protocol::Tcp;
+                    let chased = encode_query(metadata.id, &target, query.query_type(), false);
+                    match forward(upstream, &chased, tcp, self.upstream_timeout).await {
+                        Ok(reply) if reply.metadata.response_code == ResponseCode::NoError => {
+                            local.answers.extend(reply.answers);
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::debug!(error = %e, "alias target lookup failed"),
+                    }
+                }
                 let header = local_metadata(metadata, &local);
                 let response = builder.build(
                     header,

@@ -399,6 +399,8 @@ fn external_name_service_is_a_cname() {
         panic!("not CNAME: {:?}", r.answers)
     };
     assert_eq!(target.0.to_ascii(), "www.example.com.");
+    // Stub resolvers do not follow aliases: the server resolves the target upstream.
+    assert_eq!(r.chase, Some(Name::from_ascii("www.example.com.").unwrap()));
 }
 
 #[test]
@@ -407,6 +409,7 @@ fn cname_to_a_cluster_name_is_followed() {
     assert_eq!(r.answers.len(), 2);
     assert_eq!(r.answers[0].record_type(), RecordType::CNAME);
     assert_eq!(addresses(&r.answers), ips(&["10.43.0.20"]));
+    assert_eq!(r.chase, None);
 }
 
 #[test]

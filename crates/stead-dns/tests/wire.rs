@@ -53,7 +53,20 @@ fn snapshot(n: usize) -> Snapshot {
             .collect(),
         ports: None,
     });
-    Snapshot::build("cluster.local", 1, &[svc], &[slice]).expect("snapshot")
+    let external = Arc::new(Service {
+        metadata: ObjectMeta {
+            namespace: Some("default".into()),
+            name: Some("search".into()),
+            ..Default::default()
+        },
+        spec: Some(ServiceSpec {
+            type_: Some("ExternalName".into()),
+            external_name: Some("www.example.com".into()),
+            ..Default::default()
+        }),
+        status: None,
+    });
+    Snapshot::build("cluster.local", 1, &[svc, external], &[slice]).expect("snapshot")
 }
 
 struct Dns {
@@ -167,6 +180,17 @@ async fn outside_names_are_relayed_to_a_loopback_upstream() -> Result<()> {
         };
         assert_eq!(a.0, std::net::Ipv4Addr::new(192, 0, 2, 1));
     }
+    // An ExternalName alias is followed through the upstream, as CoreDNS does.
+    let alias = dns
+        .ask(
+            "search.default.svc.cluster.local.",
+            RecordType::A,
+            Transport::Udp,
+        )
+        .await?;
+    let types: Vec<RecordType> = alias.answers.iter().map(|r| r.record_type()).collect();
+    assert_eq!(types, vec![RecordType::CNAME, RecordType::A]);
+    assert_eq!(alias.answers[1].name.to_ascii(), "www.example.com.");
     // Cluster names never reach the upstream.
     let local = dns
         .ask(
@@ -216,6 +240,16 @@ async fn without_upstream_outside_names_answer_servfail() -> Result<()> {
         let msg = dns.ask("example.com.", RecordType::A, transport).await?;
         assert_eq!(msg.metadata.response_code, ResponseCode::ServFail);
     }
+    // An ExternalName alias still answers its CNAME.
+    let alias = dns
+        .ask(
+            "search.default.svc.cluster.local.",
+            RecordType::A,
+            Transport::Udp,
+        )
+        .await?;
+    assert_eq!(alias.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(alias.answers.len(), 1);
     dns.stop().await
 }
 
