@@ -14,6 +14,10 @@
 //!
 //! Entry point: [`serve`], over sockets the caller has already bound (the node agent binds the
 //! cluster DNS address inside the node's network namespace; tests bind `127.0.0.1:0`).
+//!
+//! Tests: `tests/answer.rs` (pure, every record shape), `tests/wire.rs` (sockets, fixed
+//! snapshot, forwarding), `tests/conformance.rs` (a real API server, UDP/TCP/dig). Benchmark:
+//! `examples/udp_bench.rs`.
 
 pub mod answer;
 pub mod cache;
