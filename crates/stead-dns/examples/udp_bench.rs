@@ -22,7 +22,8 @@ use stead_dns::{DnsConfig, Snapshot};
 
 const PODS: usize = 1000;
 
-fn snapshot() -> Snapshot {
+/// One headless service `web` and its EndpointSlice with `pods` ready endpoints `web-N`.
+fn objects(pods: usize) -> (Vec<Arc<Service>>, Vec<Arc<EndpointSlice>>) {
     let svc = Arc::new(Service {
         metadata: ObjectMeta {
             namespace: Some("default".into()),
@@ -46,7 +47,7 @@ fn snapshot() -> Snapshot {
             ..Default::default()
         },
         address_type: "IPv4".into(),
-        endpoints: (0..PODS)
+        endpoints: (0..pods)
             .map(|i| Endpoint {
                 addresses: vec![pod_ip(i)],
                 hostname: Some(format!("web-{i}")),
@@ -55,11 +56,16 @@ fn snapshot() -> Snapshot {
             .collect(),
         ports: None,
     });
-    Snapshot::build("cluster.local", 1, &[svc], &[slice]).expect("snapshot")
+    (vec![svc], vec![slice])
+}
+
+fn snapshot(pods: usize) -> Snapshot {
+    let (services, slices) = objects(pods);
+    Snapshot::build("cluster.local", 1, &services, &slices).expect("snapshot")
 }
 
 fn pod_ip(i: usize) -> String {
-    format!("10.42.{}.{}", i / 250, i % 250 + 1)
+    format!("10.{}.{}.{}", 42 + i / 62500, (i / 250) % 250, i % 250 + 1)
 }
 
 /// Sends `names` round-robin from `concurrency` sockets, one query in flight per socket; returns
@@ -142,7 +148,18 @@ async fn main() {
 
     let (udp, tcp) = stead_dns::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
     let server = udp.local_addr().expect("addr");
-    let shared = Arc::new(ArcSwap::from_pointee(snapshot()));
+    // What one watch event costs: the whole table is rebuilt from the reflector stores.
+    for pods in [PODS, 10 * PODS] {
+        let (services, slices) = objects(pods);
+        let started = Instant::now();
+        let built = Snapshot::build("cluster.local", 1, &services, &slices).expect("snapshot");
+        println!(
+            "snapshot rebuild with {pods} endpoints: {:?} ({} names)",
+            started.elapsed(),
+            built.len()
+        );
+    }
+    let shared = Arc::new(ArcSwap::from_pointee(snapshot(PODS)));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let dns = tokio::spawn(stead_dns::serve_snapshot(
         shared,

@@ -155,11 +155,11 @@ impl Snapshot {
         self.records.len() <= 2
     }
 
+    /// Adds `record`. Callers feed each record once (their sources are sets), which keeps a
+    /// rebuild linear in the number of records.
     fn insert(&mut self, record: Record) {
-        let rrs = self.records.entry(record.name.clone()).or_default();
-        if !rrs.contains(&record) {
-            rrs.push(record);
-        }
+        let name = record.name.clone();
+        self.records.entry(name).or_default().push(record);
     }
 
     fn add_service(&mut self, svc: &Service, ns: &str, name: &str, slices: &[&EndpointSlice]) {
@@ -183,7 +183,7 @@ impl Snapshot {
             self.add_headless(&svc_name, slices, publish_not_ready);
             return;
         }
-        let ips: Vec<IpAddr> = cluster_ips
+        let ips: BTreeSet<IpAddr> = cluster_ips
             .iter()
             .filter_map(|ip| ip.parse().ok())
             .collect();
@@ -198,14 +198,17 @@ impl Snapshot {
                 RData::PTR(PTR(svc_name.clone())),
             ));
         }
+        let mut ports: BTreeSet<(&str, &str, u16)> = BTreeSet::new();
         for port in spec.ports.iter().flatten() {
             let Some(port_name) = port.name.as_deref().filter(|n| !n.is_empty()) else {
                 continue;
             };
             let proto = port.protocol.as_deref().unwrap_or("TCP");
-            let Ok(number) = u16::try_from(port.port) else {
-                continue;
-            };
+            if let Ok(number) = u16::try_from(port.port) {
+                ports.insert((port_name, proto, number));
+            }
+        }
+        for (port_name, proto, number) in ports {
             if let Some(record) = srv(&svc_name, port_name, proto, number, 100, &svc_name) {
                 self.insert(record);
             }
@@ -262,8 +265,11 @@ impl Snapshot {
         }
         let targets: BTreeSet<&Name> = endpoints.iter().map(|(_, n)| n).collect();
         let weight = u16::try_from(100 / targets.len()).unwrap_or(1).max(1);
+        let service_ips: BTreeSet<IpAddr> = endpoints.iter().map(|(ip, _)| *ip).collect();
+        for ip in service_ips {
+            self.insert(address(svc_name.clone(), ip));
+        }
         for (ip, ep_name) in &endpoints {
-            self.insert(address(svc_name.clone(), *ip));
             self.insert(address(ep_name.clone(), *ip));
             self.insert(Record::from_rdata(
                 reverse_name(*ip),
