@@ -293,10 +293,12 @@ impl Snapshot {
             if !self.zone.zone_of(name) {
                 continue; // reverse names: their parents belong to the upstream reverse zones
             }
+            // Walk up until a name that owns records (its own key walks further) or one
+            // already marked (its ancestors are done).
             let mut parent = name.base_name();
             while parent.num_labels() > self.zone.num_labels() {
-                if !self.records.contains_key(&parent) {
-                    interior.insert(parent.clone());
+                if self.records.contains_key(&parent) || !interior.insert(parent.clone()) {
+                    break;
                 }
                 parent = parent.base_name();
             }
