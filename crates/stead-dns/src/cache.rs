@@ -92,6 +92,9 @@ async fn rebuild_loop(
     loop {
         match Snapshot::build(domain, serial, &services.state(), &slices.state()) {
             Ok(snapshot) => {
+                if serial == 1 {
+                    tracing::info!(names = snapshot.len(), "cluster dns synced");
+                }
                 tracing::debug!(serial, names = snapshot.len(), "cluster dns snapshot");
                 target.store(Arc::new(snapshot));
             }
