@@ -1,6 +1,7 @@
 //! The `stead` binary: command-line parsing and wiring only. Everything it runs lives in the
 //! library crates (`stead-apiserver`, `stead-storage`, ...).
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -139,7 +140,7 @@ fn main() -> ExitCode {
             disable_agent,
             runtime,
             node_name,
-            cluster_domain: _,
+            cluster_domain,
         } => {
             if store != "embedded" {
                 return fail(format!(
@@ -152,7 +153,11 @@ fn main() -> ExitCode {
                 (false, Runtime::Fake) => {
                     Agent::Fake(node_name.unwrap_or_else(stead_agent::default_node_name))
                 }
-                (false, Runtime::Sandbox) => Agent::SandboxUnavailable,
+                (false, Runtime::Sandbox) => Agent::Sandbox {
+                node_name: node_name.unwrap_or_else(stead_agent::default_node_name),
+                data_dir: data_dir.clone(),
+                cluster_domain,
+            },
             };
             run_server(
                 stead_apiserver::ServerConfig {
@@ -229,9 +234,16 @@ enum Agent {
     None,
     /// `--runtime fake`: a fake node of this name.
     Fake(String),
-    /// `--runtime sandbox`, not in this build: a warning once the server is up, and no agent.
-    SandboxUnavailable,
+    /// `--runtime sandbox`: the real node agent, its node API and the cluster DNS.
+    Sandbox {
+        node_name: String,
+        data_dir: PathBuf,
+        cluster_domain: String,
+    },
 }
+
+/// Where the cluster DNS answers inside the node network namespace (pods' `nameserver`).
+const CLUSTER_DNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 43, 0, 10);
 
 /// Runs the server and, beside it, the controllers and the `agent`.
 fn run_server(config: stead_apiserver::ServerConfig, agent: Agent) -> ExitCode {
@@ -255,7 +267,6 @@ fn run_server(config: stead_apiserver::ServerConfig, agent: Agent) -> ExitCode {
             Ok(s) => s,
             Err(e) => return fail(e),
         };
-        let sandbox_unavailable = matches!(agent, Agent::SandboxUnavailable);
         let controllers = match Controllers::start(&server.kubeconfig, server.addr, agent).await {
             Ok(c) => c,
             Err(e) => {
@@ -264,12 +275,6 @@ fn run_server(config: stead_apiserver::ServerConfig, agent: Agent) -> ExitCode {
             }
         };
         server.set_ready();
-        // Only once everything is up: a start that fails says one line, its error.
-        if sandbox_unavailable {
-            eprintln!(
-                "stead: the sandbox runtime is not available in this build; pods stay Pending (use --runtime fake, or --disable-agent)"
-            );
-        }
         println!("export KUBECONFIG={}", server.kubeconfig.display());
         tokio::select! {
             r = server.wait() => {
@@ -313,12 +318,23 @@ impl Controllers {
         let mut tasks = Vec::new();
         let fake_node = matches!(agent, Agent::Fake(_));
         match agent {
-            Agent::None | Agent::SandboxUnavailable => {}
+            Agent::None => {}
             Agent::Fake(node) => tasks.push(tokio::spawn(stead_agent::run_fake_node(
                 client.clone(),
                 node,
                 stopped(rx.clone()),
             ))),
+            Agent::Sandbox {
+                node_name,
+                data_dir,
+                cluster_domain,
+            } => {
+                let node = start_sandbox_node(&client, node_name, data_dir, cluster_domain, || {
+                    stopped(rx.clone())
+                })
+                .await?;
+                tasks.extend(node);
+            }
         }
         // The fake node binds pods to itself (kwok-like); everywhere else the scheduler does.
         if !fake_node {
@@ -357,6 +373,77 @@ impl Controllers {
             let _ = t.await;
         }
     }
+}
+
+/// The real node beside the control plane: the sandbox runtime, its node API (logs, exec) on
+/// a free loopback port, the cluster DNS inside the node network namespace, and the kubelet.
+async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
+    client: &kube::Client,
+    node_name: String,
+    data_dir: PathBuf,
+    cluster_domain: String,
+    stopped: impl Fn() -> F,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    use anyhow::Context;
+    use stead_agent::sandbox::{SandboxConfig, SandboxRuntime};
+    use std::sync::Arc;
+
+    let exe = std::env::current_exe().context("locate the stead binary")?;
+    let state = data_dir.join("sandbox");
+    let runtime = tokio::task::spawn_blocking(move || {
+        SandboxRuntime::new(SandboxConfig::new(state, exe))
+    })
+    .await?
+    .context("start the sandbox runtime")?;
+    let runtime = Arc::new(runtime);
+    let images = stead_agent::image::ImageStore::open(&data_dir).context("open the image store")?;
+    let token = std::fs::read_to_string(data_dir.join("token")).context("read the node token")?;
+
+    let api_ip: std::net::IpAddr = stead_agent::node::object::HOST_IP.parse()?;
+    let api_listener = tokio::net::TcpListener::bind((api_ip, 0))
+        .await
+        .context("bind the node API")?;
+    let api_port = api_listener.local_addr()?.port();
+    let tls = stead_agent::nodeapi::self_signed_tls(&[api_ip]).map_err(anyhow::Error::msg)?;
+
+    let dns_addr = SocketAddr::from((CLUSTER_DNS, 53));
+    runtime
+        .add_node_address(CLUSTER_DNS)
+        .context("add the cluster DNS address")?;
+    let udp = runtime.bind_udp_in_node_netns(dns_addr).context("bind cluster DNS (udp)")?;
+    let tcp = runtime.bind_tcp_in_node_netns(dns_addr).context("bind cluster DNS (tcp)")?;
+    let dns_config = stead_dns::DnsConfig {
+        cluster_domain: cluster_domain.clone(),
+        ..Default::default()
+    };
+
+    let mut node = stead_agent::NodeConfig::new(node_name, data_dir);
+    node.cluster_domain = cluster_domain;
+    node.api_port = api_port;
+
+    let dns_client = client.clone();
+    let dns_stop = stopped();
+    Ok(vec![
+        tokio::spawn(stead_agent::nodeapi::serve(
+            api_listener,
+            tls,
+            runtime.clone(),
+            token.trim().to_string(),
+            stopped(),
+        )),
+        tokio::spawn(async move {
+            if let Err(e) = stead_dns::serve(dns_client, dns_config, udp, tcp, dns_stop).await {
+                tracing::error!(error = %e, "cluster DNS stopped");
+            }
+        }),
+        tokio::spawn(stead_agent::run_node(
+            client.clone(),
+            node,
+            runtime,
+            Arc::new(images),
+            stopped(),
+        )),
+    ])
 }
 
 async fn shutdown_signal() {
