@@ -7,6 +7,9 @@
 //!   keeps its Lease, binds unscheduled pods to itself, marks them Running and Ready at once and
 //!   confirms their deletion. Nothing runs. Start at [`fake::run_fake_node`].
 //!
+//! - [`reclaim`]: the node side of the local-path provisioner: removes the directories of this
+//!   node's Released `Delete` volumes, then the volumes ([`reclaim::run_reclaimer`]).
+//!
 //! - [`runtime`]: the contracts between the pod logic and the machinery under it — the image
 //!   store ([`runtime::Images`]) and pod sandboxes / container processes ([`runtime::Runtime`]).
 //!
@@ -14,6 +17,7 @@
 //! agent issue, next to `fake`, sharing its pod decisions where they agree.
 
 pub mod fake;
+pub mod reclaim;
 pub mod runtime;
 
 pub use fake::{default_node_name, run_fake_node};
