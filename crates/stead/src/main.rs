@@ -263,6 +263,12 @@ impl Controllers {
                 client.clone(),
                 stopped(rx.clone()),
             )),
+            // Binder, local-path provisioner and the pvc/pv-protection finalizers the API server
+            // adds on create (without it a deleted claim stays Terminating).
+            tokio::spawn(stead_controllers::volume::run(
+                client.clone(),
+                stopped(rx.clone()),
+            )),
             tokio::spawn(stead_controllers::statefulset::run(client, stopped(rx))),
         ]);
         Ok(Controllers { stop, tasks })

@@ -37,6 +37,14 @@ pub trait VolumeEffects: Send + Sync + 'static {
         pv: &PersistentVolume,
     ) -> impl Future<Output = Result<PersistentVolume, EffectError>> + Send;
 
+    /// Reads a claim from the API server, bypassing the caches (the check before a volume is
+    /// released: a claim missing from a lagging cache must not free its volume).
+    fn get_claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<PersistentVolumeClaim>, EffectError>> + Send;
+
     /// Records an event (failures are logged, not returned: events are best effort).
     fn record(&self, event: &VolumeEvent) -> impl Future<Output = ()> + Send;
 }
@@ -106,6 +114,17 @@ impl VolumeEffects for KubeVolumes {
     async fn create_volume(&self, pv: &PersistentVolume) -> Result<PersistentVolume, EffectError> {
         Api::<PersistentVolume>::all(self.client.clone())
             .create(&PostParams::default(), pv)
+            .await
+            .map_err(EffectError::from_kube)
+    }
+
+    async fn get_claim(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<PersistentVolumeClaim>, EffectError> {
+        Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
             .await
             .map_err(EffectError::from_kube)
     }

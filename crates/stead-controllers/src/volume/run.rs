@@ -386,10 +386,26 @@ impl Controller {
 
     /// Plans `key` and carries the plan out.
     async fn process<E: VolumeEffects>(&mut self, key: Key, effects: &E) {
-        let Some(actions) = self.plan(&key) else {
+        let Some(mut actions) = self.plan(&key) else {
             self.queue.forget(&key);
             return;
         };
+        if releases(&actions) {
+            // Upstream double-checks with the API server before releasing: the claim cache may
+            // lag behind a volume that was bound to a new claim a moment ago.
+            match self.live_claim(&key, effects).await {
+                Ok(Some(claim)) => {
+                    store(&mut self.snap.claims, ns_key(&claim), claim);
+                    actions = self.plan(&key).unwrap_or_default();
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(key = ?key, error = %e, "volume controller: requeue");
+                    self.queue.add_rate_limited(key, Instant::now());
+                    return;
+                }
+            }
+        }
         // Later writes to an object we already wrote in this round carry the new revision:
         // the plan was made from one state and only our own writes came in between.
         let mut revisions: HashMap<Target, String> = HashMap::new();
@@ -445,6 +461,43 @@ impl Controller {
             }
         }
         self.queue.forget(&key);
+    }
+}
+
+/// True when the plan moves a volume to Released.
+fn releases(actions: &[Action]) -> bool {
+    actions.iter().any(|a| {
+        matches!(a, Action::Status { target: Target::Volume { .. }, status }
+            if status["phase"] == "Released")
+    })
+}
+
+impl Controller {
+    /// The claim a volume's `claimRef` names, read live, when it exists with that uid.
+    async fn live_claim<E: VolumeEffects>(
+        &self,
+        key: &Key,
+        effects: &E,
+    ) -> Result<Option<PersistentVolumeClaim>, EffectError> {
+        let Key::Volume(name) = key else {
+            return Ok(None);
+        };
+        let Some(r) = self
+            .snap
+            .volumes
+            .get(name)
+            .and_then(|pv| pv.spec.as_ref())
+            .and_then(|s| s.claim_ref.clone())
+        else {
+            return Ok(None);
+        };
+        let claim = effects
+            .get_claim(
+                r.namespace.as_deref().unwrap_or_default(),
+                r.name.as_deref().unwrap_or_default(),
+            )
+            .await?;
+        Ok(claim.filter(|c| c.metadata.uid.is_some() && c.metadata.uid == r.uid))
     }
 }
 
