@@ -554,3 +554,112 @@ pub async fn run_with<E: VolumeEffects>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::Value;
+
+    use super::super::plan::VolumeEvent;
+    use super::*;
+
+    /// Answers `get_claim` with a fixed claim and records every write.
+    #[derive(Default)]
+    struct Fake {
+        live: Option<PersistentVolumeClaim>,
+        writes: Mutex<Vec<(Target, bool, Value)>>,
+    }
+
+    impl VolumeEffects for Fake {
+        async fn patch(
+            &self,
+            target: &Target,
+            status: bool,
+            patch: &Value,
+        ) -> Result<Written, EffectError> {
+            self.writes
+                .lock()
+                .unwrap()
+                .push((target.clone(), status, patch.clone()));
+            Err(EffectError::Other("the fake writes nothing".into()))
+        }
+
+        async fn create_volume(
+            &self,
+            pv: &PersistentVolume,
+        ) -> Result<PersistentVolume, EffectError> {
+            Ok(pv.clone())
+        }
+
+        async fn get_claim(
+            &self,
+            _namespace: &str,
+            _name: &str,
+        ) -> Result<Option<PersistentVolumeClaim>, EffectError> {
+            Ok(self.live.clone())
+        }
+
+        async fn record(&self, _event: &VolumeEvent) {}
+    }
+
+    fn world() -> Controller {
+        let mut c = Controller::new(&Config::default());
+        let pv: PersistentVolume = serde_json::from_value(json!({
+            "metadata": {"name": "pv-1", "resourceVersion": "7",
+                         "finalizers": ["kubernetes.io/pv-protection"]},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "persistentVolumeReclaimPolicy": "Delete",
+                     "claimRef": {"namespace": "default", "name": "www", "uid": "u1"}},
+            "status": {"phase": "Bound"},
+        }))
+        .unwrap();
+        c.snap.volumes.insert("pv-1".into(), Arc::new(pv));
+        c
+    }
+
+    fn live_claim() -> PersistentVolumeClaim {
+        serde_json::from_value(json!({
+            "metadata": {"name": "www", "namespace": "default", "uid": "u1", "resourceVersion": "9",
+                         "finalizers": ["kubernetes.io/pvc-protection"]},
+            "spec": {"volumeName": "pv-1"},
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_claim_missing_from_a_lagging_cache_does_not_release_its_volume() {
+        // Ref: upstream pv_controller syncVolume "claim not found in the cache: check the API".
+        let mut c = world();
+        let fake = Fake {
+            live: Some(live_claim()),
+            ..Fake::default()
+        };
+        c.process(Key::Volume("pv-1".into()), &fake).await;
+        assert!(fake.writes.lock().unwrap().is_empty(), "nothing to do");
+        assert!(c.snap.claims.contains_key("default/www"), "cache caught up");
+    }
+
+    #[tokio::test]
+    async fn a_claim_gone_from_the_api_too_releases_its_volume() {
+        let mut c = world();
+        let fake = Fake::default();
+        c.process(Key::Volume("pv-1".into()), &fake).await;
+        let writes = fake.writes.lock().unwrap();
+        assert_eq!(
+            writes[0],
+            (
+                Target::Volume {
+                    name: "pv-1".into()
+                },
+                true,
+                json!({"status": {"phase": "Released", "message": null}})
+            )
+        );
+        assert_eq!(
+            c.queue.failures(&Key::Volume("pv-1".into())),
+            1,
+            "requeued after the failed write"
+        );
+    }
+}
