@@ -11,6 +11,9 @@
 //!   docker-save archives, pulls from registries, layers unpacked as overlay lower dirs.
 //!   [`image::ImageStore`] implements [`runtime::Images`].
 //!
+//! - [`reclaim`]: the node side of the local-path provisioner: removes the directories of this
+//!   node's Released `Delete` volumes, then the volumes ([`reclaim::run_reclaimer`]).
+//!
 //! - [`runtime`]: the contracts between the pod logic and the machinery under it — the image
 //!   store ([`runtime::Images`]) and pod sandboxes / container processes ([`runtime::Runtime`]).
 //!
@@ -31,6 +34,7 @@ pub mod image;
 pub mod kubelet;
 pub mod node;
 pub mod nodeapi;
+pub mod reclaim;
 pub mod runtime;
 pub mod sandbox;
 

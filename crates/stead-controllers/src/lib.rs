@@ -9,6 +9,8 @@
 //! - [`gc`]: the garbage collector for `ownerReferences` (background, foreground, orphan).
 //! - [`namespace`]: empties and finalizes namespaces being deleted.
 //! - [`statefulset`]: the StatefulSet controller.
+//! - [`volume`]: the persistent volume binder, the local-path provisioner and the in-use
+//!   protection of claims and volumes.
 //! - [`queue`]: the work queue with per-key backoff they all share.
 
 pub mod endpoints;
@@ -16,3 +18,4 @@ pub mod gc;
 pub mod namespace;
 pub mod queue;
 pub mod statefulset;
+pub mod volume;

@@ -362,6 +362,12 @@ impl Controllers {
                 client.clone(),
                 stopped(rx.clone()),
             )),
+            // Binder, local-path provisioner and the pvc/pv-protection finalizers the API server
+            // adds on create (without it a deleted claim stays Terminating).
+            tokio::spawn(stead_controllers::volume::run(
+                client.clone(),
+                stopped(rx.clone()),
+            )),
             tokio::spawn(stead_controllers::statefulset::run(client, stopped(rx))),
         ]);
         Ok(Controllers { stop, tasks })
@@ -417,6 +423,7 @@ async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
         ..Default::default()
     };
 
+    let reclaimer = stead_agent::reclaim::run_reclaimer(client.clone(), node_name.clone(), stopped());
     let mut node = stead_agent::NodeConfig::new(node_name, data_dir);
     node.cluster_domain = cluster_domain;
     node.api_port = api_port;
@@ -436,6 +443,7 @@ async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
                 tracing::error!(error = %e, "cluster DNS stopped");
             }
         }),
+        tokio::spawn(reclaimer),
         tokio::spawn(stead_agent::run_node(
             client.clone(),
             node,

@@ -14,7 +14,7 @@ pub mod json;
 pub mod meta;
 pub mod names;
 mod pod;
-pub(crate) mod quantity;
+pub mod quantity;
 mod service;
 mod statefulset;
 mod storage;

@@ -6,6 +6,7 @@
 //! goes through [`Registry::commit_update`] or the create path, so conflicts, generation,
 //! dry-run, managed fields and finalizer-driven removal behave the same for all kinds.
 
+pub mod admission;
 pub mod codec;
 mod delete;
 pub mod list;
@@ -238,6 +239,7 @@ impl Registry {
         }
         strategy::prepare_create(rt, &mut obj);
         stead_api::defaults::drop_disabled_fields(rt.group, rt.kind, &mut obj, None, self.features);
+        self.admit_create(rt, &mut obj).await?;
 
         let mut errors = Vec::new();
         if name.is_empty() {

@@ -95,6 +95,11 @@ pub async fn start() -> Result<Env> {
             client.clone(),
             stopped(rx.clone()),
         )),
+        // Removes the pvc-protection finalizer of deleted claims, as in `stead server`.
+        tokio::spawn(stead_controllers::volume::run(
+            client.clone(),
+            stopped(rx.clone()),
+        )),
         tokio::spawn(kubelet(
             client.clone(),
             modes.clone(),
