@@ -159,8 +159,12 @@ pub struct ContainerSpec {
     pub user: Option<String>,
     pub mounts: Vec<Mount>,
     pub limits: Limits,
-    /// `stdin`/`tty` of the container spec (for `kubectl run -i --tty` / attach).
+    /// `stdin`/`stdinOnce`/`tty` of the container spec (for `kubectl run -i --tty` / attach):
+    /// with `stdin` the runtime keeps the container's stdin open for attach clients; with
+    /// `stdin_once` it closes when the first client that attached stdin detaches; with `tty`
+    /// the container's stdio is a terminal (output goes to the log as stdout).
     pub stdin: bool,
+    pub stdin_once: bool,
     pub tty: bool,
     /// Where the container's log goes (CRI format: `<RFC3339Nano> <stdout|stderr> <F|P> <line>`).
     pub log_path: PathBuf,
@@ -305,6 +309,17 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Starts an interactive process in the container (`kubectl exec`).
     fn exec(
+        &self,
+        id: &ContainerId,
+        spec: &ExecSpec,
+    ) -> impl Future<Output = Result<ExecSession, RuntimeError>> + Send;
+
+    /// Attaches to the running container's own process (`kubectl attach`, `kubectl run -i`):
+    /// `spec.stdin` writes to its stdin (when the container was started with `stdin`),
+    /// `stdout`/`stderr` stream its output from now on, `resize` sizes its terminal (`tty`).
+    /// `spec.command` is ignored. The session's exit resolves with the container's exit code
+    /// when it ends; dropping the session detaches.
+    fn attach(
         &self,
         id: &ContainerId,
         spec: &ExecSpec,

@@ -143,6 +143,7 @@ fn container_spec(node: &Node, name: &str, script: &str) -> ContainerSpec {
         mounts: Vec::new(),
         limits: Limits::default(),
         stdin: false,
+        stdin_once: false,
         tty: false,
         log_path: node.dir.path().join("logs").join(format!("{name}.log")),
         labels: BTreeMap::new(),

@@ -280,6 +280,12 @@ impl Runtime for FakeRuntime {
         )))
     }
 
+    async fn attach(&self, id: &ContainerId, _spec: &ExecSpec) -> Result<ExecSession, RuntimeError> {
+        Err(RuntimeError::Failed(format!(
+            "fake runtime: no attach to {id}"
+        )))
+    }
+
     async fn connect(
         &self,
         _sandbox: &SandboxId,

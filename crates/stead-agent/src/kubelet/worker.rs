@@ -635,6 +635,7 @@ impl<R: Runtime, I: Images> Worker<R, I> {
             mounts,
             limits: env::limits(&c),
             stdin: c.stdin == Some(true),
+            stdin_once: c.stdin_once == Some(true),
             tty: c.tty == Some(true),
             log_path: log,
             labels,

@@ -169,6 +169,9 @@ impl Inner {
             cgroup_procs,
             oom_file,
             exit_path: dir.join("exit.json"),
+            stdin: spec.stdin,
+            stdin_once: spec.stdin && spec.stdin_once,
+            tty: spec.tty,
         };
         write_json(&dir.join("launch.json"), &launch)
             .map_err(|e| failed(format!("{what}: write launch: {e}")))?;
@@ -300,6 +303,15 @@ impl Inner {
         let dir = self.container_dir(&c.sandbox, id);
         fs::remove_dir_all(&dir)
             .map_err(|e| failed(format!("container {id}: remove {}: {e}", dir.display())))
+    }
+
+    /// A running container's directory, which holds its shim's attach socket.
+    pub(super) fn attach_dir(&self, id: &str) -> Result<PathBuf, RuntimeError> {
+        let c = self.container_record(id)?;
+        if self.finished(&c) || !c.process.is_some_and(|p| p.alive()) {
+            return Err(failed(format!("container {id} is not running")));
+        }
+        Ok(self.container_dir(&c.sandbox, id))
     }
 
     /// A running container's host pid, working dir and cgroup files (for exec).

@@ -18,7 +18,8 @@
 //!   hostname files and the volume mounts (mount points resolved through the image's symlinks
 //!   inside the rootfs), then `pivot_root`, user, working dir, exec. The shim
 //!   writes the CRI log and, when the process ends, `exit.json`; so exits that happen while
-//!   the agent is down are seen by the next agent.
+//!   the agent is down are seen by the next agent. It keeps the container's stdin (a pipe,
+//!   or a pty with `tty`) and serves `attach.sock` for [`Runtime::attach`] ([`attach`]).
 //! - **cgroups** ([`cgroup`]): v1 or v2, `<cgroup_parent>/pod<uid>/{pause,<container>}`, with
 //!   memory and cpu limits; removing a pod kills every process in its cgroup tree.
 //! - **State** ([`state`]): JSON records under `<state>/sandboxes/<uid>/`; nothing lives only
@@ -33,16 +34,16 @@
 //!
 //! `mod.rs` (config, the [`Runtime`] impl, node-netns sockets), `sandboxes.rs` and
 //! `containers.rs` (lifecycles on the blocking side), `exec.rs` (exec/exec_sync, pty),
+//! `attach.rs` (the agent's side of the shim's attach socket),
 //! [`network`], [`cgroup`], [`state`], and the helper processes: [`helper`] (dispatch, pause,
 //! exec), `shim.rs` (the supervisor and CRI log), `rootfs.rs` (the container's mounts and
 //! exec), `container_user.rs` (user names from the image's passwd/group).
 //!
 //! # Known limits
 //!
-//! Container `stdin`/`tty` are not wired (the container's stdin is `/dev/null`; the contract
-//! has no attach yet). An exec with a tty gets a pty from the host's devpts: the command sees
-//! a terminal (isatty, window size, resize) but `tty`/ttyname cannot name it inside the
-//! container. No seccomp, capabilities are not dropped, no user namespace: containers run as real root
+//! A container's stdin is `/dev/null` unless it has `stdin` or `tty`. A container or an exec
+//! with a tty gets a pty from the host's devpts: the process sees a terminal (isatty, window
+//! size, resize, job control) but `tty`/ttyname cannot name it inside the container. No seccomp, capabilities are not dropped, no user namespace: containers run as real root
 //! unless a user is set.
 //!
 //! # Measured (debug build, 2 shared cores)
@@ -51,6 +52,7 @@
 //! RSS of the pause process about 1.3 MB and of a shim about 2 MB
 //! (`measure_pod_start_time_and_helper_memory` in `tests/sandbox.rs` prints them).
 
+mod attach;
 pub mod cgroup;
 mod container_user;
 mod containers;
@@ -269,6 +271,10 @@ impl Runtime for SandboxRuntime {
 
     async fn exec(&self, id: &ContainerId, spec: &ExecSpec) -> Result<ExecSession, RuntimeError> {
         exec::exec(self, id, spec).await
+    }
+
+    async fn attach(&self, id: &ContainerId, spec: &ExecSpec) -> Result<ExecSession, RuntimeError> {
+        attach::attach(self, id, spec).await
     }
 
     async fn connect(

@@ -3,12 +3,22 @@
 //! namespaces, reports its pid, copies its stdout/stderr into the CRI log
 //! (`<RFC3339Nano> <stream> <F|P> <line>`) and records how it ended in `exit.json`
 //! (`OOMKilled` when the cgroup counted an OOM kill).
+//!
+//! It also serves the container's attach socket (`attach.sock` in the container dir, protocol
+//! in [`super::attach`]): clients get the live output, write to the container's stdin (a pipe
+//! the shim keeps open, or the terminal with `tty`) and resize the terminal. With `tty` the
+//! container's stdio is a pseudo terminal (from the host's devpts) that is its controlling
+//! terminal; its output goes to the log as stdout. With `stdinOnce`, stdin closes (a terminal
+//! gets ^D) when the first client that attached stdin leaves, and that first client is sent
+//! the output written before it came (up to 64 KiB), so a short `kubectl run -i` command is
+//! seen whole.
 
 #![allow(unsafe_code)]
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -18,6 +28,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, pipe2};
 
+use super::attach;
 use super::helper::{ctx, detach_stdio, fork_or_fail, open_ns};
 use super::rootfs::start_container;
 use super::state::{ExitRecord, Launch, ProcId, ShimReport, now_rfc3339, read_json, write_json};
@@ -126,9 +137,9 @@ fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
         .append(true)
         .open(&launch.log_path)
         .map_err(ctx("open log"))?;
-    let (out_r, out_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx("pipe"))?;
-    let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx("pipe"))?;
+    let stdio = Stdio::new(launch)?;
     let (status_r, status_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx("pipe"))?;
+    let listener = bind_attach_socket(&launch.exit_path)?;
     let pid_ns = open_ns(launch.pause_pid, "pid")?;
     let other_ns = [
         (open_ns(launch.pause_pid, "net")?, CloneFlags::CLONE_NEWNET),
@@ -144,9 +155,8 @@ fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
 
     let child = match fork_or_fail()? {
         ForkResult::Child => {
-            drop((out_r, err_r, status_r));
-            let _ = nix::unistd::dup2_stdout(&out_w);
-            let _ = nix::unistd::dup2_stderr(&err_w);
+            drop(status_r);
+            stdio.install_in_child();
             let message = match start_container(launch, &other_ns) {
                 Ok(never) => match never {},
                 Err(message) => message,
@@ -156,13 +166,16 @@ fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
         }
         ForkResult::Parent { child } => child,
     };
-    drop((out_w, err_w, status_w));
+    drop(status_w);
+    let (outputs, stdin, pty) = stdio.into_shim_side()?;
     let started_at = now_rfc3339();
     let mut start_error = String::new();
     let _ = File::from(status_r).read_to_string(&mut start_error);
     let shim = ProcId::of(std::process::id() as i32);
     if !start_error.is_empty() {
         let _ = waitpid(child, None);
+        drop(listener);
+        let _ = fs::remove_file(launch.exit_path.with_file_name(attach::SOCKET));
         let exit = ExitRecord {
             exit_code: 128,
             signal: None,
@@ -190,7 +203,8 @@ fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
     };
     send_report(report, &line);
 
-    let status = pump_until_exit(child, [out_r, err_r], &sigfd, &mut log);
+    let mut attach = Attach::new(listener, stdin, pty, launch.stdin_once);
+    let status = pump_until_exit(child, outputs, &sigfd, &mut log, &mut attach);
     let (exit_code, signal) = match status {
         WaitStatus::Exited(_, code) => (code, None),
         WaitStatus::Signaled(_, sig, _) => (128 + sig as i32, Some(sig as i32)),
@@ -205,18 +219,357 @@ fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
         reason: oom.then(|| "OOMKilled".to_string()),
         message: None,
     };
-    write_json(&launch.exit_path, &exit).map_err(ctx("write exit"))
+    let written = write_json(&launch.exit_path, &exit).map_err(ctx("write exit"));
+    // Attached clients hear of the end once it is on record.
+    attach.finish(exit_code);
+    drop(attach);
+    let _ = fs::remove_file(launch.exit_path.with_file_name(attach::SOCKET));
+    written
 }
 
-/// Copies the container's output into the log until the container process exits, then drains
-/// what is left without waiting for other holders of the pipes.
+/// The container's stdio as the shim sets it up: output pipes (or one pty), and a stdin pipe
+/// when the container takes stdin.
+struct Stdio {
+    /// `(read side, write side, stream name)`.
+    outputs: Vec<(OwnedFd, Option<OwnedFd>, &'static str)>,
+    /// `(container side, shim side)` of the stdin pipe.
+    stdin: Option<(OwnedFd, OwnedFd)>,
+    /// With a tty: the replica (the container's stdio); the controlling side is `outputs[0]`.
+    replica: Option<OwnedFd>,
+    tty_stdin: bool,
+}
+
+impl Stdio {
+    fn new(launch: &Launch) -> Result<Stdio, String> {
+        let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+        if launch.tty {
+            let pty = nix::pty::openpty(None, None).map_err(ctx("openpty"))?;
+            set_cloexec(&pty.master)?;
+            set_cloexec(&pty.slave)?;
+            return Ok(Stdio {
+                outputs: vec![(pty.master, None, "stdout")],
+                stdin: None,
+                replica: Some(pty.slave),
+                tty_stdin: launch.stdin,
+            });
+        }
+        let (out_r, out_w) = pipe2(cloexec).map_err(ctx("pipe"))?;
+        let (err_r, err_w) = pipe2(cloexec).map_err(ctx("pipe"))?;
+        let stdin = if launch.stdin {
+            let (r, w) = pipe2(cloexec).map_err(ctx("pipe"))?;
+            Some((r, w))
+        } else {
+            None
+        };
+        Ok(Stdio {
+            outputs: vec![
+                (out_r, Some(out_w), "stdout"),
+                (err_r, Some(err_w), "stderr"),
+            ],
+            stdin,
+            replica: None,
+            tty_stdin: false,
+        })
+    }
+
+    /// In the forked container process: stdio onto the pipes, or the terminal as stdio and
+    /// controlling terminal of a new session.
+    fn install_in_child(&self) {
+        if let Some(replica) = &self.replica {
+            let _ = nix::unistd::setsid();
+            let _ = nix::unistd::dup2_stdin(replica);
+            let _ = nix::unistd::dup2_stdout(replica);
+            let _ = nix::unistd::dup2_stderr(replica);
+            // SAFETY: TIOCSCTTY takes an int argument; stdin is the pty's replica and this
+            // process just became a session leader.
+            unsafe {
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+            }
+            return;
+        }
+        if let Some((r, _)) = &self.stdin {
+            let _ = nix::unistd::dup2_stdin(r);
+        }
+        if let Some(w) = &self.outputs[0].1 {
+            let _ = nix::unistd::dup2_stdout(w);
+        }
+        if let Some(w) = &self.outputs[1].1 {
+            let _ = nix::unistd::dup2_stderr(w);
+        }
+    }
+
+    /// In the shim after the fork: the container's sides closed; returns the output streams,
+    /// the stdin writer (nonblocking) and the terminal's controlling side (for resizes).
+    #[allow(clippy::type_complexity)]
+    fn into_shim_side(
+        mut self,
+    ) -> Result<(Vec<(OwnedFd, &'static str)>, Option<OwnedFd>, Option<OwnedFd>), String> {
+        let tty = self.replica.take().is_some();
+        let outputs: Vec<(OwnedFd, &'static str)> =
+            self.outputs.into_iter().map(|(r, _, n)| (r, n)).collect();
+        let (stdin, pty) = if tty {
+            let master = &outputs[0].0;
+            let pty = master.try_clone().map_err(ctx("dup pty"))?;
+            let stdin = if self.tty_stdin {
+                Some(master.try_clone().map_err(ctx("dup pty"))?)
+            } else {
+                None
+            };
+            (stdin, Some(pty))
+        } else {
+            (self.stdin.map(|(_, w)| w), None)
+        };
+        if let Some(fd) = &stdin {
+            set_nonblocking(fd)?;
+        }
+        Ok((outputs, stdin, pty))
+    }
+}
+
+fn set_cloexec(fd: &OwnedFd) -> Result<(), String> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
+        .map(|_| ())
+        .map_err(ctx("cloexec"))
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> Result<(), String> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(ctx("fcntl"))?;
+    fcntl(
+        fd,
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )
+    .map(|_| ())
+    .map_err(ctx("fcntl"))
+}
+
+/// Binds the attach socket next to `exit_path` (through `/proc/self/fd`, since the container
+/// dir's path may be longer than a socket address allows).
+fn bind_attach_socket(exit_path: &Path) -> Result<UnixListener, String> {
+    let dir = exit_path.parent().ok_or("no container dir")?;
+    let dir = File::open(dir).map_err(ctx("open container dir"))?;
+    let path = super::attach::socket_path(&dir);
+    let _ = fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).map_err(ctx("bind attach socket"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(ctx("attach socket"))?;
+    Ok(listener)
+}
+
+/// One attached client.
+struct Client {
+    sock: UnixStream,
+    inbuf: Vec<u8>,
+    /// It said it attaches stdin (so its leaving counts for `stdinOnce`).
+    stdin: bool,
+    dead: bool,
+}
+
+/// Most output kept for the first client of a `stdinOnce` container (what it printed before
+/// `kubectl run -i` could attach).
+const MAX_REPLAY: usize = 64 * 1024;
+
+/// The attach side of the shim: the socket, its clients, the container's stdin and terminal.
+struct Attach {
+    listener: UnixListener,
+    clients: Vec<Client>,
+    stdin: Option<OwnedFd>,
+    /// Stdin bytes not yet taken by the container.
+    pending: Vec<u8>,
+    /// Close stdin once `pending` is written.
+    closing: bool,
+    stdin_once: bool,
+    pty: Option<OwnedFd>,
+    /// Output frames kept until the first client attaches (`stdinOnce` only).
+    replay: Option<Vec<u8>>,
+}
+
+impl Attach {
+    fn new(
+        listener: UnixListener,
+        stdin: Option<OwnedFd>,
+        pty: Option<OwnedFd>,
+        stdin_once: bool,
+    ) -> Attach {
+        Attach {
+            listener,
+            clients: Vec::new(),
+            stdin,
+            pending: Vec::new(),
+            closing: false,
+            stdin_once,
+            pty,
+            replay: stdin_once.then(Vec::new),
+        }
+    }
+
+    fn accept(&mut self) {
+        while let Ok((sock, _)) = self.listener.accept() {
+            if sock.set_nonblocking(false).is_err()
+                || sock
+                    .set_write_timeout(Some(std::time::Duration::from_secs(5)))
+                    .is_err()
+            {
+                continue;
+            }
+            let mut client = Client {
+                sock,
+                inbuf: Vec::new(),
+                stdin: false,
+                dead: false,
+            };
+            if let Some(replay) = self.replay.take()
+                && client.sock.write_all(&replay).is_err()
+            {
+                client.dead = true;
+            }
+            self.clients.push(client);
+        }
+    }
+
+    /// Sends output to every client.
+    fn broadcast(&mut self, kind: u8, data: &[u8]) {
+        let frame = attach::frame(kind, data);
+        if let Some(replay) = &mut self.replay
+            && replay.len() + frame.len() <= MAX_REPLAY
+        {
+            replay.extend_from_slice(&frame);
+        }
+        for c in &mut self.clients {
+            if !c.dead && c.sock.write_all(&frame).is_err() {
+                c.dead = true;
+            }
+        }
+    }
+
+    /// Reads what client `i` sent and acts on its frames.
+    fn read_client(&mut self, i: usize) {
+        let mut buf = [0u8; 16 * 1024];
+        let n = match self.clients[i].sock.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                self.clients[i].dead = true;
+                return;
+            }
+            Ok(n) => n,
+        };
+        self.clients[i].inbuf.extend_from_slice(&buf[..n]);
+        while let Some((kind, payload, used)) = attach::parse(&self.clients[i].inbuf) {
+            let payload = payload.to_vec();
+            self.clients[i].inbuf.drain(..used);
+            match kind {
+                attach::HELLO => self.clients[i].stdin = payload.first() == Some(&1),
+                attach::STDIN if self.stdin.is_some() && !self.closing => {
+                    self.pending.extend_from_slice(&payload);
+                }
+                attach::CLOSE_STDIN if self.stdin_once => self.close_stdin(),
+                attach::RESIZE if payload.len() == 4 => {
+                    let cols = u16::from_be_bytes([payload[0], payload[1]]);
+                    let rows = u16::from_be_bytes([payload[2], payload[3]]);
+                    self.resize(cols, rows);
+                }
+                _ => {}
+            }
+        }
+        self.flush_stdin();
+    }
+
+    fn resize(&self, cols: u16, rows: u16) {
+        let Some(pty) = &self.pty else { return };
+        let size = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call; the fd is the
+        // terminal's controlling side, owned by the shim.
+        unsafe {
+            libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(pty), libc::TIOCSWINSZ, &size);
+        }
+    }
+
+    /// Stdin ends: a pipe closes (after what is pending); a terminal gets end-of-file (^D).
+    fn close_stdin(&mut self) {
+        if self.stdin.is_none() || self.closing {
+            return;
+        }
+        if self.pty.is_some() {
+            self.pending.push(4);
+        }
+        self.closing = true;
+        self.flush_stdin();
+    }
+
+    /// Writes pending stdin as far as the container takes it.
+    fn flush_stdin(&mut self) {
+        let Some(fd) = &self.stdin else {
+            self.pending.clear();
+            return;
+        };
+        while !self.pending.is_empty() {
+            match nix::unistd::write(fd, &self.pending) {
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => return,
+                Err(_) => {
+                    self.pending.clear();
+                    self.stdin = None;
+                    return;
+                }
+            }
+        }
+        if self.closing {
+            self.stdin = None;
+        }
+    }
+
+    /// Forgets clients that went away; the first one with stdin closes it under `stdinOnce`.
+    fn reap(&mut self) {
+        let mut close = false;
+        self.clients.retain(|c| {
+            if c.dead && c.stdin {
+                close = true;
+            }
+            !c.dead
+        });
+        if close && self.stdin_once {
+            self.close_stdin();
+        }
+    }
+
+    /// The container ended: every client gets the exit code, then the socket closes.
+    fn finish(&mut self, code: i32) {
+        let frame = attach::frame(attach::EXIT, &code.to_be_bytes());
+        for c in &mut self.clients {
+            let _ = c.sock.write_all(&frame);
+        }
+        self.clients.clear();
+    }
+}
+
+/// What a poll slot stands for.
+enum Slot {
+    Signal,
+    Output(usize),
+    Listener,
+    Client(usize),
+    Stdin,
+}
+
+/// Copies the container's output into the log and to attached clients until the container
+/// process exits, then drains what is left without waiting for other holders of the pipes.
+/// Meanwhile it accepts attach clients and feeds their input to the container's stdin.
 fn pump_until_exit(
     child: Pid,
-    pipes: [OwnedFd; 2],
+    outputs: Vec<(OwnedFd, &'static str)>,
     sigfd: &SignalFd,
     log: &mut File,
+    attach: &mut Attach,
 ) -> WaitStatus {
-    let mut streams = [LogStream::new("stdout"), LogStream::new("stderr")];
+    let mut streams: Vec<LogStream> = outputs.iter().map(|(_, n)| LogStream::new(n)).collect();
     let mut buf = vec![0u8; 64 * 1024];
     let mut exited = None;
     loop {
@@ -226,54 +579,85 @@ fn pump_until_exit(
             PollTimeout::NONE
         };
         let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
-        for (i, fd) in pipes.iter().enumerate() {
+        let mut slots = vec![Slot::Signal];
+        for (i, (fd, _)) in outputs.iter().enumerate() {
             if streams[i].open {
                 fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                slots.push(Slot::Output(i));
             }
         }
-        let ready = match poll(&mut fds, timeout) {
-            Ok(n) => n,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => 0,
-        };
+        if exited.is_none() {
+            fds.push(PollFd::new(attach.listener.as_fd(), PollFlags::POLLIN));
+            slots.push(Slot::Listener);
+            for (i, c) in attach.clients.iter().enumerate() {
+                fds.push(PollFd::new(c.sock.as_fd(), PollFlags::POLLIN));
+                slots.push(Slot::Client(i));
+            }
+            if let Some(fd) = attach.stdin.as_ref().filter(|_| !attach.pending.is_empty()) {
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLOUT));
+                slots.push(Slot::Stdin);
+            }
+        }
+        if let Err(e) = poll(&mut fds, timeout)
+            && e != nix::errno::Errno::EINTR
+        {
+            // Nothing sensible is left to do but look again.
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let revents: Vec<bool> = fds
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
-        if revents[0] {
-            let _ = sigfd.read_signal();
-        }
-        let mut slot = 1;
-        for (i, fd) in pipes.iter().enumerate() {
-            if !streams[i].open {
+        let mut output_ready = false;
+        for (slot, ready) in slots.iter().zip(revents) {
+            if !ready {
                 continue;
             }
-            if revents[slot] {
-                match nix::unistd::read(fd, &mut buf) {
-                    Ok(0) | Err(_) => {
-                        streams[i].open = false;
-                        streams[i].finish(log);
-                    }
-                    Ok(n) => streams[i].push(&buf[..n], log),
+            match *slot {
+                Slot::Signal => {
+                    let _ = sigfd.read_signal();
                 }
+                Slot::Output(i) => {
+                    output_ready = true;
+                    match nix::unistd::read(&outputs[i].0, &mut buf) {
+                        Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
+                        Ok(0) | Err(_) => {
+                            streams[i].open = false;
+                            streams[i].finish(log);
+                        }
+                        Ok(n) => {
+                            streams[i].push(&buf[..n], log);
+                            let kind = if outputs[i].1 == "stderr" {
+                                attach::STDERR
+                            } else {
+                                attach::STDOUT
+                            };
+                            attach.broadcast(kind, &buf[..n]);
+                        }
+                    }
+                }
+                Slot::Listener => attach.accept(),
+                Slot::Client(i) => attach.read_client(i),
+                Slot::Stdin => attach.flush_stdin(),
             }
-            slot += 1;
+        }
+        attach.reap();
+        // Once the exit is known, a poll that finds no output left ends it.
+        let all_closed = streams.iter().all(|s| !s.open);
+        if let Some(status) = exited
+            && (!output_ready || all_closed)
+        {
+            for s in &mut streams {
+                s.finish(log);
+            }
+            return status;
         }
         if exited.is_none()
             && let Ok(status) = waitpid(child, Some(WaitPidFlag::WNOHANG))
             && status != WaitStatus::StillAlive
         {
             exited = Some(status);
-        }
-        let all_closed = streams.iter().all(|s| !s.open);
-        if let Some(status) = exited
-            && (ready == 0 || all_closed)
-        {
-            for s in &mut streams {
-                s.finish(log);
-            }
-            return status;
         }
     }
 }

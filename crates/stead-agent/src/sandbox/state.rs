@@ -12,6 +12,7 @@
 //! sandboxes/<uid>/containers/<id>/container.json   ContainerRecord
 //! sandboxes/<uid>/containers/<id>/launch.json      Launch (what the shim runs)
 //! sandboxes/<uid>/containers/<id>/exit.json        ExitRecord (written by the shim)
+//! sandboxes/<uid>/containers/<id>/attach.sock      the shim's attach socket while it runs
 //! sandboxes/<uid>/containers/<id>/{upper,work,rootfs}
 //! ```
 
@@ -134,6 +135,16 @@ pub struct Launch {
     /// `memory.oom_control` (v1) or `memory.events` (v2) of the container's cgroup.
     pub oom_file: Option<PathBuf>,
     pub exit_path: PathBuf,
+    /// The container's stdin is a pipe (or, with `tty`, the terminal) the shim keeps open for
+    /// attach clients; otherwise `/dev/null`.
+    #[serde(default)]
+    pub stdin: bool,
+    /// Stdin closes when the first attach client that took it detaches.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// The container's stdio is a pseudo terminal the shim holds the other side of.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// The shim's answer to the runtime, one JSON line on the helper's stdout.
