@@ -936,3 +936,132 @@ async fn pods_reach_a_socket_the_agent_binds_on_a_node_address() {
     assert_eq!(lines, vec!["node-socket-ok"]);
     assert_eq!(server.join().unwrap().ip(), pod.ip.unwrap());
 }
+
+fn attach_spec(stdin: bool, tty: bool) -> ExecSpec {
+    ExecSpec {
+        command: Vec::new(),
+        stdin,
+        stdout: true,
+        stderr: !tty,
+        tty,
+    }
+}
+
+/// Reads a session stream to its end (bounded, so a hang fails the test instead).
+async fn read_all(stream: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>) -> String {
+    let mut out = String::new();
+    let mut stream = stream.expect("stream");
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_string(&mut out))
+        .await
+        .expect("stream ends")
+        .unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attach_writes_stdin_and_reads_output_of_a_stdin_container() {
+    let Some(node) = node() else { return };
+    let pod = node
+        .rt
+        .create_sandbox(&sandbox_spec("pod-attach", "attacher"))
+        .await
+        .unwrap();
+    // `kubectl run -i` makes a stdinOnce container; what it prints before the attach comes is
+    // sent to the first client.
+    let mut spec = container_spec(&node, "shell", "echo early; echo warn >&2; exec sh");
+    spec.stdin = true;
+    spec.stdin_once = true;
+    let id = node.rt.start_container(&pod.id, &spec).await.unwrap();
+    wait_for_log(&spec.log_path, "early").await;
+
+    let mut session = node.rt.attach(&id, &attach_spec(true, false)).await.unwrap();
+    let mut stdin = session.stdin.take().unwrap();
+    stdin
+        .write_all(b"echo hi; hostname; echo bad >&2; exit 4\n")
+        .await
+        .unwrap();
+    let (out, err) = tokio::join!(
+        read_all(session.stdout.take()),
+        read_all(session.stderr.take())
+    );
+    assert_eq!(out, "early\nhi\nattacher\n");
+    assert_eq!(err, "warn\nbad\n");
+    assert_eq!(session.exit.await.unwrap(), 4);
+    assert_eq!(exit_code(&wait_exit(&node.rt, &id).await), 4);
+    let log = log_lines(&spec.log_path);
+    assert!(log.contains(&"hi".to_string()), "{log:?}");
+    // The container is gone: nothing to attach to.
+    assert!(node.rt.attach(&id, &attach_spec(true, false)).await.is_err());
+
+    // stdinOnce: the first client that attached stdin leaving closes it (cat sees its end);
+    // a client without stdin comes and goes without closing it.
+    let mut spec = container_spec(&node, "cat", "exec cat");
+    spec.stdin = true;
+    spec.stdin_once = true;
+    let id = node.rt.start_container(&pod.id, &spec).await.unwrap();
+    let watcher = node.rt.attach(&id, &attach_spec(false, false)).await.unwrap();
+    drop(watcher);
+    let mut session = node.rt.attach(&id, &attach_spec(true, false)).await.unwrap();
+    let mut stdin = session.stdin.take().unwrap();
+    stdin.write_all(b"once\n").await.unwrap();
+    stdin.flush().await.unwrap();
+    wait_for_log(&spec.log_path, "once").await;
+    drop(stdin);
+    drop(session);
+    assert_eq!(exit_code(&wait_exit(&node.rt, &id).await), 0);
+
+    // Without stdinOnce, stdin stays open across clients.
+    let mut spec = container_spec(&node, "cat2", "exec cat");
+    spec.stdin = true;
+    let id = node.rt.start_container(&pod.id, &spec).await.unwrap();
+    for word in ["one", "two"] {
+        let mut session = node.rt.attach(&id, &attach_spec(true, false)).await.unwrap();
+        let mut stdin = session.stdin.take().unwrap();
+        stdin.write_all(format!("{word}\n").as_bytes()).await.unwrap();
+        drop(stdin);
+        wait_for_log(&spec.log_path, word).await;
+    }
+    assert!(matches!(
+        status(&node.rt, &id).await.state,
+        ContainerState::Running { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tty_container_is_attached_through_its_terminal() {
+    let Some(node) = node() else { return };
+    let pod = node
+        .rt
+        .create_sandbox(&sandbox_spec("pod-tty", "tty"))
+        .await
+        .unwrap();
+    let mut spec = container_spec(&node, "term", "exec sh");
+    spec.stdin = true;
+    spec.tty = true;
+    let id = node.rt.start_container(&pod.id, &spec).await.unwrap();
+    let mut session = node.rt.attach(&id, &attach_spec(true, true)).await.unwrap();
+    assert!(session.stderr.is_none(), "a terminal has one output");
+    session
+        .resize
+        .clone()
+        .expect("tty resize")
+        .send((120, 40))
+        .await
+        .unwrap();
+    let mut stdin = session.stdin.take().unwrap();
+    // The resize and the input travel separately: wait until the size arrived.
+    stdin
+        .write_all(
+            b"while [ \"$(stty size)\" != \"40 120\" ]; do sleep 0.01; done; echo size-ok; \
+              [ -t 0 ] && [ -t 2 ] && echo tty-ok; exit 3\n",
+        )
+        .await
+        .unwrap();
+    let out = read_all(session.stdout.take()).await;
+    assert!(out.contains("size-ok\r\n"), "{out:?}");
+    assert!(out.contains("tty-ok\r\n"), "{out:?}");
+    assert_eq!(session.exit.await.unwrap(), 3);
+    // The terminal's output is the log's stdout.
+    let log = std::fs::read_to_string(&spec.log_path).unwrap();
+    assert!(log.contains(" stdout F tty-ok\r"), "{log}");
+}

@@ -1,4 +1,4 @@
-//! `kubectl exec` over a WebSocket with the Kubernetes channel protocol (`v5.channel.k8s.io`,
+//! `kubectl exec` and `kubectl attach` over a WebSocket with the Kubernetes channel protocol (`v5.channel.k8s.io`,
 //! and `v4` for older clients): every binary message starts with a channel byte — 0 stdin,
 //! 1 stdout, 2 stderr, 3 the final Status, 4 terminal resize, 255 close (v5: `[255, 0]`
 //! half-closes stdin) — then the payload. The exit status goes out once on channel 3 as a
@@ -23,6 +23,21 @@ const CLOSE: u8 = 255;
 
 /// The exec options of the query: repeated `command`, `stdin`, `stdout`, `stderr`, `tty`.
 pub fn exec_spec(query: &str) -> Result<ExecSpec, String> {
+    let spec = stream_options(query)?;
+    if spec.command.is_empty() {
+        return Err("you must specify at least 1 command".into());
+    }
+    Ok(spec)
+}
+
+/// The attach options of the query: `stdin`, `stdout`, `stderr`, `tty` (no command).
+pub fn attach_spec(query: &str) -> Result<ExecSpec, String> {
+    let mut spec = stream_options(query)?;
+    spec.command.clear();
+    Ok(spec)
+}
+
+fn stream_options(query: &str) -> Result<ExecSpec, String> {
     let mut spec = ExecSpec {
         command: Vec::new(),
         stdin: false,
@@ -40,9 +55,6 @@ pub fn exec_spec(query: &str) -> Result<ExecSpec, String> {
             "tty" => spec.tty = on,
             _ => {}
         }
-    }
-    if spec.command.is_empty() {
-        return Err("you must specify at least 1 command".into());
     }
     if !(spec.stdin || spec.stdout || spec.stderr) {
         return Err("you must specify at least 1 of stdin, stdout, stderr".into());
@@ -95,14 +107,27 @@ async fn read_chunk(
     }
 }
 
-/// Pumps a started session over `socket` until the process ends and its output is drained,
-/// then sends the exit Status and closes. `v5` enables the close channel.
-pub async fn pump(socket: WebSocket, mut session: ExecSession, v5: bool) {
+/// Pumps a started exec session over `socket` until the process ends and its output is
+/// drained, then sends the exit Status and closes. `v5` enables the close channel.
+pub async fn pump(socket: WebSocket, session: ExecSession, v5: bool) {
+    pump_session(socket, session, v5, false).await
+}
+
+/// Pumps an attach session: like [`pump`], but the client leaving detaches (the container
+/// keeps running) and the container's end is reported as `Success` whatever its exit code,
+/// as upstream's kubelet does: `kubectl run` reads the exit code from the pod's status, and
+/// takes a failed attach as a reason to print the logs instead.
+pub async fn pump_attach(socket: WebSocket, session: ExecSession, v5: bool) {
+    pump_session(socket, session, v5, true).await
+}
+
+async fn pump_session(socket: WebSocket, mut session: ExecSession, v5: bool, attach: bool) {
     let (mut tx, mut rx) = socket.split();
     let mut out_buf = vec![0u8; 32 * 1024];
     let mut err_buf = vec![0u8; 32 * 1024];
     let mut exit = None;
     let mut exit_rx = session.exit;
+    let mut client_open = true;
     loop {
         let outputs_done = session.stdout.is_none() && session.stderr.is_none();
         if outputs_done && exit.is_some() {
@@ -120,7 +145,7 @@ pub async fn pump(socket: WebSocket, mut session: ExecSession, v5: bool) {
             code = &mut exit_rx, if exit.is_none() => {
                 exit = Some(code.unwrap_or(-1));
             },
-            msg = rx.next() => match msg {
+            msg = rx.next(), if client_open => match msg {
                 Some(Ok(Message::Binary(data))) => {
                     handle_input(&data, &mut session.stdin, &session.resize, v5).await;
                 }
@@ -131,12 +156,17 @@ pub async fn pump(socket: WebSocket, mut session: ExecSession, v5: bool) {
                 // The client went away: stdin ends; the process is left to finish.
                 Some(Err(_)) | None => {
                     session.stdin = None;
-                    if exit.is_some() { return; }
+                    client_open = false;
+                    if exit.is_some() || attach { return; }
                 }
             },
         }
     }
-    let status = exit_status(exit.unwrap_or(-1));
+    let status = if attach {
+        exit_status(0)
+    } else {
+        exit_status(exit.unwrap_or(-1))
+    };
     let _ = tx.send(frame(ERROR, status.to_string().as_bytes())).await;
     let _ = tx
         .send(Message::Close(Some(CloseFrame {
@@ -207,6 +237,9 @@ mod tests {
         assert!(s.tty && s.stdin && !s.stderr);
         assert!(exec_spec("stdout=true").is_err());
         assert!(exec_spec("command=ls").is_err());
+        let a = attach_spec("container=c&stdin=true&stdout=true&tty=true").unwrap();
+        assert!(a.stdin && a.stdout && a.tty && a.command.is_empty());
+        assert!(attach_spec("container=c").is_err());
     }
 
     #[test]

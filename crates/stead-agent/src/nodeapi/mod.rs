@@ -1,6 +1,6 @@
 //! The node API: what upstream's kubelet serves on its port 10250, cut down to what the API
-//! server forwards to a node — container logs and exec. The API server answers
-//! `pods/<name>/log` and `pods/<name>/exec` by forwarding the request here (to the address and
+//! server forwards to a node — container logs, exec and attach. The API server answers
+//! `pods/<name>/log`, `pods/<name>/exec` and `pods/<name>/attach` by forwarding the request here (to the address and
 //! port the Node object advertises in `status.daemonEndpoints.kubeletEndpoint`), so the same
 //! path works for the built-in agent and for agents on other machines.
 //!
@@ -10,6 +10,9 @@
 //!
 //! - `GET /containerLogs/{namespace}/{pod}/{container}?follow&tailLines&...` ([`logs`])
 //! - `GET|POST /exec/{namespace}/{pod}/{container}?command=...` — WebSocket ([`exec`])
+//! - `GET|POST /attach/{namespace}/{pod}/{container}?stdin&stdout&tty...` — WebSocket, the
+//!   same channel protocol, attached to the container's own process ([`Runtime::attach`]);
+//!   the client leaving detaches, the container's end closes the session.
 //!
 //! Containers are found from the runtime's own listing ([`locate`]), so this needs nothing
 //! from the pod workers.
@@ -109,6 +112,10 @@ pub fn router<R: Runtime>(runtime: Arc<R>, token: String) -> Router {
         .route(
             "/exec/{ns}/{pod}/{container}",
             get(exec_handler::<R>).post(exec_handler::<R>),
+        )
+        .route(
+            "/attach/{ns}/{pod}/{container}",
+            get(attach_handler::<R>).post(attach_handler::<R>),
         )
         .route("/healthz", get(|| async { "ok" }))
         .layer(middleware::from_fn_with_state(state.clone(), authn::<R>))
@@ -303,26 +310,62 @@ async fn read_from(path: &PathBuf, offset: &mut u64) -> Vec<u8> {
     buf
 }
 
+/// `kubectl exec` or `kubectl attach`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Exec,
+    Attach,
+}
+
 async fn exec_handler<R: Runtime>(
+    state: State<Arc<NodeApi<R>>>,
+    path: Path<(String, String, String)>,
+    query: RawQuery,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, NodeApiError> {
+    stream_handler(Stream::Exec, state, path, query, headers, upgrade).await
+}
+
+async fn attach_handler<R: Runtime>(
+    state: State<Arc<NodeApi<R>>>,
+    path: Path<(String, String, String)>,
+    query: RawQuery,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, NodeApiError> {
+    stream_handler(Stream::Attach, state, path, query, headers, upgrade).await
+}
+
+async fn stream_handler<R: Runtime>(
+    kind: Stream,
     State(api): State<Arc<NodeApi<R>>>,
     Path((ns, pod, container)): Path<(String, String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, NodeApiError> {
+    let what = match kind {
+        Stream::Exec => "exec",
+        Stream::Attach => "attach",
+    };
     let spdy = headers
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("spdy"));
     if spdy {
-        return Err(NodeApiError::bad_request(
-            "stead serves exec over WebSockets only (kubectl 1.30 or newer); SPDY is not supported",
-        ));
+        return Err(NodeApiError::bad_request(format!(
+            "stead serves {what} over WebSockets only (kubectl 1.30 or newer); SPDY is not supported"
+        )));
     }
     let upgrade = upgrade
-        .map_err(|e| NodeApiError::bad_request(format!("exec needs a WebSocket upgrade: {e}")))?;
-    let spec =
-        exec::exec_spec(query.as_deref().unwrap_or("")).map_err(NodeApiError::bad_request)?;
+        .map_err(|e| NodeApiError::bad_request(format!("{what} needs a WebSocket upgrade: {e}")))?;
+    let query = query.as_deref().unwrap_or("");
+    let spec = match kind {
+        Stream::Exec => exec::exec_spec(query),
+        Stream::Attach => exec::attach_spec(query),
+    }
+    .map_err(NodeApiError::bad_request)?;
     let found = locate(api.runtime.as_ref(), &ns, &pod, &container).await?;
     if !found.running() {
         return Err(NodeApiError::bad_request(format!(
@@ -334,7 +377,7 @@ async fn exec_handler<R: Runtime>(
         Some(p) => p == exec::PROTOCOLS[0],
         None => {
             return Err(NodeApiError::bad_request(format!(
-                "exec needs one of the WebSocket subprotocols {:?}",
+                "{what} needs one of the WebSocket subprotocols {:?}",
                 exec::PROTOCOLS
             )));
         }
@@ -342,9 +385,15 @@ async fn exec_handler<R: Runtime>(
     let runtime = api.runtime.clone();
     let id = found.current.id;
     Ok(upgrade.on_upgrade(move |socket| async move {
-        match runtime.exec(&id, &spec).await {
-            Ok(session) => exec::pump(socket, session, v5).await,
-            Err(e) => exec::fail(socket, &e.to_string()).await,
+        match kind {
+            Stream::Exec => match runtime.exec(&id, &spec).await {
+                Ok(session) => exec::pump(socket, session, v5).await,
+                Err(e) => exec::fail(socket, &e.to_string()).await,
+            },
+            Stream::Attach => match runtime.attach(&id, &spec).await {
+                Ok(session) => exec::pump_attach(socket, session, v5).await,
+                Err(e) => exec::fail(socket, &e.to_string()).await,
+            },
         }
     }))
 }
