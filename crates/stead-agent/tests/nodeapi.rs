@@ -1,7 +1,7 @@
-//! `pods/log` and `pods/exec` end to end through a real API server: a kube client asks the API
+//! `pods/log`, `pods/exec` and `pods/attach` end to end through a real API server: a kube client asks the API
 //! server, which forwards to the node API of the pod's node, which finds the container through
 //! a runtime. The runtime here is a fake behind the `Runtime` trait whose "containers" are log
-//! files the test writes and whose exec runs host processes.
+//! files the test writes and whose exec (and attach) runs host processes.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -119,6 +119,14 @@ impl Runtime for FakeRuntime {
             exit,
             resize: None,
         })
+    }
+    /// The "container's process" attached to is a host shell started for the occasion.
+    async fn attach(&self, id: &ContainerId, spec: &ExecSpec) -> Result<ExecSession, RuntimeError> {
+        let shell = ExecSpec {
+            command: vec!["sh".into()],
+            ..spec.clone()
+        };
+        self.exec(id, &shell).await
     }
     async fn connect(&self, _: &SandboxId, _: u16) -> Result<tokio::net::TcpStream, RuntimeError> {
         unused()
@@ -333,6 +341,49 @@ async fn exec_runs_with_stdio_and_reports_the_exit_code() -> Result<()> {
         .context("a status")?;
     assert_eq!(out, "hello\n");
     assert_eq!(status.status.as_deref(), Some("Success"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn attach_streams_stdio_and_ends_with_the_container() -> Result<()> {
+    let env = start().await?;
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), "default");
+    let mut proc = pods
+        .attach(
+            "p",
+            &AttachParams::default()
+                .container("c")
+                .stdin(true)
+                .stderr(true),
+        )
+        .await?;
+    let mut stdin = proc.stdin().context("stdin")?;
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, b"echo hi; echo oops >&2; exit 4\n").await?;
+    let mut out = String::new();
+    proc.stdout()
+        .context("stdout")?
+        .read_to_string(&mut out)
+        .await?;
+    let mut err = String::new();
+    proc.stderr()
+        .context("stderr")?
+        .read_to_string(&mut err)
+        .await?;
+    let status = proc
+        .take_status()
+        .context("status")?
+        .await
+        .context("a status")?;
+    assert_eq!((out.as_str(), err.as_str()), ("hi\n", "oops\n"));
+    // Like upstream's kubelet: the attach itself succeeded; the exit code is the pod's status.
+    assert_eq!(status.status.as_deref(), Some("Success"));
+
+    // A stopped container cannot be attached to.
+    env.runtime.containers.lock().unwrap()[1] = container(1, env.current_log.clone(), false);
+    let attached = pods
+        .attach("p", &AttachParams::default().container("c"))
+        .await;
+    assert!(attached.is_err());
     Ok(())
 }
 
