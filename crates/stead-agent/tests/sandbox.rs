@@ -974,7 +974,11 @@ async fn attach_writes_stdin_and_reads_output_of_a_stdin_container() {
     let id = node.rt.start_container(&pod.id, &spec).await.unwrap();
     wait_for_log(&spec.log_path, "early").await;
 
-    let mut session = node.rt.attach(&id, &attach_spec(true, false)).await.unwrap();
+    let mut session = node
+        .rt
+        .attach(&id, &attach_spec(true, false))
+        .await
+        .unwrap();
     let mut stdin = session.stdin.take().unwrap();
     stdin
         .write_all(b"echo hi; hostname; echo bad >&2; exit 4\n")
@@ -991,7 +995,12 @@ async fn attach_writes_stdin_and_reads_output_of_a_stdin_container() {
     let log = log_lines(&spec.log_path);
     assert!(log.contains(&"hi".to_string()), "{log:?}");
     // The container is gone: nothing to attach to.
-    assert!(node.rt.attach(&id, &attach_spec(true, false)).await.is_err());
+    assert!(
+        node.rt
+            .attach(&id, &attach_spec(true, false))
+            .await
+            .is_err()
+    );
 
     // stdinOnce: the first client that attached stdin leaving closes it (cat sees its end);
     // a client without stdin comes and goes without closing it.
@@ -999,9 +1008,17 @@ async fn attach_writes_stdin_and_reads_output_of_a_stdin_container() {
     spec.stdin = true;
     spec.stdin_once = true;
     let id = node.rt.start_container(&pod.id, &spec).await.unwrap();
-    let watcher = node.rt.attach(&id, &attach_spec(false, false)).await.unwrap();
+    let watcher = node
+        .rt
+        .attach(&id, &attach_spec(false, false))
+        .await
+        .unwrap();
     drop(watcher);
-    let mut session = node.rt.attach(&id, &attach_spec(true, false)).await.unwrap();
+    let mut session = node
+        .rt
+        .attach(&id, &attach_spec(true, false))
+        .await
+        .unwrap();
     let mut stdin = session.stdin.take().unwrap();
     stdin.write_all(b"once\n").await.unwrap();
     stdin.flush().await.unwrap();
@@ -1015,9 +1032,16 @@ async fn attach_writes_stdin_and_reads_output_of_a_stdin_container() {
     spec.stdin = true;
     let id = node.rt.start_container(&pod.id, &spec).await.unwrap();
     for word in ["one", "two"] {
-        let mut session = node.rt.attach(&id, &attach_spec(true, false)).await.unwrap();
+        let mut session = node
+            .rt
+            .attach(&id, &attach_spec(true, false))
+            .await
+            .unwrap();
         let mut stdin = session.stdin.take().unwrap();
-        stdin.write_all(format!("{word}\n").as_bytes()).await.unwrap();
+        stdin
+            .write_all(format!("{word}\n").as_bytes())
+            .await
+            .unwrap();
         drop(stdin);
         wait_for_log(&spec.log_path, word).await;
     }

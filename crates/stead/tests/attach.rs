@@ -177,8 +177,16 @@ fn kubectl_run_interactive_shows_output_reads_stdin_and_returns_the_exit_code() 
     let out = kubectl(
         &server,
         &[
-            "run", "-i", "--rm", "--restart=Never", "--image=busybox:1.28", "t", "--",
-            "sh", "-c", "echo hello; hostname",
+            "run",
+            "-i",
+            "--rm",
+            "--restart=Never",
+            "--image=busybox:1.28",
+            "t",
+            "--",
+            "sh",
+            "-c",
+            "echo hello; hostname",
         ],
         None,
     );
@@ -189,14 +197,25 @@ fn kubectl_run_interactive_shows_output_reads_stdin_and_returns_the_exit_code() 
         lines.windows(2).any(|w| w == ["hello", "t"]),
         "{stdout}\n{stderr}"
     );
-    assert_eq!(lines.iter().filter(|l| **l == "hello").count(), 1, "{stdout}");
+    assert_eq!(
+        lines.iter().filter(|l| **l == "hello").count(),
+        1,
+        "{stdout}"
+    );
     assert_pod_goes_away(&server, "t");
 
     // stdin goes to the container's shell; kubectl returns the container's exit code.
     let out = kubectl(
         &server,
         &[
-            "run", "-i", "--rm", "--restart=Never", "--image=busybox:1.28", "s", "--", "sh",
+            "run",
+            "-i",
+            "--rm",
+            "--restart=Never",
+            "--image=busybox:1.28",
+            "s",
+            "--",
+            "sh",
         ],
         Some("hostname; exit 3\n"),
     );
@@ -209,8 +228,15 @@ fn kubectl_run_interactive_shows_output_reads_stdin_and_returns_the_exit_code() 
     let out = kubectl(
         &server,
         &[
-            "run", "-i", "--rm", "--restart=Never", "--image=busybox:1.28", "dns", "--",
-            "nslookup", "kubernetes.default.svc.cluster.local",
+            "run",
+            "-i",
+            "--rm",
+            "--restart=Never",
+            "--image=busybox:1.28",
+            "dns",
+            "--",
+            "nslookup",
+            "kubernetes.default.svc.cluster.local",
         ],
         None,
     );

@@ -280,7 +280,11 @@ impl Runtime for FakeRuntime {
         )))
     }
 
-    async fn attach(&self, id: &ContainerId, _spec: &ExecSpec) -> Result<ExecSession, RuntimeError> {
+    async fn attach(
+        &self,
+        id: &ContainerId,
+        _spec: &ExecSpec,
+    ) -> Result<ExecSession, RuntimeError> {
         Err(RuntimeError::Failed(format!(
             "fake runtime: no attach to {id}"
         )))

@@ -303,7 +303,14 @@ impl Stdio {
     #[allow(clippy::type_complexity)]
     fn into_shim_side(
         mut self,
-    ) -> Result<(Vec<(OwnedFd, &'static str)>, Option<OwnedFd>, Option<OwnedFd>), String> {
+    ) -> Result<
+        (
+            Vec<(OwnedFd, &'static str)>,
+            Option<OwnedFd>,
+            Option<OwnedFd>,
+        ),
+        String,
+    > {
         let tty = self.replica.take().is_some();
         let outputs: Vec<(OwnedFd, &'static str)> =
             self.outputs.into_iter().map(|(r, _, n)| (r, n)).collect();
@@ -486,7 +493,11 @@ impl Attach {
         // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call; the fd is the
         // terminal's controlling side, owned by the shim.
         unsafe {
-            libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(pty), libc::TIOCSWINSZ, &size);
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(pty),
+                libc::TIOCSWINSZ,
+                &size,
+            );
         }
     }
 
