@@ -1077,13 +1077,15 @@ async fn a_tty_container_is_attached_through_its_terminal() {
     stdin
         .write_all(
             b"while [ \"$(stty size)\" != \"40 120\" ]; do sleep 0.01; done; echo size-ok; \
-              [ -t 0 ] && [ -t 2 ] && echo tty-ok; exit 3\n",
+              [ -t 0 ] && [ -t 2 ] && echo tty-ok; echo \"name=$(tty)\"; exit 3\n",
         )
         .await
         .unwrap();
     let out = read_all(session.stdout.take()).await;
     assert!(out.contains("size-ok\r\n"), "{out:?}");
     assert!(out.contains("tty-ok\r\n"), "{out:?}");
+    // The terminal comes from the container's own devpts, so it has a name there.
+    assert!(out.contains("name=/dev/pts/0\r\n"), "{out:?}");
     assert_eq!(session.exit.await.unwrap(), 3);
     // The terminal's output is the log's stdout.
     let log = std::fs::read_to_string(&spec.log_path).unwrap();

@@ -41,9 +41,10 @@
 //!
 //! # Known limits
 //!
-//! A container's stdin is `/dev/null` unless it has `stdin` or `tty`. A container or an exec
-//! with a tty gets a pty from the host's devpts: the process sees a terminal (isatty, window
-//! size, resize, job control) but `tty`/ttyname cannot name it inside the container. No seccomp, capabilities are not dropped, no user namespace: containers run as real root
+//! A container's stdin is `/dev/null` unless it has `stdin` or `tty`; a container with `tty`
+//! gets its terminal from its own devpts (`/dev/pts/0`). An exec with a tty gets a pty from
+//! the host's devpts: the command sees a terminal (isatty, window size, resize) but
+//! `tty`/ttyname cannot name it inside the container. No seccomp, capabilities are not dropped, no user namespace: containers run as real root
 //! unless a user is set.
 //!
 //! # Measured (debug build, 2 shared cores)

@@ -23,6 +23,7 @@ use super::state::Launch;
 pub(super) fn start_container(
     launch: &Launch,
     other_ns: &[(File, CloneFlags)],
+    console: Option<&std::os::fd::OwnedFd>,
 ) -> Result<std::convert::Infallible, String> {
     for (ns, kind) in other_ns {
         setns(ns.as_fd(), *kind).map_err(ctx("setns"))?;
@@ -42,6 +43,9 @@ pub(super) fn start_container(
     umask(Mode::empty());
     build_rootfs(launch)?;
     pivot_into(&launch.rootfs)?;
+    if let Some(console) = console {
+        super::shim::take_console(console)?;
+    }
     umask(Mode::from_bits_truncate(0o022));
 
     let env = with_defaults(&launch.env);

@@ -7,8 +7,9 @@
 //! It also serves the container's attach socket (`attach.sock` in the container dir, protocol
 //! in [`super::attach`]): clients get the live output, write to the container's stdin (a pipe
 //! the shim keeps open, or the terminal with `tty`) and resize the terminal. With `tty` the
-//! container's stdio is a pseudo terminal (from the host's devpts) that is its controlling
-//! terminal; its output goes to the log as stdout. With `stdinOnce`, stdin closes (a terminal
+//! container's stdio is a pseudo terminal from the container's own devpts (`/dev/pts/0`
+//! inside), opened by the container process after `pivot_root` and sent to the shim over a
+//! socket; it is the process's controlling terminal; its output goes to the log as stdout. With `stdinOnce`, stdin closes (a terminal
 //! gets ^D) when the first client that attached stdin leaves, and that first client is sent
 //! the output written before it came (up to 64 KiB), so a short `kubectl run -i` command is
 //! seen whole.
@@ -25,6 +26,10 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::SignalFd;
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
+    sendmsg, socketpair,
+};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, pipe2};
 
@@ -156,8 +161,8 @@ fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
     let child = match fork_or_fail()? {
         ForkResult::Child => {
             drop(status_r);
-            stdio.install_in_child();
-            let message = match start_container(launch, &other_ns) {
+            let console = stdio.install_in_child();
+            let message = match start_container(launch, &other_ns, console) {
                 Ok(never) => match never {},
                 Err(message) => message,
             };
@@ -167,7 +172,6 @@ fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
         ForkResult::Parent { child } => child,
     };
     drop(status_w);
-    let (outputs, stdin, pty) = stdio.into_shim_side()?;
     let started_at = now_rfc3339();
     let mut start_error = String::new();
     let _ = File::from(status_r).read_to_string(&mut start_error);
@@ -195,6 +199,14 @@ fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
         send_report(report, &line);
         return Ok(());
     }
+    let (outputs, stdin, pty) = match stdio.into_shim_side() {
+        Ok(sides) => sides,
+        Err(e) => {
+            let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            return Err(e);
+        }
+    };
     let line = ShimReport {
         process: ProcId::of_any(child.as_raw()),
         shim,
@@ -227,15 +239,16 @@ fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
     written
 }
 
-/// The container's stdio as the shim sets it up: output pipes (or one pty), and a stdin pipe
-/// when the container takes stdin.
+/// The container's stdio as the shim sets it up: output pipes and, when the container takes
+/// stdin, a stdin pipe; or, with a tty, a socket over which the container process sends the
+/// controlling side of the terminal it opens in its own devpts.
 struct Stdio {
     /// `(read side, write side, stream name)`.
     outputs: Vec<(OwnedFd, Option<OwnedFd>, &'static str)>,
     /// `(container side, shim side)` of the stdin pipe.
     stdin: Option<(OwnedFd, OwnedFd)>,
-    /// With a tty: the replica (the container's stdio); the controlling side is `outputs[0]`.
-    replica: Option<OwnedFd>,
+    /// With a tty: `(shim end, container end)` of the console socket.
+    console: Option<(OwnedFd, OwnedFd)>,
     tty_stdin: bool,
 }
 
@@ -243,21 +256,24 @@ impl Stdio {
     fn new(launch: &Launch) -> Result<Stdio, String> {
         let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
         if launch.tty {
-            let pty = nix::pty::openpty(None, None).map_err(ctx("openpty"))?;
-            set_cloexec(&pty.master)?;
-            set_cloexec(&pty.slave)?;
+            let pair = socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(ctx("socketpair"))?;
             return Ok(Stdio {
-                outputs: vec![(pty.master, None, "stdout")],
+                outputs: Vec::new(),
                 stdin: None,
-                replica: Some(pty.slave),
+                console: Some(pair),
                 tty_stdin: launch.stdin,
             });
         }
         let (out_r, out_w) = pipe2(cloexec).map_err(ctx("pipe"))?;
         let (err_r, err_w) = pipe2(cloexec).map_err(ctx("pipe"))?;
         let stdin = if launch.stdin {
-            let (r, w) = pipe2(cloexec).map_err(ctx("pipe"))?;
-            Some((r, w))
+            Some(pipe2(cloexec).map_err(ctx("pipe"))?)
         } else {
             None
         };
@@ -267,25 +283,16 @@ impl Stdio {
                 (err_r, Some(err_w), "stderr"),
             ],
             stdin,
-            replica: None,
+            console: None,
             tty_stdin: false,
         })
     }
 
-    /// In the forked container process: stdio onto the pipes, or the terminal as stdio and
-    /// controlling terminal of a new session.
-    fn install_in_child(&self) {
-        if let Some(replica) = &self.replica {
-            let _ = nix::unistd::setsid();
-            let _ = nix::unistd::dup2_stdin(replica);
-            let _ = nix::unistd::dup2_stdout(replica);
-            let _ = nix::unistd::dup2_stderr(replica);
-            // SAFETY: TIOCSCTTY takes an int argument; stdin is the pty's replica and this
-            // process just became a session leader.
-            unsafe {
-                libc::ioctl(0, libc::TIOCSCTTY, 0);
-            }
-            return;
+    /// In the forked container process: stdio onto the pipes. With a tty, returns the console
+    /// socket for [`take_console`] once the container's root is in place.
+    fn install_in_child(&self) -> Option<&OwnedFd> {
+        if let Some((_, theirs)) = &self.console {
+            return Some(theirs);
         }
         if let Some((r, _)) = &self.stdin {
             let _ = nix::unistd::dup2_stdin(r);
@@ -296,10 +303,12 @@ impl Stdio {
         if let Some(w) = &self.outputs[1].1 {
             let _ = nix::unistd::dup2_stderr(w);
         }
+        None
     }
 
-    /// In the shim after the fork: the container's sides closed; returns the output streams,
-    /// the stdin writer (nonblocking) and the terminal's controlling side (for resizes).
+    /// In the shim once the container process runs: the container's sides closed; returns the
+    /// output streams, the stdin writer (nonblocking) and the terminal's controlling side (for
+    /// resizes).
     #[allow(clippy::type_complexity)]
     fn into_shim_side(
         mut self,
@@ -311,20 +320,19 @@ impl Stdio {
         ),
         String,
     > {
-        let tty = self.replica.take().is_some();
-        let outputs: Vec<(OwnedFd, &'static str)> =
-            self.outputs.into_iter().map(|(r, _, n)| (r, n)).collect();
-        let (stdin, pty) = if tty {
-            let master = &outputs[0].0;
+        let (outputs, stdin, pty) = if let Some((ours, theirs)) = self.console.take() {
+            drop(theirs);
+            let master = receive_console(&ours)?;
             let pty = master.try_clone().map_err(ctx("dup pty"))?;
             let stdin = if self.tty_stdin {
                 Some(master.try_clone().map_err(ctx("dup pty"))?)
             } else {
                 None
             };
-            (stdin, Some(pty))
+            (vec![(master, "stdout")], stdin, Some(pty))
         } else {
-            (self.stdin.map(|(_, w)| w), None)
+            let outputs = self.outputs.into_iter().map(|(r, _, n)| (r, n)).collect();
+            (outputs, self.stdin.map(|(_, w)| w), None)
         };
         if let Some(fd) = &stdin {
             set_nonblocking(fd)?;
@@ -333,11 +341,71 @@ impl Stdio {
     }
 }
 
-fn set_cloexec(fd: &OwnedFd) -> Result<(), String> {
-    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
-    fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))
-        .map(|_| ())
-        .map_err(ctx("cloexec"))
+/// In the container process after `pivot_root`: opens a terminal in the container's own
+/// devpts, makes it stdio and the controlling terminal of a new session, and sends the
+/// controlling side to the shim over `console`.
+pub(super) fn take_console(console: &OwnedFd) -> Result<(), String> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let flags = nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY;
+    let master = nix::pty::posix_openpt(flags | nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(ctx("open /dev/ptmx"))?;
+    nix::pty::grantpt(&master).map_err(ctx("grantpt"))?;
+    nix::pty::unlockpt(&master).map_err(ctx("unlockpt"))?;
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor of the replica, which
+    // is owned from here on.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags.bits()) };
+    if fd < 0 {
+        return Err(format!(
+            "open the terminal's replica: {}",
+            nix::errno::Errno::last()
+        ));
+    }
+    // SAFETY: `fd` was just returned by the kernel and nothing else owns it.
+    let replica = unsafe { OwnedFd::from_raw_fd(fd) };
+    let _ = nix::unistd::setsid();
+    nix::unistd::dup2_stdin(&replica).map_err(ctx("dup2"))?;
+    nix::unistd::dup2_stdout(&replica).map_err(ctx("dup2"))?;
+    nix::unistd::dup2_stderr(&replica).map_err(ctx("dup2"))?;
+    drop(replica);
+    // SAFETY: TIOCSCTTY takes an int argument; stdin is the terminal's replica and this
+    // process just became a session leader.
+    unsafe {
+        libc::ioctl(0, libc::TIOCSCTTY, 0);
+    }
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(
+        console.as_raw_fd(),
+        &[std::io::IoSlice::new(b"t")],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(ctx("send the terminal to the shim"))?;
+    Ok(())
+}
+
+/// The terminal's controlling side, sent by the container process.
+fn receive_console(console: &OwnedFd) -> Result<OwnedFd, String> {
+    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!(RawFd);
+    let msg = recvmsg::<()>(
+        console.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(ctx("receive the terminal"))?;
+    for cmsg in msg.cmsgs().map_err(ctx("receive the terminal"))? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg
+            && let Some(&fd) = fds.first()
+        {
+            // SAFETY: SCM_RIGHTS installed `fd` in this process; nothing else owns it.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+    Err("the container process sent no terminal".into())
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<(), String> {
