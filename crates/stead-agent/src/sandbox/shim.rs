@@ -9,10 +9,10 @@
 //! the shim keeps open, or the terminal with `tty`) and resize the terminal. With `tty` the
 //! container's stdio is a pseudo terminal from the container's own devpts (`/dev/pts/0`
 //! inside), opened by the container process after `pivot_root` and sent to the shim over a
-//! socket; it is the process's controlling terminal; its output goes to the log as stdout. With `stdinOnce`, stdin closes (a terminal
-//! gets ^D) when the first client that attached stdin leaves, and that first client is sent
-//! the output written before it came (up to 64 KiB), so a short `kubectl run -i` command is
-//! seen whole.
+//! socket; it is the process's controlling terminal, and its output goes to the log as
+//! stdout. With `stdinOnce`, stdin closes (a terminal gets ^D) when the first client that
+//! attached stdin leaves, and that first client is sent the output written before it came (up
+//! to 64 KiB), so a short `kubectl run -i` command is seen whole.
 
 #![allow(unsafe_code)]
 
