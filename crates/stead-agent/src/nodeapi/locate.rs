@@ -68,8 +68,6 @@ pub async fn locate_sandbox<R: Runtime>(
         .filter(|s| s.namespace == namespace && s.name == pod && s.ready)
         .max_by_key(|s| s.created_at)
         .ok_or_else(|| {
-            NodeApiError::bad_request(format!(
-                "pod \"{pod}\" has no running sandbox on this node"
-            ))
+            NodeApiError::bad_request(format!("pod \"{pod}\" has no running sandbox on this node"))
         })
 }

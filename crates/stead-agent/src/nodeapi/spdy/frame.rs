@@ -97,17 +97,71 @@ pub enum FrameError {
 /// header names and values, then a run of status codes, dates and media types.
 pub static DICTIONARY: LazyLock<Vec<u8>> = LazyLock::new(|| {
     const WORDS: &[&str] = &[
-        "options", "head", "post", "put", "delete", "trace", "accept", "accept-charset",
-        "accept-encoding", "accept-language", "accept-ranges", "age", "allow",
-        "authorization", "cache-control", "connection", "content-base", "content-encoding",
-        "content-language", "content-length", "content-location", "content-md5",
-        "content-range", "content-type", "date", "etag", "expect", "expires", "from", "host",
-        "if-match", "if-modified-since", "if-none-match", "if-range", "if-unmodified-since",
-        "last-modified", "location", "max-forwards", "pragma", "proxy-authenticate",
-        "proxy-authorization", "range", "referer", "retry-after", "server", "te", "trailer",
-        "transfer-encoding", "upgrade", "user-agent", "vary", "via", "warning",
-        "www-authenticate", "method", "get", "status", "200 OK", "version", "HTTP/1.1", "url",
-        "public", "set-cookie", "keep-alive", "origin",
+        "options",
+        "head",
+        "post",
+        "put",
+        "delete",
+        "trace",
+        "accept",
+        "accept-charset",
+        "accept-encoding",
+        "accept-language",
+        "accept-ranges",
+        "age",
+        "allow",
+        "authorization",
+        "cache-control",
+        "connection",
+        "content-base",
+        "content-encoding",
+        "content-language",
+        "content-length",
+        "content-location",
+        "content-md5",
+        "content-range",
+        "content-type",
+        "date",
+        "etag",
+        "expect",
+        "expires",
+        "from",
+        "host",
+        "if-match",
+        "if-modified-since",
+        "if-none-match",
+        "if-range",
+        "if-unmodified-since",
+        "last-modified",
+        "location",
+        "max-forwards",
+        "pragma",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "range",
+        "referer",
+        "retry-after",
+        "server",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "vary",
+        "via",
+        "warning",
+        "www-authenticate",
+        "method",
+        "get",
+        "status",
+        "200 OK",
+        "version",
+        "HTTP/1.1",
+        "url",
+        "public",
+        "set-cookie",
+        "keep-alive",
+        "origin",
     ];
     const TAIL: &str = concat!(
         "100101201202205206300302303304305306307402405406407408409410411412413414415416417",
@@ -230,7 +284,11 @@ impl Decoder {
                     (0..n)
                         .map(|i| {
                             let at = 4 + i * 8;
-                            (body[at], u32_at(body, at) & 0x00ff_ffff, u32_at(body, at + 4))
+                            (
+                                body[at],
+                                u32_at(body, at) & 0x00ff_ffff,
+                                u32_at(body, at + 4),
+                            )
                         })
                         .collect(),
                 )
@@ -302,7 +360,9 @@ pub fn parse_header_block(raw: &[u8]) -> Result<Headers, FrameError> {
     let bad = || FrameError::Malformed("header block");
     let mut at = 0usize;
     let mut take = |n: usize| -> Result<&[u8], FrameError> {
-        let s = raw.get(at..at.checked_add(n).ok_or_else(bad)?).ok_or_else(bad)?;
+        let s = raw
+            .get(at..at.checked_add(n).ok_or_else(bad)?)
+            .ok_or_else(bad)?;
         at += n;
         Ok(s)
     };
@@ -493,9 +553,17 @@ mod tests {
             panic!("{frame:?}");
         };
         assert_eq!(stream, 1);
-        let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("streamtype"), Some("error"));
-        assert!(get("port").is_some_and(|p| p.parse::<u16>().is_ok()), "{headers:?}");
+        assert!(
+            get("port").is_some_and(|p| p.parse::<u16>().is_ok()),
+            "{headers:?}"
+        );
         assert_eq!(get("requestid"), Some("0"));
     }
 

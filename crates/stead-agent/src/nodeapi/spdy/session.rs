@@ -153,7 +153,10 @@ impl Outgoing {
     /// Sends all of `data`, waiting for window where the peer does flow control.
     pub async fn write(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
-            let n = self.shared.reserve(self.id, data.len().min(MAX_DATA)).await?;
+            let n = self
+                .shared
+                .reserve(self.id, data.len().min(MAX_DATA))
+                .await?;
             self.shared
                 .send(Frame::Data {
                     stream: self.id,
