@@ -375,6 +375,9 @@ async fn the_node_api_refuses_requests_without_the_token() -> Result<()> {
     Ok(())
 }
 
+/// Environment variables for a kubectl run.
+type Envs<'a> = &'a [(&'a str, &'a str)];
+
 /// A kubectl of `version` ("1.29") installed beside `kubectl` (kubectl.1.29), if any.
 fn kubectl(version: &str) -> Option<PathBuf> {
     let name = format!("kubectl.{version}");
@@ -485,7 +488,7 @@ async fn kubectl_port_forward_reaches_the_pod_port_over_spdy() -> Result<()> {
     serve_echo(&env).await?;
     // (kubectl, environment, target): 1.33 tunnels SPDY in a WebSocket, and falls back to
     // plain SPDY when told; 1.29 only speaks plain SPDY.
-    let cases: [(&str, &[(&str, &str)], &str); 4] = [
+    let cases: [(&str, Envs, &str); 4] = [
         ("1.33", &[], "pod/p"),
         ("1.33", &[], "svc/s"),
         (
@@ -563,7 +566,7 @@ async fn run_kubectl(
 async fn kubectl_exec_over_spdy_reports_output_and_exit_code() -> Result<()> {
     let env = start().await?;
     // 1.29 speaks only SPDY (v4); 1.33 falls back to SPDY (v5) when told.
-    let cases: [(&str, &[(&str, &str)]); 3] = [
+    let cases: [(&str, Envs); 3] = [
         ("1.29", &[]),
         ("1.27", &[]),
         ("1.33", &[("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")]),

@@ -448,3 +448,152 @@ async fn read_loop<R: AsyncRead>(
     shared.changed.notify_waiters();
     let _ = ended.send(true);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{DuplexStream, ReadHalf, WriteHalf};
+
+    /// The client side of a session under test, speaking frames.
+    struct Peer {
+        r: ReadHalf<DuplexStream>,
+        w: WriteHalf<DuplexStream>,
+        enc: Encoder,
+        dec: Decoder,
+        buf: Vec<u8>,
+    }
+
+    impl Peer {
+        async fn send(&mut self, f: Frame) {
+            let mut out = Vec::new();
+            self.enc.encode(&f, &mut out);
+            self.w.write_all(&out).await.unwrap();
+        }
+
+        async fn next(&mut self) -> Frame {
+            loop {
+                if let Some((f, used)) = self.dec.decode(&self.buf).unwrap() {
+                    self.buf.drain(..used);
+                    return f;
+                }
+                let mut chunk = [0u8; 4096];
+                let n = self.r.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the session closed");
+                self.buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+
+        async fn data(&mut self) -> (u8, Vec<u8>) {
+            match self.next().await {
+                Frame::Data { flags, data, .. } => (flags, data),
+                other => panic!("expected data, got {other:?}"),
+            }
+        }
+    }
+
+    fn start() -> (Session, Peer) {
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let (r, w) = tokio::io::split(theirs);
+        let peer = Peer {
+            r,
+            w,
+            enc: Encoder::default(),
+            dec: Decoder::default(),
+            buf: Vec::new(),
+        };
+        (Session::start(ours), peer)
+    }
+
+    fn syn(stream: u32) -> Frame {
+        Frame::SynStream {
+            stream,
+            associated: 0,
+            priority: 0,
+            flags: 0,
+            headers: vec![("streamType".into(), "data".into())],
+        }
+    }
+
+    #[tokio::test]
+    async fn streams_are_replied_read_with_window_updates_and_finished() {
+        let (mut session, mut peer) = start();
+        peer.send(syn(1)).await;
+        peer.send(Frame::Data {
+            stream: 1,
+            flags: FLAG_FIN,
+            data: b"ping".to_vec(),
+        })
+        .await;
+        let mut s = session.accept().await.unwrap();
+        assert_eq!((s.id, s.header("streamtype")), (1, Some("data")));
+        assert_eq!(s.incoming.recv().await.unwrap(), b"ping");
+        assert_eq!(s.incoming.recv().await, None);
+        assert!(matches!(peer.next().await, Frame::SynReply { stream: 1, .. }));
+        for stream in [1, 0] {
+            assert_eq!(
+                peer.next().await,
+                Frame::WindowUpdate { stream, delta: 4 }
+            );
+        }
+        peer.send(Frame::Ping(9)).await;
+        assert_eq!(peer.next().await, Frame::Ping(9));
+        // A peer without flow control gets everything at once, in frames of at most 16 KiB.
+        s.outgoing.write(&[7u8; 40_000]).await.unwrap();
+        let mut got = 0;
+        while got < 40_000 {
+            let (_, d) = peer.data().await;
+            assert!(d.len() <= MAX_DATA);
+            got += d.len();
+        }
+        s.outgoing.finish().await;
+        assert_eq!(peer.data().await, (FLAG_FIN, Vec::new()));
+        assert!(s.outgoing.write(b"late").await.is_err());
+        // Even stream ids belong to the server: refused.
+        peer.send(syn(2)).await;
+        assert_eq!(
+            peer.next().await,
+            Frame::RstStream {
+                stream: 2,
+                status: PROTOCOL_ERROR
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn sending_honours_the_windows_of_a_peer_that_does_flow_control() {
+        let (mut session, mut peer) = start();
+        peer.send(syn(1)).await;
+        let s = session.accept().await.unwrap();
+        assert!(matches!(peer.next().await, Frame::SynReply { .. }));
+        peer.send(Frame::Settings(vec![(0, SETTINGS_INITIAL_WINDOW_SIZE, 10)]))
+            .await;
+        // The setting is applied before anything is written (frames are handled in order).
+        peer.send(Frame::Ping(1)).await;
+        assert_eq!(peer.next().await, Frame::Ping(1));
+        let out = s.outgoing.clone();
+        let writer = tokio::spawn(async move { out.write(&[1u8; 25]).await });
+        assert_eq!(peer.data().await.1.len(), 10);
+        peer.send(Frame::WindowUpdate { stream: 1, delta: 5 }).await;
+        assert_eq!(peer.data().await.1.len(), 5);
+        peer.send(Frame::WindowUpdate {
+            stream: 1,
+            delta: 100,
+        })
+        .await;
+        assert_eq!(peer.data().await.1.len(), 10);
+        writer.await.unwrap().unwrap();
+        // A reset stream takes no more data.
+        peer.send(Frame::RstStream {
+            stream: 1,
+            status: CANCEL,
+        })
+        .await;
+        peer.send(Frame::Ping(3)).await;
+        assert_eq!(peer.next().await, Frame::Ping(3));
+        assert!(s.outgoing.write(b"x").await.is_err());
+        // The session ends with the transport.
+        drop(peer);
+        session.ended().await;
+        assert!(session.accept().await.is_none());
+    }
+}
