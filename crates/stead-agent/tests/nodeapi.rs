@@ -446,6 +446,7 @@ async fn port_forward(
         .args(args)
         .envs(envs.iter().copied())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
     let stdout = child.stdout.take().context("stdout")?;
@@ -523,6 +524,19 @@ async fn kubectl_port_forward_reaches_the_pod_port_over_spdy() -> Result<()> {
         child.kill().await?;
         println!("kubectl {version} port-forward {target} {envs:?}: ok");
         ran += 1;
+    }
+    // A port nothing listens on: the connection ends and kubectl reports the node's error.
+    if let Some(bin) = kubectl("1.33") {
+        let (mut child, port) = port_forward(&bin, &env, &[], &["pod/p", "0:9999"]).await?;
+        let back = echo_through(port, b"x").await.unwrap_or_default();
+        assert!(back.is_empty(), "{back:?}");
+        child.start_kill()?;
+        let out = child.wait_with_output().await?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("error forwarding port 9999 to pod default/p"),
+            "{err}"
+        );
     }
     if ran == 0 {
         println!("skipped: no versioned kubectl installed");

@@ -528,12 +528,12 @@ mod tests {
         assert_eq!((s.id, s.header("streamtype")), (1, Some("data")));
         assert_eq!(s.incoming.recv().await.unwrap(), b"ping");
         assert_eq!(s.incoming.recv().await, None);
-        assert!(matches!(peer.next().await, Frame::SynReply { stream: 1, .. }));
+        assert!(matches!(
+            peer.next().await,
+            Frame::SynReply { stream: 1, .. }
+        ));
         for stream in [1, 0] {
-            assert_eq!(
-                peer.next().await,
-                Frame::WindowUpdate { stream, delta: 4 }
-            );
+            assert_eq!(peer.next().await, Frame::WindowUpdate { stream, delta: 4 });
         }
         peer.send(Frame::Ping(9)).await;
         assert_eq!(peer.next().await, Frame::Ping(9));
@@ -573,7 +573,11 @@ mod tests {
         let out = s.outgoing.clone();
         let writer = tokio::spawn(async move { out.write(&[1u8; 25]).await });
         assert_eq!(peer.data().await.1.len(), 10);
-        peer.send(Frame::WindowUpdate { stream: 1, delta: 5 }).await;
+        peer.send(Frame::WindowUpdate {
+            stream: 1,
+            delta: 5,
+        })
+        .await;
         assert_eq!(peer.data().await.1.len(), 5);
         peer.send(Frame::WindowUpdate {
             stream: 1,
