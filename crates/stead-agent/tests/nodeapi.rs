@@ -621,3 +621,31 @@ async fn kubectl_exec_over_spdy_reports_output_and_exit_code() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn kube_rs_port_forward_uses_the_channel_protocol() -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let env = start().await?;
+    serve_echo(&env).await?;
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), "default");
+    let mut pf = pods.portforward("p", &[8080, 9999]).await?;
+    let mut refused = pf.take_error(9999).context("error channel of 9999")?;
+    let message = tokio::time::timeout(Duration::from_secs(30), &mut refused)
+        .await
+        .context("no error for the refused port")?;
+    assert!(
+        message
+            .unwrap_or_default()
+            .contains("error forwarding port 9999 to pod default/p"),
+    );
+    let mut stream = pf.take_stream(8080).context("stream of 8080")?;
+    stream.write_all(b"hello\n").await?;
+    let mut back = [0u8; 6];
+    tokio::time::timeout(Duration::from_secs(30), stream.read_exact(&mut back))
+        .await
+        .context("no echo")??;
+    assert_eq!(&back, b"hello\n");
+    drop(stream);
+    pf.abort();
+    Ok(())
+}

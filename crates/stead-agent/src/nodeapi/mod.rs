@@ -379,6 +379,7 @@ async fn exec_handler<R: Runtime>(
 async fn port_forward_handler<R: Runtime>(
     State(api): State<Arc<NodeApi<R>>>,
     Path((ns, pod)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     req: Request,
@@ -413,15 +414,25 @@ async fn port_forward_handler<R: Runtime>(
             "port-forward needs a SPDY/3.1 or WebSocket upgrade: {e}"
         ))
     })?;
-    let upgrade = upgrade.protocols([portforward::WEBSOCKET_PROTOCOL]);
-    if upgrade.selected_protocol().is_none() {
-        return Err(NodeApiError::bad_request(format!(
-            "port-forward needs the WebSocket subprotocol {:?}",
-            portforward::WEBSOCKET_PROTOCOL
-        )));
+    let mut protocols = vec![portforward::WEBSOCKET_PROTOCOL];
+    protocols.extend(portforward::CHANNEL_PROTOCOLS);
+    let upgrade = upgrade.protocols(protocols);
+    match upgrade.selected_protocol().and_then(|p| p.to_str().ok()) {
+        Some(portforward::WEBSOCKET_PROTOCOL) => Ok(upgrade.on_upgrade(move |socket| async move {
+            let session = spdy::Session::start(spdy::over_websocket(socket));
+            portforward::serve(session, runtime, target).await;
+        })),
+        Some(_) => {
+            let ports = portforward::query_ports(query.as_deref().unwrap_or(""))
+                .map_err(NodeApiError::bad_request)?;
+            Ok(upgrade.on_upgrade(move |socket| {
+                portforward::serve_channels(socket, runtime, target, ports)
+            }))
+        }
+        None => Err(NodeApiError::bad_request(format!(
+            "port-forward needs one of the WebSocket subprotocols {:?} or {:?}",
+            portforward::WEBSOCKET_PROTOCOL,
+            portforward::CHANNEL_PROTOCOLS
+        ))),
     }
-    Ok(upgrade.on_upgrade(move |socket| async move {
-        let session = spdy::Session::start(spdy::over_websocket(socket));
-        portforward::serve(session, runtime, target).await;
-    }))
 }

@@ -126,3 +126,118 @@ async fn fail(error: &Stream, data: &Stream, message: String) {
     error.outgoing.finish().await;
     data.outgoing.finish().await;
 }
+
+/// The WebSocket channel protocols of kube-rs and the Python client (`?ports=80,1234`):
+/// binary messages prefixed with a channel byte, `2i` data and `2i+1` errors of the i-th port;
+/// each channel first carries the port number (2 bytes, little-endian).
+pub const CHANNEL_PROTOCOLS: [&str; 3] = [
+    "v5.channel.k8s.io",
+    "v4.channel.k8s.io",
+    "portforward.k8s.io",
+];
+
+/// The `ports` of a channel-protocol port-forward query.
+pub fn query_ports(query: &str) -> Result<Vec<u16>, String> {
+    let mut ports = Vec::new();
+    for (k, v) in super::logs::form_pairs(query) {
+        if k == "ports" {
+            for p in v.split(',').filter(|p| !p.trim().is_empty()) {
+                match p.trim().parse::<u16>() {
+                    Ok(n) if n > 0 => ports.push(n),
+                    _ => return Err(format!("invalid port {p:?}")),
+                }
+            }
+        }
+    }
+    if ports.is_empty() || ports.len() > 127 {
+        return Err("port-forward over the channel protocol needs 1 to 127 ports".into());
+    }
+    Ok(ports)
+}
+
+/// Serves a channel-protocol port-forward: one pod connection per requested port, for as
+/// long as the client keeps the socket and some pod connection is open.
+pub async fn serve_channels<R: Runtime>(
+    socket: axum::extract::ws::WebSocket,
+    runtime: Arc<R>,
+    target: Target,
+    ports: Vec<u16>,
+) {
+    use axum::extract::ws::Message;
+    use futures::{SinkExt, StreamExt};
+
+    let (mut ws_tx, mut ws_rx) = socket.split();
+    let (from_pod_tx, mut from_pod) = tokio::sync::mpsc::channel::<(u8, Option<Vec<u8>>)>(16);
+    let mut writers = Vec::new();
+    let mut open = 0usize;
+    let frame = |ch: u8, data: &[u8]| {
+        let mut v = Vec::with_capacity(data.len() + 1);
+        v.push(ch);
+        v.extend_from_slice(data);
+        Message::Binary(v.into())
+    };
+    for (i, &port) in ports.iter().enumerate() {
+        let (data_ch, error_ch) = (2 * i as u8, 2 * i as u8 + 1);
+        for ch in [data_ch, error_ch] {
+            if ws_tx.send(frame(ch, &port.to_le_bytes())).await.is_err() {
+                return;
+            }
+        }
+        match runtime.connect(&target.sandbox, port).await {
+            Ok(conn) => {
+                let (mut r, w) = conn.into_split();
+                writers.push(Some(w));
+                open += 1;
+                let tx = from_pod_tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 32 * 1024];
+                    loop {
+                        match r.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if tx.send((data_ch, Some(buf[..n].to_vec()))).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    let _ = tx.send((data_ch, None)).await;
+                });
+            }
+            Err(e) => {
+                writers.push(None);
+                let message = format!(
+                    "error forwarding port {port} to pod {}, uid {}: {e}",
+                    target.pod, target.sandbox
+                );
+                let _ = ws_tx.send(frame(error_ch, message.as_bytes())).await;
+            }
+        }
+    }
+    while open > 0 {
+        tokio::select! {
+            msg = ws_rx.next() => match msg {
+                Some(Ok(Message::Binary(data))) => {
+                    let Some((&ch, payload)) = data.split_first() else { continue };
+                    // Data for a port (even channel) whose pod connection is open.
+                    if ch % 2 == 0
+                        && let Some(slot) = writers.get_mut(usize::from(ch / 2))
+                        && let Some(w) = slot.as_mut()
+                        && w.write_all(payload).await.is_err()
+                    {
+                        *slot = None;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+            Some((ch, data)) = from_pod.recv() => match data {
+                Some(data) => {
+                    if ws_tx.send(frame(ch, &data)).await.is_err() { return; }
+                }
+                None => open -= 1,
+            },
+        }
+    }
+    let _ = ws_tx.send(Message::Close(None)).await;
+}
