@@ -97,7 +97,13 @@ async fn forward<R: Runtime>(runtime: Arc<R>, target: Target, error: Stream, dat
     let mut buf = vec![0u8; 32 * 1024];
     let mut problem = None;
     loop {
-        match from_pod.read(&mut buf).await {
+        // A client that reset the stream or went away ends the forward even if the pod
+        // keeps its side open.
+        let read = tokio::select! {
+            read = from_pod.read(&mut buf) => read,
+            () = data.outgoing.stopped() => break,
+        };
+        match read {
             Ok(0) => break,
             Ok(n) => {
                 if data.outgoing.write(&buf[..n]).await.is_err() {

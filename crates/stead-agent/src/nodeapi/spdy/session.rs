@@ -171,7 +171,9 @@ impl Outgoing {
 
     /// Ends this side of the stream (FLAG_FIN); later writes fail.
     pub async fn finish(&self) {
-        if self.shared.flow().streams.remove(&self.id).is_some() {
+        let removed = self.shared.flow().streams.remove(&self.id).is_some();
+        self.shared.changed.notify_waiters();
+        if removed {
             let _ = self
                 .shared
                 .send(Frame::Data {
@@ -183,9 +185,27 @@ impl Outgoing {
         }
     }
 
+    /// Resolves once nothing more can be sent: the peer reset the stream, this side finished
+    /// it, or the session ended.
+    pub async fn stopped(&self) {
+        loop {
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let flow = self.shared.flow();
+                if flow.closed || !flow.streams.contains_key(&self.id) {
+                    return;
+                }
+            }
+            changed.await;
+        }
+    }
+
     /// Abandons the stream (RST_STREAM with CANCEL).
     pub async fn reset(&self) {
         self.shared.flow().streams.remove(&self.id);
+        self.shared.changed.notify_waiters();
         let _ = self
             .shared
             .send(Frame::RstStream {
@@ -594,6 +614,7 @@ mod tests {
         .await;
         peer.send(Frame::Ping(3)).await;
         assert_eq!(peer.next().await, Frame::Ping(3));
+        s.outgoing.stopped().await;
         assert!(s.outgoing.write(b"x").await.is_err());
         // The session ends with the transport.
         drop(peer);
