@@ -1,6 +1,6 @@
 //! The node API: what upstream's kubelet serves on its port 10250, cut down to what the API
-//! server forwards to a node — container logs and exec. The API server answers
-//! `pods/<name>/log` and `pods/<name>/exec` by forwarding the request here (to the address and
+//! server forwards to a node — container logs, exec and port-forward. The API server answers
+//! `pods/<name>/log`, `exec` and `portforward` by forwarding the request here (to the address and
 //! port the Node object advertises in `status.daemonEndpoints.kubeletEndpoint`), so the same
 //! path works for the built-in agent and for agents on other machines.
 //!
@@ -9,7 +9,10 @@
 //! token (`Authorization: Bearer <token>`), which only the API server and agents hold.
 //!
 //! - `GET /containerLogs/{namespace}/{pod}/{container}?follow&tailLines&...` ([`logs`])
-//! - `GET|POST /exec/{namespace}/{pod}/{container}?command=...` — WebSocket ([`exec`])
+//! - `GET|POST /exec/{namespace}/{pod}/{container}?command=...` — WebSocket
+//!   (`v5`/`v4.channel.k8s.io`) or SPDY/3.1 (`Upgrade: SPDY/3.1`, kubectl before 1.30) ([`exec`])
+//! - `GET|POST /portForward/{namespace}/{pod}` — SPDY/3.1, either as the HTTP upgrade or inside
+//!   a WebSocket (`SPDY/3.1+portforward.k8s.io`, kubectl 1.31+) ([`portforward`], [`spdy`])
 //!
 //! Containers are found from the runtime's own listing ([`locate`]), so this needs nothing
 //! from the pod workers.
@@ -17,6 +20,8 @@
 pub mod exec;
 pub mod locate;
 pub mod logs;
+pub mod portforward;
+pub mod spdy;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -41,7 +46,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::runtime::{ContainerStatus, Runtime};
-use locate::locate;
+use locate::{locate, locate_sandbox};
 use logs::{LineReader, LogOptions};
 
 /// An error answered as a `metav1.Status`.
@@ -109,6 +114,10 @@ pub fn router<R: Runtime>(runtime: Arc<R>, token: String) -> Router {
         .route(
             "/exec/{ns}/{pod}/{container}",
             get(exec_handler::<R>).post(exec_handler::<R>),
+        )
+        .route(
+            "/portForward/{ns}/{pod}",
+            get(port_forward_handler::<R>).post(port_forward_handler::<R>),
         )
         .route("/healthz", get(|| async { "ok" }))
         .layer(middleware::from_fn_with_state(state.clone(), authn::<R>))
@@ -309,18 +318,8 @@ async fn exec_handler<R: Runtime>(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    req: Request,
 ) -> Result<Response, NodeApiError> {
-    let spdy = headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("spdy"));
-    if spdy {
-        return Err(NodeApiError::bad_request(
-            "stead serves exec over WebSockets only (kubectl 1.30 or newer); SPDY is not supported",
-        ));
-    }
-    let upgrade = upgrade
-        .map_err(|e| NodeApiError::bad_request(format!("exec needs a WebSocket upgrade: {e}")))?;
     let spec =
         exec::exec_spec(query.as_deref().unwrap_or("")).map_err(NodeApiError::bad_request)?;
     let found = locate(api.runtime.as_ref(), &ns, &pod, &container).await?;
@@ -329,6 +328,34 @@ async fn exec_handler<R: Runtime>(
             "container not found (\"{container}\")"
         )));
     }
+    if spdy::is_upgrade(&headers) {
+        // No protocol header at all is the oldest client (`channel.k8s.io`).
+        let protocol = match spdy::negotiate(&headers, &exec::SPDY_PROTOCOLS) {
+            Some(p) => p,
+            None if spdy::offered(&headers).is_empty() => "channel.k8s.io",
+            None => {
+                return Err(NodeApiError::bad_request(format!(
+                    "unable to upgrade: unable to negotiate protocol: client supports {:?}, server supports {:?}",
+                    spdy::offered(&headers),
+                    exec::SPDY_PROTOCOLS
+                )));
+            }
+        };
+        let runtime = api.runtime.clone();
+        let id = found.current.id;
+        let on_upgrade = hyper::upgrade::on(req);
+        tokio::spawn(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let session = spdy::Session::start(TokioIo::new(upgraded));
+            let start = async { runtime.exec(&id, &spec).await.map_err(|e| e.to_string()) };
+            exec::pump_spdy(session, spec.clone(), protocol, start).await;
+        });
+        return Ok(spdy::upgrade_response(protocol));
+    }
+    let upgrade = upgrade
+        .map_err(|e| NodeApiError::bad_request(format!("exec needs a WebSocket upgrade: {e}")))?;
     let upgrade = upgrade.protocols(exec::PROTOCOLS);
     let v5 = match upgrade.selected_protocol().and_then(|p| p.to_str().ok()) {
         Some(p) => p == exec::PROTOCOLS[0],
@@ -347,4 +374,65 @@ async fn exec_handler<R: Runtime>(
             Err(e) => exec::fail(socket, &e.to_string()).await,
         }
     }))
+}
+
+async fn port_forward_handler<R: Runtime>(
+    State(api): State<Arc<NodeApi<R>>>,
+    Path((ns, pod)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    req: Request,
+) -> Result<Response, NodeApiError> {
+    let sandbox = locate_sandbox(api.runtime.as_ref(), &ns, &pod).await?;
+    let target = portforward::Target {
+        sandbox: sandbox.id,
+        pod: format!("{ns}/{pod}"),
+    };
+    let runtime = api.runtime.clone();
+    if spdy::is_upgrade(&headers) {
+        let offered = spdy::offered(&headers);
+        if !offered.is_empty() && spdy::negotiate(&headers, &[portforward::SPDY_PROTOCOL]).is_none()
+        {
+            return Err(NodeApiError::bad_request(format!(
+                "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, server supports [{:?}]",
+                portforward::SPDY_PROTOCOL
+            )));
+        }
+        let on_upgrade = hyper::upgrade::on(req);
+        tokio::spawn(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let session = spdy::Session::start(TokioIo::new(upgraded));
+            portforward::serve(session, runtime, target).await;
+        });
+        return Ok(spdy::upgrade_response(portforward::SPDY_PROTOCOL));
+    }
+    let upgrade = upgrade.map_err(|e| {
+        NodeApiError::bad_request(format!(
+            "port-forward needs a SPDY/3.1 or WebSocket upgrade: {e}"
+        ))
+    })?;
+    let mut protocols = vec![portforward::WEBSOCKET_PROTOCOL];
+    protocols.extend(portforward::CHANNEL_PROTOCOLS);
+    let upgrade = upgrade.protocols(protocols);
+    match upgrade.selected_protocol().and_then(|p| p.to_str().ok()) {
+        Some(portforward::WEBSOCKET_PROTOCOL) => Ok(upgrade.on_upgrade(move |socket| async move {
+            let session = spdy::Session::start(spdy::over_websocket(socket));
+            portforward::serve(session, runtime, target).await;
+        })),
+        Some(_) => {
+            let ports = portforward::query_ports(query.as_deref().unwrap_or(""))
+                .map_err(NodeApiError::bad_request)?;
+            Ok(upgrade.on_upgrade(move |socket| {
+                portforward::serve_channels(socket, runtime, target, ports)
+            }))
+        }
+        None => Err(NodeApiError::bad_request(format!(
+            "port-forward needs one of the WebSocket subprotocols {:?} or {:?}",
+            portforward::WEBSOCKET_PROTOCOL,
+            portforward::CHANNEL_PROTOCOLS
+        ))),
+    }
 }
