@@ -382,7 +382,8 @@ impl Controllers {
 }
 
 /// The real node beside the control plane: the sandbox runtime, its node API (logs, exec) on
-/// a free loopback port, the cluster DNS inside the node network namespace, and the kubelet.
+/// a free loopback port, the cluster DNS and the service proxy inside the node network
+/// namespace, and the kubelet.
 async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
     client: &kube::Client,
     node_name: String,
@@ -430,7 +431,9 @@ async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
 
     let dns_client = client.clone();
     let dns_stop = stopped();
+    let proxy = stead_agent::proxy::run_proxy(client.clone(), runtime.clone(), stopped());
     Ok(vec![
+        tokio::spawn(proxy),
         tokio::spawn(stead_agent::nodeapi::serve(
             api_listener,
             tls,

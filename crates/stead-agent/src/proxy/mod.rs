@@ -90,13 +90,43 @@ impl Proxy {
     }
 }
 
-/// Turns on IPv4 forwarding in the node namespace (a new namespace starts with it off) and
-/// routes the service range to the bridge there. Idempotent. Blocking.
+/// Per-namespace sysctls the proxy needs in the node namespace: (file, value, required).
+/// - IPv4 forwarding (a new namespace starts with it off): pod → ClusterIP → pod is routed.
+/// - No ICMP redirects: a client on the bridge told "use 10.42.0.7 for 10.43.0.5 directly"
+///   would bypass the NAT for its next packets.
+/// - `bridge-nf-call-iptables` off where `br_netfilter` is loaded (on some hosts it is,
+///   host-wide; the switch itself is per namespace): then bridged frames skip the IP hooks and
+///   all service traffic takes the routed path above, the same on every host. With it on, a
+///   pod reaching itself through its Service is DNAT'd at the bridge and the bridge refuses to
+///   send the frame back out the port it came in.
+const SYSCTLS: &[(&str, &str, bool)] = &[
+    ("/proc/sys/net/ipv4/ip_forward", "1", true),
+    ("/proc/sys/net/ipv4/conf/all/send_redirects", "0", true),
+    ("/proc/sys/net/ipv4/conf/default/send_redirects", "0", true),
+    ("/proc/sys/net/bridge/bridge-nf-call-iptables", "0", false),
+    ("/proc/sys/net/bridge/bridge-nf-call-ip6tables", "0", false),
+];
+
+/// Prepares the node namespace for service traffic (the [`SYSCTLS`], also `send_redirects`
+/// off on the bridge) and routes the service range to the bridge there, so that connections
+/// from the node namespace itself reach the NAT rules. Idempotent. Blocking.
 pub fn prepare_node(runtime: &SandboxRuntime) -> Result<(), ProxyError> {
+    let bridge_redirects = format!("/proc/sys/net/ipv4/conf/{}/send_redirects", runtime.bridge());
     runtime
-        .in_node_netns(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))
+        .in_node_netns(move || {
+            // /proc/sys/net answers for the network namespace of the thread that opens it.
+            let bridge = [(bridge_redirects.as_str(), "0", true)];
+            for (file, value, required) in SYSCTLS.iter().chain(bridge.iter()) {
+                match std::fs::write(file, value) {
+                    Ok(()) => {}
+                    Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(std::io::Error::new(e.kind(), format!("{file}: {e}"))),
+                }
+            }
+            Ok(())
+        })
         .map_err(|source| ProxyError::Spawn {
-            what: "enable ip_forward in the node namespace".into(),
+            what: "set sysctls in the node namespace".into(),
             source,
         })?;
     let bridge = runtime.bridge();

@@ -51,7 +51,7 @@ const BASE_CHAINS: &[(&str, &str)] = &[
     ),
     (
         "nat_output",
-        "type nat hook output priority dstnat; policy accept;",
+        "type nat hook output priority -100; policy accept;",
     ),
     (
         "nat_postrouting",
@@ -145,7 +145,11 @@ pub fn script(plan: &ProxyPlan, previous: Option<&Applied>, bridge: &str) -> (St
                     "add rule {t} {ep_chain} update @{set} {{ ip saddr timeout {timeout}s }}"
                 );
             }
-            let _ = writeln!(body, "add rule {t} {ep_chain} dnat to {ep}");
+            let _ = writeln!(
+                body,
+                "add rule {t} {ep_chain} meta l4proto {} dnat to {ep}",
+                port.protocol.nft()
+            );
             arms.push(format!("{i} : goto {ep_chain}"));
         }
         let _ = writeln!(
