@@ -152,12 +152,15 @@ async fn server(node: &Node, name: &str) -> IpAddr {
 }
 
 fn service(name: &str, ip: &str, affinity: bool) -> Service {
-    let mut spec = json!({"clusterIP": ip, "ports": [{"name": "http", "port": 80, "targetPort": "web"}]});
+    let mut spec =
+        json!({"clusterIP": ip, "ports": [{"name": "http", "port": 80, "targetPort": "web"}]});
     if affinity {
         spec["sessionAffinity"] = json!("ClientIP");
     }
-    serde_json::from_value(json!({"metadata": {"name": name, "namespace": "default"}, "spec": spec}))
-        .unwrap()
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "namespace": "default"}, "spec": spec}),
+    )
+    .unwrap()
 }
 
 /// The slice of Service `name`: the named port `http` → 8080 on `ips`.
@@ -216,7 +219,11 @@ async fn wait_ready(node: &Node, client: &ContainerId, url: &str) {
 async fn hostnames(node: &Node, client: &ContainerId, url: &str, n: usize) -> Vec<String> {
     let mut seen = Vec::new();
     for _ in 0..n {
-        seen.push(fetch(node, client, url).await.expect("request through the ClusterIP"));
+        seen.push(
+            fetch(node, client, url)
+                .await
+                .expect("request through the ClusterIP"),
+        );
     }
     seen
 }
@@ -234,15 +241,25 @@ async fn a_cluster_ip_reaches_every_ready_backend_from_pods_and_from_the_node() 
     let (client, _) = pod(&node, "client", "exec sleep 3600").await;
     let mut proxy = Proxy::new(node.rt.clone());
     let web = service("web", "10.43.0.50", false);
-    apply(&mut proxy, &[web.clone()], &[slice("web", &[a, b])]);
+    apply(
+        &mut proxy,
+        std::slice::from_ref(&web),
+        &[slice("web", &[a, b])],
+    );
     let url = "http://10.43.0.50:80/";
     wait_ready(&node, &client, &format!("http://{a}:8080/")).await;
     wait_ready(&node, &client, &format!("http://{b}:8080/")).await;
 
     // Random balancing: both backends answer within a bounded number of requests (the chance
     // that 40 fair coin flips all land on one side is 2^-39).
-    let seen: BTreeSet<String> = hostnames(&node, &client, url, 40).await.into_iter().collect();
-    assert_eq!(seen, BTreeSet::from(["web-a".to_string(), "web-b".to_string()]));
+    let seen: BTreeSet<String> = hostnames(&node, &client, url, 40)
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(
+        seen,
+        BTreeSet::from(["web-a".to_string(), "web-b".to_string()])
+    );
 
     // From the node namespace itself.
     let out = node
@@ -258,21 +275,31 @@ async fn a_cluster_ip_reaches_every_ready_backend_from_pods_and_from_the_node() 
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "from the node namespace: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "from the node namespace: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let body = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(body == "web-a" || body == "web-b", "{body:?}");
 
     // Removing an endpoint stops traffic to it.
-    apply(&mut proxy, &[web.clone()], &[slice("web", &[a])]);
+    apply(
+        &mut proxy,
+        std::slice::from_ref(&web),
+        &[slice("web", &[a])],
+    );
     let seen = hostnames(&node, &client, url, 15).await;
     assert!(seen.iter().all(|h| h == "web-a"), "{seen:?}");
 
     // No endpoints: rejected at once (connection refused), not black-holed.
-    apply(&mut proxy, &[web.clone()], &[slice("web", &[])]);
+    apply(&mut proxy, std::slice::from_ref(&web), &[slice("web", &[])]);
     let err = fetch(&node, &client, url).await.expect_err("no endpoints");
     assert!(err.contains("refused"), "{err}");
     // A port the Service does not have is refused too.
-    let err = fetch(&node, &client, "http://10.43.0.50:81/").await.expect_err("no such port");
+    let err = fetch(&node, &client, "http://10.43.0.50:81/")
+        .await
+        .expect_err("no such port");
     assert!(err.contains("refused"), "{err}");
 
     // And back.
@@ -294,7 +321,11 @@ async fn a_pod_reaches_itself_through_its_own_service() {
     let Some(node) = node() else { return };
     let a = server(&node, "web-a").await;
     let mut proxy = Proxy::new(node.rt.clone());
-    apply(&mut proxy, &[service("web", "10.43.0.52", false)], &[slice("web", &[a])]);
+    apply(
+        &mut proxy,
+        &[service("web", "10.43.0.52", false)],
+        &[slice("web", &[a])],
+    );
     // The server pod is its own client: exec wget in it.
     let (sandboxes, containers) = node.rt.list().await.unwrap();
     let web_a = sandboxes.iter().find(|s| s.name == "web-a").unwrap();
@@ -305,7 +336,10 @@ async fn a_pod_reaches_itself_through_its_own_service() {
         .id
         .clone();
     wait_ready(&node, &id, &format!("http://{a}:8080/")).await;
-    assert_eq!(fetch(&node, &id, "http://10.43.0.52/").await.unwrap(), "web-a");
+    assert_eq!(
+        fetch(&node, &id, "http://10.43.0.52/").await.unwrap(),
+        "web-a"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -319,7 +353,11 @@ async fn client_ip_affinity_pins_a_client_to_one_backend_across_rule_updates() {
     let mut proxy = Proxy::new(node.rt.clone());
     let sticky = service("sticky", "10.43.0.51", true);
     let other = service("other", "10.43.0.53", false);
-    apply(&mut proxy, &[sticky.clone()], &[slice("sticky", &[a, b])]);
+    apply(
+        &mut proxy,
+        std::slice::from_ref(&sticky),
+        &[slice("sticky", &[a, b])],
+    );
     let url = "http://10.43.0.51/";
     let seen = hostnames(&node, &client, url, 20).await;
     assert!(seen.iter().all(|h| *h == seen[0]), "{seen:?}");
@@ -331,8 +369,14 @@ async fn client_ip_affinity_pins_a_client_to_one_backend_across_rule_updates() {
         &[slice("sticky", &[a, b]), slice("other", &[a])],
     );
     let again = hostnames(&node, &client, url, 10).await;
-    assert!(again.iter().all(|h| *h == seen[0]), "{seen:?} then {again:?}");
-    assert_eq!(fetch(&node, &client, "http://10.43.0.53/").await.unwrap(), "web-a");
+    assert!(
+        again.iter().all(|h| *h == seen[0]),
+        "{seen:?} then {again:?}"
+    );
+    assert_eq!(
+        fetch(&node, &client, "http://10.43.0.53/").await.unwrap(),
+        "web-a"
+    );
 }
 
 /// Prints how long applying rules for 100 Services (two endpoints each) takes: the first
@@ -349,7 +393,9 @@ async fn measure_rule_apply_time_for_100_services() {
             services.push(service(&name, &format!("10.43.1.{i}"), i % 2 == 0));
             let eps: Vec<IpAddr> = vec![
                 format!("10.42.1.{i}").parse().unwrap(),
-                format!("10.42.2.{}", i.wrapping_add(if i == 0 { shift } else { 0 })).parse().unwrap(),
+                format!("10.42.2.{}", i.wrapping_add(if i == 0 { shift } else { 0 }))
+                    .parse()
+                    .unwrap(),
             ];
             slices.push(slice(&name, &eps));
         }
@@ -373,7 +419,9 @@ async fn measure_rule_apply_time_for_100_services() {
         .node_netns_command(&["nft", "list", "map", "ip", "stead", "services"])
         .output()
         .unwrap();
-    let elements = String::from_utf8_lossy(&out.stdout).matches("goto svc_").count();
+    let elements = String::from_utf8_lossy(&out.stdout)
+        .matches("goto svc_")
+        .count();
     assert_eq!(elements, 100);
     eprintln!(
         "100 services x 2 endpoints: plan {planned:?}, first apply {first:?}, update {update:?}, re-apply {again:?}"

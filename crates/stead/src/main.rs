@@ -154,10 +154,10 @@ fn main() -> ExitCode {
                     Agent::Fake(node_name.unwrap_or_else(stead_agent::default_node_name))
                 }
                 (false, Runtime::Sandbox) => Agent::Sandbox {
-                node_name: node_name.unwrap_or_else(stead_agent::default_node_name),
-                data_dir: data_dir.clone(),
-                cluster_domain,
-            },
+                    node_name: node_name.unwrap_or_else(stead_agent::default_node_name),
+                    data_dir: data_dir.clone(),
+                    cluster_domain,
+                },
             };
             run_server(
                 stead_apiserver::ServerConfig {
@@ -392,16 +392,15 @@ async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
     stopped: impl Fn() -> F,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     use anyhow::Context;
-    use stead_agent::sandbox::{SandboxConfig, SandboxRuntime};
     use std::sync::Arc;
+    use stead_agent::sandbox::{SandboxConfig, SandboxRuntime};
 
     let exe = std::env::current_exe().context("locate the stead binary")?;
     let state = data_dir.join("sandbox");
-    let runtime = tokio::task::spawn_blocking(move || {
-        SandboxRuntime::new(SandboxConfig::new(state, exe))
-    })
-    .await?
-    .context("start the sandbox runtime")?;
+    let runtime =
+        tokio::task::spawn_blocking(move || SandboxRuntime::new(SandboxConfig::new(state, exe)))
+            .await?
+            .context("start the sandbox runtime")?;
     let runtime = Arc::new(runtime);
     let images = stead_agent::image::ImageStore::open(&data_dir).context("open the image store")?;
     let token = std::fs::read_to_string(data_dir.join("token")).context("read the node token")?;
@@ -417,14 +416,19 @@ async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
     runtime
         .add_node_address(CLUSTER_DNS)
         .context("add the cluster DNS address")?;
-    let udp = runtime.bind_udp_in_node_netns(dns_addr).context("bind cluster DNS (udp)")?;
-    let tcp = runtime.bind_tcp_in_node_netns(dns_addr).context("bind cluster DNS (tcp)")?;
+    let udp = runtime
+        .bind_udp_in_node_netns(dns_addr)
+        .context("bind cluster DNS (udp)")?;
+    let tcp = runtime
+        .bind_tcp_in_node_netns(dns_addr)
+        .context("bind cluster DNS (tcp)")?;
     let dns_config = stead_dns::DnsConfig {
         cluster_domain: cluster_domain.clone(),
         ..Default::default()
     };
 
-    let reclaimer = stead_agent::reclaim::run_reclaimer(client.clone(), node_name.clone(), stopped());
+    let reclaimer =
+        stead_agent::reclaim::run_reclaimer(client.clone(), node_name.clone(), stopped());
     let mut node = stead_agent::NodeConfig::new(node_name, data_dir);
     node.cluster_domain = cluster_domain;
     node.api_port = api_port;

@@ -111,7 +111,10 @@ const SYSCTLS: &[(&str, &str, bool)] = &[
 /// off on the bridge) and routes the service range to the bridge there, so that connections
 /// from the node namespace itself reach the NAT rules. Idempotent. Blocking.
 pub fn prepare_node(runtime: &SandboxRuntime) -> Result<(), ProxyError> {
-    let bridge_redirects = format!("/proc/sys/net/ipv4/conf/{}/send_redirects", runtime.bridge());
+    let bridge_redirects = format!(
+        "/proc/sys/net/ipv4/conf/{}/send_redirects",
+        runtime.bridge()
+    );
     runtime
         .in_node_netns(move || {
             // /proc/sys/net answers for the network namespace of the thread that opens it.
@@ -166,10 +169,13 @@ fn run_nft(runtime: &SandboxRuntime, script: &str) -> Result<(), ProxyError> {
 }
 
 fn run_checked(mut cmd: std::process::Command, what: &str) -> Result<(), ProxyError> {
-    let out = cmd.stdout(Stdio::null()).output().map_err(|source| ProxyError::Spawn {
-        what: what.into(),
-        source,
-    })?;
+    let out = cmd
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|source| ProxyError::Spawn {
+            what: what.into(),
+            source,
+        })?;
     if out.status.success() {
         Ok(())
     } else {
@@ -193,6 +199,17 @@ pub async fn run_proxy(
     runtime: Arc<SandboxRuntime>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    let has_nft = std::process::Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_nft {
+        tracing::error!(
+            "service proxy: nft (Debian package nftables) is missing; ClusterIPs stay unreachable"
+        );
+        shutdown.await;
+        return;
+    }
     let prep = runtime.clone();
     match tokio::task::spawn_blocking(move || prepare_node(&prep)).await {
         Ok(Ok(())) => {}

@@ -161,11 +161,7 @@ pub fn script(plan: &ProxyPlan, previous: Option<&Applied>, bridge: &str) -> (St
     }
     if !cluster_ips.is_empty() {
         let ips: Vec<String> = cluster_ips.iter().map(|ip| ip.to_string()).collect();
-        let _ = writeln!(
-            body,
-            "add element {t} cluster_ips {{ {} }}",
-            ips.join(", ")
-        );
+        let _ = writeln!(body, "add element {t} cluster_ips {{ {} }}", ips.join(", "));
     }
 
     let mut out = String::new();

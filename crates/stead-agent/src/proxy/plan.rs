@@ -176,7 +176,10 @@ fn ready_endpoints(
             p.name.as_deref().unwrap_or("") == port_name
                 && Protocol::parse(p.protocol.as_deref()) == Some(protocol)
         });
-        let Some(port) = port.and_then(|p| p.port).and_then(|p| u16::try_from(p).ok()) else {
+        let Some(port) = port
+            .and_then(|p| p.port)
+            .and_then(|p| u16::try_from(p).ok())
+        else {
             continue;
         };
         for ep in &slice.endpoints {

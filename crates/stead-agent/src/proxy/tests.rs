@@ -48,7 +48,11 @@ fn a_cluster_ip_balances_over_every_ready_endpoint() {
         "web-abc",
         "web",
         json!([{"port": 8080, "protocol": "TCP"}]),
-        &[("10.42.0.7", true), ("10.42.0.8", true), ("10.42.0.9", false)],
+        &[
+            ("10.42.0.7", true),
+            ("10.42.0.8", true),
+            ("10.42.0.9", false),
+        ],
     )];
     let p = plan([&web()], &slices);
     assert_eq!(p.ports.len(), 1);
@@ -57,7 +61,10 @@ fn a_cluster_ip_balances_over_every_ready_endpoint() {
         (port.cluster_ip, port.protocol, port.port),
         (Ipv4Addr::new(10, 43, 0, 5), Protocol::Tcp, 80)
     );
-    assert_eq!(port.endpoints, vec![ep("10.42.0.7:8080"), ep("10.42.0.8:8080")]);
+    assert_eq!(
+        port.endpoints,
+        vec![ep("10.42.0.7:8080"), ep("10.42.0.8:8080")]
+    );
     assert_eq!(port.affinity_timeout, None);
 
     let (script, applied) = nft::script(&p, None, "stead0");
@@ -75,11 +82,19 @@ fn endpoints_from_several_slices_are_merged_and_deduplicated() {
     let ports = json!([{"port": 8080}]);
     let slices = [
         slice("web-a", "web", ports.clone(), &[("10.42.0.7", true)]),
-        slice("web-b", "web", ports.clone(), &[("10.42.0.7", true), ("10.42.0.3", true)]),
+        slice(
+            "web-b",
+            "web",
+            ports.clone(),
+            &[("10.42.0.7", true), ("10.42.0.3", true)],
+        ),
         slice("other", "other", ports, &[("10.42.0.99", true)]),
     ];
     let p = plan([&web()], &slices);
-    assert_eq!(p.ports[0].endpoints, vec![ep("10.42.0.3:8080"), ep("10.42.0.7:8080")]);
+    assert_eq!(
+        p.ports[0].endpoints,
+        vec![ep("10.42.0.3:8080"), ep("10.42.0.7:8080")]
+    );
 }
 
 // Ref: kube-proxy "services without endpoints are rejected" (REJECT / ICMP unreachable).
@@ -117,8 +132,11 @@ fn a_named_target_port_takes_the_number_the_slice_carries() {
         &[("10.42.0.4", true)],
     )];
     let p = plan([&svc], &slices);
-    let got: Vec<(u16, Vec<SocketAddrV4>)> =
-        p.ports.iter().map(|p| (p.port, p.endpoints.clone())).collect();
+    let got: Vec<(u16, Vec<SocketAddrV4>)> = p
+        .ports
+        .iter()
+        .map(|p| (p.port, p.endpoints.clone()))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -141,7 +159,12 @@ fn headless_and_external_name_services_get_no_rules() {
         "ext",
         json!({"type": "ExternalName", "externalName": "example.invalid", "ports": [{"port": 80}]}),
     );
-    let slices = [slice("nginx-1", "nginx", json!([{"port": 80}]), &[("10.42.0.4", true)])];
+    let slices = [slice(
+        "nginx-1",
+        "nginx",
+        json!([{"port": 80}]),
+        &[("10.42.0.4", true)],
+    )];
     let p = plan([&headless, &external], &slices);
     assert!(p.ports.is_empty());
     let (script, _) = nft::script(&p, None, "stead0");
@@ -164,8 +187,16 @@ fn udp_ports_match_udp_slice_ports_only() {
         &[("10.42.0.5", true)],
     )];
     let p = plan([&svc], &slices);
-    let udp = p.ports.iter().find(|p| p.protocol == Protocol::Udp).unwrap();
-    let tcp = p.ports.iter().find(|p| p.protocol == Protocol::Tcp).unwrap();
+    let udp = p
+        .ports
+        .iter()
+        .find(|p| p.protocol == Protocol::Udp)
+        .unwrap();
+    let tcp = p
+        .ports
+        .iter()
+        .find(|p| p.protocol == Protocol::Tcp)
+        .unwrap();
     assert_eq!(udp.endpoints, vec![ep("10.42.0.5:5353")]);
     assert!(tcp.endpoints.is_empty(), "no TCP port in the slice");
     let (script, _) = nft::script(&p, None, "stead0");
@@ -186,15 +217,25 @@ fn client_ip_affinity_remembers_the_client_for_its_timeout() {
                "ports": [{"port": 80}]}),
     );
     let slices = [
-        slice("a-1", "a", json!([{"port": 80}]), &[("10.42.0.2", true), ("10.42.0.3", true)]),
+        slice(
+            "a-1",
+            "a",
+            json!([{"port": 80}]),
+            &[("10.42.0.2", true), ("10.42.0.3", true)],
+        ),
         slice("b-1", "b", json!([{"port": 80}]), &[("10.42.0.4", true)]),
     ];
     let p = plan([&default_timeout, &short], &slices);
-    assert_eq!(p.ports[0].affinity_timeout, Some(DEFAULT_AFFINITY_TIMEOUT_SECONDS));
+    assert_eq!(
+        p.ports[0].affinity_timeout,
+        Some(DEFAULT_AFFINITY_TIMEOUT_SECONDS)
+    );
     assert_eq!(p.ports[1].affinity_timeout, Some(60));
     let (script, applied) = nft::script(&p, None, "stead0");
     let set = "aff_default_a_tcp_80__10-42-0-2_80";
-    assert!(script.contains(&format!("set {set} {{ type ipv4_addr; flags dynamic, timeout; }}")));
+    assert!(script.contains(&format!(
+        "set {set} {{ type ipv4_addr; flags dynamic, timeout; }}"
+    )));
     assert!(script.contains(&format!("add rule ip stead svc_default_a_tcp_80 ip saddr @{set} goto ep_default_a_tcp_80__10-42-0-2_80")));
     assert!(script.contains(&format!("update @{set} {{ ip saddr timeout 10800s }}")));
     assert!(script.contains("update @aff_default_b_tcp_80__10-42-0-4_80 { ip saddr timeout 60s }"));
@@ -234,7 +275,10 @@ fn the_first_script_recreates_the_table_and_later_ones_remove_only_what_went_awa
     let (script, applied) = nft::script(&first, None, "stead0");
     let add = script.find("add table ip stead").unwrap();
     let delete = script.find("delete table ip stead").unwrap();
-    assert!(add < delete, "add first so the delete cannot fail on a missing table");
+    assert!(
+        add < delete,
+        "add first so the delete cannot fail on a missing table"
+    );
     assert!(!script.contains("flush"));
 
     let second = plan([&svc], &slices(&["10.42.0.7"]));

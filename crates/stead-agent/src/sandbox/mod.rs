@@ -6,7 +6,9 @@
 //! - **Node network** ([`network`]): one network namespace the runtime creates and keeps as an
 //!   nsfs bind mount at `<state>/netns/node`, holding the bridge (`stead0`, the pod range's
 //!   first address). The host's interfaces, routes and firewall are never touched. Other
-//!   components make sockets in it with [`SandboxRuntime::in_node_netns`] and friends.
+//!   components make sockets in it with [`SandboxRuntime::in_node_netns`] and friends; the
+//!   service proxy ([`crate::proxy`]) keeps its nftables table `ip stead` there, removed by
+//!   [`SandboxRuntime::teardown_node`].
 //! - **Sandbox**: a pause process, pid 1 of a new PID namespace, holding the pod's UTS
 //!   (hostname), IPC and network namespaces (a veth pair from the bridge to `eth0`, an address
 //!   from the pod range, default route via the bridge). A `host_network` pod shares the node
