@@ -427,3 +427,97 @@ async fn measure_rule_apply_time_for_100_services() {
         "100 services x 2 endpoints: plan {planned:?}, first apply {first:?}, update {update:?}, re-apply {again:?}"
     );
 }
+
+/// `nft list <what...>` in the node namespace, as text ("" when it fails).
+fn nft_list(node: &Node, what: &[&str]) -> String {
+    let mut argv = vec!["nft", "list"];
+    argv.extend_from_slice(what);
+    let out = node.rt.node_netns_command(&argv).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Polls `check` every 100 ms until it holds, for at most 30 s.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_proxy_follows_services_and_endpoint_slices_from_the_api_server() {
+    use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+
+    let Some(node) = node() else { return };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = stead_apiserver::start(stead_apiserver::ServerConfig {
+        data_dir: node.dir.path().join("server"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        features: Default::default(),
+    })
+    .await
+    .unwrap();
+    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let (stop, mut rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(proxy::run_proxy(
+        client.clone(),
+        node.rt.clone(),
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        },
+    ));
+
+    let services: Api<Service> = Api::namespaced(client.clone(), "default");
+    let slices: Api<EndpointSlice> = Api::namespaced(client, "default");
+    services
+        .create(&PostParams::default(), &service("web", "10.43.0.60", false))
+        .await
+        .unwrap();
+    let ready: IpAddr = "10.42.0.9".parse().unwrap();
+    slices
+        .create(&PostParams::default(), &slice("web", &[ready]))
+        .await
+        .unwrap();
+    eventually("the service's rules", || {
+        nft_list(&node, &["map", "ip", "stead", "services"]).contains("10.43.0.60 . tcp . 80")
+            && nft_list(&node, &["table", "ip", "stead"]).contains("dnat to 10.42.0.9:8080")
+    })
+    .await;
+
+    // The endpoint turns unready: the Service is rejected instead.
+    let patch =
+        json!({"endpoints": [{"addresses": ["10.42.0.9"], "conditions": {"ready": false}}]});
+    slices
+        .patch("web-x", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    eventually("the service to be rejected", || {
+        let table = nft_list(&node, &["table", "ip", "stead"]);
+        !table.contains("dnat to 10.42.0.9:8080")
+            && nft_list(&node, &["set", "ip", "stead", "no_endpoints"])
+                .contains("10.43.0.60 . tcp . 80")
+    })
+    .await;
+
+    // The Service goes away: so do its rules.
+    services
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the rules to go", || {
+        let table = nft_list(&node, &["table", "ip", "stead"]);
+        !table.is_empty() && !table.contains("10.43.0.60")
+    })
+    .await;
+
+    let _ = stop.send(true);
+    task.await.unwrap();
+    server.stop().await;
+}
