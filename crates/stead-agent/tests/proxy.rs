@@ -521,3 +521,97 @@ async fn run_proxy_follows_services_and_endpoint_slices_from_the_api_server() {
     task.await.unwrap();
     server.stop().await;
 }
+
+/// Answers every connection with `pong ` and the first bytes it read, then closes.
+async fn pong_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 64];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                let _ = conn.write_all(b"pong ").await;
+                let _ = conn.write_all(&buf[..n]).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kubernetes_service_reaches_an_api_server_on_the_hosts_loopback() {
+    use std::io::{Read, Write};
+
+    let Some(node) = node() else { return };
+    let upstream = pong_server().await;
+    let (stop, mut rx) = tokio::sync::watch::channel(false);
+    let relay = tokio::spawn(proxy::run_relay(
+        node.rt.clone(),
+        proxy::KUBERNETES_SERVICE,
+        upstream,
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        },
+    ));
+    // The Service as the endpoints controller publishes it: the API server's loopback address.
+    let kubernetes: Service = serde_json::from_value(json!({
+        "metadata": {"name": "kubernetes", "namespace": "default"},
+        "spec": {"clusterIP": "10.43.0.1", "ports": [{"name": "https", "port": 443, "targetPort": upstream.port()}]},
+    }))
+    .unwrap();
+    let slice: EndpointSlice = serde_json::from_value(json!({
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"kubernetes.io/service-name": "kubernetes"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "https", "port": upstream.port(), "protocol": "TCP"}],
+        "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}}],
+    }))
+    .unwrap();
+    let mut p = Proxy::new(node.rt.clone());
+    apply(&mut p, &[kubernetes], &[slice]);
+
+    // From the node namespace (once the relay listens).
+    let mut answer = String::new();
+    for _ in 0..100 {
+        let got = node.rt.in_node_netns(|| {
+            let mut s = std::net::TcpStream::connect_timeout(
+                &std::net::SocketAddr::V4(proxy::KUBERNETES_SERVICE),
+                Duration::from_secs(2),
+            )?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            s.write_all(b"node")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        });
+        if let Ok(got) = got {
+            answer = got;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answer, "pong node");
+
+    // From a pod.
+    let (client, _) = pod(&node, "client", "exec sleep 3600").await;
+    let cmd: Vec<String> = ["sh", "-c", "echo pod | timeout 5 nc 10.43.0.1 443"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = node
+        .rt
+        .exec_sync(&client, &cmd, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "pong pod",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let _ = stop.send(true);
+    relay.await.unwrap().unwrap();
+}

@@ -13,16 +13,20 @@
 //!   namespace), [`Proxy::apply`] (runs `nft -f -` there) and [`run_proxy`], the loop over
 //!   kube-rs reflectors that re-applies after every change.
 //!
+//! - [`relay`] (IO): the `kubernetes` Service. Its endpoint is the API server's loopback
+//!   address on the host, which no NAT rule in the node namespace can reach (the plan leaves
+//!   loopback endpoints out), so [`relay::run_relay`] listens on 10.43.0.1:443 inside the node
+//!   namespace and copies bytes to the API server.
+//!
 //! # Known limits
 //!
-//! The `kubernetes` Service (10.43.0.1:443) is not forwarded: its endpoint is the API server's
-//! loopback address on the host, which the node namespace cannot reach; loopback endpoints
-//! are left out, so connections to it are rejected. IPv4 only; no NodePort, no
+//! IPv4 only; no NodePort, no
 //! `externalTrafficPolicy`/`internalTrafficPolicy`, no terminating-endpoint fallback.
 //! Backends see the bridge address as the client (see [`nft`]).
 
 pub mod nft;
 pub mod plan;
+pub mod relay;
 
 use std::future::Future;
 use std::io::Write;
@@ -41,6 +45,11 @@ use tokio::sync::Notify;
 use crate::sandbox::SandboxRuntime;
 
 pub use plan::{ProxyPlan, plan};
+pub use relay::run_relay;
+
+/// The `kubernetes` Service's address (the service range's first address) and port.
+pub const KUBERNETES_SERVICE: std::net::SocketAddrV4 =
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(10, 43, 0, 1), 443);
 
 /// The service range (k3s' default), routed to the bridge inside the node namespace so that
 /// connections from the node namespace itself reach the NAT rules.

@@ -12,6 +12,7 @@
 //!                               dnat to 10.42.0.7:8080
 //! nat_postrouting               ct status dnat oifname <bridge> masquerade
 //! filter_forward / filter_output
+//!                               (output: local addresses accepted first)
 //!                               ip daddr . l4proto . dport @no_endpoints → reject
 //!                               ip daddr @cluster_ips → reject   (a port the Service lacks)
 //! ```
@@ -94,6 +95,12 @@ pub fn script(plan: &ProxyPlan, previous: Option<&Applied>, bridge: &str) -> (St
     let _ = writeln!(
         body,
         "add rule {t} nat_postrouting ct status dnat oifname \"{bridge}\" masquerade"
+    );
+    // Addresses of the node namespace itself (the cluster DNS, the `kubernetes` Service's
+    // relay) answer for themselves.
+    let _ = writeln!(
+        body,
+        "add rule {t} filter_output fib daddr type local accept"
     );
     for chain in ["filter_forward", "filter_output"] {
         let _ = writeln!(
