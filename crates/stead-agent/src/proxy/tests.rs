@@ -113,6 +113,12 @@ fn a_service_without_ready_endpoints_is_rejected_not_forwarded() {
     assert!(!script.contains("svc_default_web"));
     assert!(script.contains("@no_endpoints goto reject_chain"));
     assert!(script.contains("add rule ip stead reject_chain reject"));
+    // The node namespace's own addresses (cluster DNS, the kubernetes relay) are never rejected.
+    let local = script
+        .find("filter_output fib daddr type local accept")
+        .unwrap();
+    let reject = script.find("filter_output ct state new").unwrap();
+    assert!(local < reject);
     assert!(!applied.chains.iter().any(|c| c.starts_with("svc_")));
 }
 
