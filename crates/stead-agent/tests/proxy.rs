@@ -379,53 +379,51 @@ async fn client_ip_affinity_pins_a_client_to_one_backend_across_rule_updates() {
     );
 }
 
-/// Prints how long applying rules for 100 Services (two endpoints each) takes: the first
-/// script (table recreated), an update that changes one endpoint, and an unchanged re-apply.
+/// Prints how long applying rules takes for 100 and 1000 Services (two endpoints each, every
+/// other one with ClientIP affinity): the first script (table recreated), an update that moves
+/// one endpoint, and an unchanged re-apply (what an agent restart or a retry costs).
 #[tokio::test(flavor = "multi_thread")]
-async fn measure_rule_apply_time_for_100_services() {
+async fn measure_rule_apply_time_for_100_and_1000_services() {
     let Some(node) = node() else { return };
-    let mut proxy = Proxy::new(node.rt.clone());
-    let build = |shift: u8| {
-        let mut services = Vec::new();
-        let mut slices = Vec::new();
-        for i in 0..100u8 {
-            let name = format!("svc-{i}");
-            services.push(service(&name, &format!("10.43.1.{i}"), i % 2 == 0));
-            let eps: Vec<IpAddr> = vec![
-                format!("10.42.1.{i}").parse().unwrap(),
-                format!("10.42.2.{}", i.wrapping_add(if i == 0 { shift } else { 0 }))
-                    .parse()
-                    .unwrap(),
-            ];
-            slices.push(slice(&name, &eps));
-        }
-        (services, slices)
-    };
-    let (services, slices) = build(0);
-    let started = Instant::now();
-    let plan = proxy::plan(&services, &slices);
-    let planned = started.elapsed();
-    proxy.apply(&plan).unwrap();
-    let first = started.elapsed();
-    let (services2, slices2) = build(200);
-    let started = Instant::now();
-    proxy.apply(&proxy::plan(&services2, &slices2)).unwrap();
-    let update = started.elapsed();
-    let started = Instant::now();
-    proxy.apply(&proxy::plan(&services2, &slices2)).unwrap();
-    let again = started.elapsed();
-    let out = node
-        .rt
-        .node_netns_command(&["nft", "list", "map", "ip", "stead", "services"])
-        .output()
-        .unwrap();
-    let elements = String::from_utf8_lossy(&out.stdout)
-        .matches("goto svc_")
-        .count();
-    assert_eq!(elements, 100);
-    eprintln!(
-        "100 services x 2 endpoints: plan {planned:?}, first apply {first:?}, update {update:?}, re-apply {again:?}"
-    );
+    for count in [100u16, 1000] {
+        let mut proxy = Proxy::new(node.rt.clone());
+        let build = |moved: u16| {
+            let mut services = Vec::new();
+            let mut slices = Vec::new();
+            for i in 0..count {
+                let name = format!("svc-{i}");
+                let (hi, lo) = (1 + i / 250, i % 250);
+                services.push(service(&name, &format!("10.43.{hi}.{lo}"), i % 2 == 0));
+                let second = if i == 0 { moved } else { lo };
+                let eps: Vec<IpAddr> = vec![
+                    format!("10.42.{hi}.{lo}").parse().unwrap(),
+                    format!("10.42.{}.{second}", hi + 100).parse().unwrap(),
+                ];
+                slices.push(slice(&name, &eps));
+            }
+            (services, slices)
+        };
+        let (services, slices) = build(0);
+        let started = Instant::now();
+        let plan = proxy::plan(&services, &slices);
+        let planned = started.elapsed();
+        proxy.apply(&plan).unwrap();
+        let first = started.elapsed();
+        let (services2, slices2) = build(249);
+        let started = Instant::now();
+        proxy.apply(&proxy::plan(&services2, &slices2)).unwrap();
+        let update = started.elapsed();
+        let started = Instant::now();
+        proxy.apply(&proxy::plan(&services2, &slices2)).unwrap();
+        let again = started.elapsed();
+        let elements = nft_list(&node, &["map", "ip", "stead", "services"])
+            .matches("goto svc_")
+            .count();
+        assert_eq!(elements, usize::from(count));
+        eprintln!(
+            "{count} services x 2 endpoints: plan {planned:?}, first apply {first:?}, update {update:?}, re-apply {again:?}"
+        );
+    }
 }
 
 /// `nft list <what...>` in the node namespace, as text ("" when it fails).

@@ -18,6 +18,14 @@
 //!   loopback endpoints out), so [`relay::run_relay`] listens on 10.43.0.1:443 inside the node
 //!   namespace and copies bytes to the API server.
 //!
+//! # Measured (debug build, 2 shared cores)
+//!
+//! Two endpoints per Service, every other one with ClientIP affinity
+//! (`measure_rule_apply_time_for_100_and_1000_services` in `tests/proxy.rs` prints them):
+//! 100 Services — first apply about 35–90 ms, a partial update 13–60 ms; 1000 Services — first
+//! apply about 0.5–0.8 s, a partial update about 50 ms. Most of it is `nft` and the kernel
+//! transaction; building the plan takes under 10 ms for 1000.
+//!
 //! # Known limits
 //!
 //! IPv4 only; no NodePort, no

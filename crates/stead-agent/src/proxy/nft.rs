@@ -24,22 +24,26 @@
 //!
 //! # Updates
 //!
-//! The first script of a process deletes and recreates the table. Later ones flush every chain
-//! and the three lookup sets, refill them and delete what the previous plan had and this one
-//! lacks; the per-endpoint affinity sets of surviving endpoints are never flushed, so a rule
-//! update keeps clients pinned.
+//! The first script of a process deletes and recreates the table. Later ones are partial, like
+//! kube-proxy's: only the service ports that changed since the last applied plan are touched
+//! (their map/set elements replaced, their chains flushed and refilled), what went away is
+//! deleted, and the fixed chains stay as they are. The per-endpoint affinity sets of surviving
+//! endpoints are never flushed, so a rule update keeps clients pinned.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::plan::{ProxyPlan, ServicePort};
 
 /// The table's name (family `ip`).
 pub const TABLE: &str = "stead";
 
-/// The chains and sets a script left in the table: what the next script must clean up.
+/// What a script left in the table: what the next script diffs against.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
+    /// The service ports by `ip . proto . port`.
+    pub ports: BTreeMap<String, ServicePort>,
     pub chains: BTreeSet<String>,
     pub sets: BTreeSet<String>,
 }
@@ -73,130 +77,171 @@ const BASE_CHAINS: &[(&str, &str)] = &[
 /// what the last successful script of this process left (`None`: unknown, start afresh).
 /// `bridge` is the node bridge (the masquerade's way out).
 pub fn script(plan: &ProxyPlan, previous: Option<&Applied>, bridge: &str) -> (String, Applied) {
-    let mut applied = Applied::default();
-    let mut decl = String::new(); // declarations inside `table ip stead { … }`
-    let mut body = String::new(); // rules and elements after the flushes
     let t = format!("ip {TABLE}");
-
-    for (name, hook) in BASE_CHAINS {
-        let _ = writeln!(decl, "  chain {name} {{ {hook} }}");
+    let empty = Applied::default();
+    let prev = previous.unwrap_or(&empty);
+    let mut applied = Applied::default();
+    for (name, _) in BASE_CHAINS {
         applied.chains.insert((*name).to_string());
     }
-    decl.push_str(
-        "  map services { type ipv4_addr . inet_proto . inet_service : verdict; }\n  \
-         set no_endpoints { type ipv4_addr . inet_proto . inet_service; }\n  \
-         set cluster_ips { type ipv4_addr; }\n",
-    );
+    for port in &plan.ports {
+        let objects = PortObjects::of(port);
+        applied.chains.extend(objects.chains());
+        applied.sets.extend(objects.sets());
+        applied.ports.insert(key(port), port.clone());
+    }
 
+    let mut out = String::new();
+    let _ = writeln!(out, "add table {t}");
+    if previous.is_none() {
+        let _ = writeln!(out, "delete table {t}");
+        let _ = writeln!(out, "table {t} {{");
+        for (name, hook) in BASE_CHAINS {
+            let _ = writeln!(out, "  chain {name} {{ {hook} }}");
+        }
+        out.push_str(
+            "  map services { type ipv4_addr . inet_proto . inet_service : verdict; }\n  \
+             set no_endpoints { type ipv4_addr . inet_proto . inet_service; }\n  \
+             set cluster_ips { type ipv4_addr; }\n}\n",
+        );
+        base_rules(&mut out, &t, bridge);
+    }
+
+    // New chains and sets.
+    let new_chains: Vec<&String> = applied.chains.difference(&prev.chains).collect();
+    let new_sets: Vec<&String> = applied.sets.difference(&prev.sets).collect();
+    if !new_chains.is_empty() || !new_sets.is_empty() {
+        let _ = writeln!(out, "table {t} {{");
+        for chain in new_chains {
+            let _ = writeln!(out, "  chain {chain} {{ }}");
+        }
+        for set in new_sets {
+            let _ = writeln!(
+                out,
+                "  set {set} {{ type ipv4_addr; flags dynamic, timeout; }}"
+            );
+        }
+        let _ = writeln!(out, "}}");
+    }
+
+    // Take out what changed or went away: elements, then chain contents.
+    for (k, old) in &prev.ports {
+        if applied.ports.get(k) == Some(old) {
+            continue;
+        }
+        if old.endpoints.is_empty() {
+            let _ = writeln!(out, "delete element {t} no_endpoints {{ {k} }}");
+        } else {
+            let _ = writeln!(out, "delete element {t} services {{ {k} }}");
+        }
+        for chain in PortObjects::of(old).chains() {
+            let _ = writeln!(out, "flush chain {t} {chain}");
+        }
+    }
+    for chain in prev.chains.difference(&applied.chains) {
+        let _ = writeln!(out, "delete chain {t} {chain}");
+    }
+    for set in prev.sets.difference(&applied.sets) {
+        let _ = writeln!(out, "delete set {t} {set}");
+    }
+    let ips =
+        |a: &Applied| -> BTreeSet<Ipv4Addr> { a.ports.values().map(|p| p.cluster_ip).collect() };
+    let (old_ips, new_ips) = (ips(prev), ips(&applied));
+    let gone: Vec<String> = old_ips
+        .difference(&new_ips)
+        .map(|ip| ip.to_string())
+        .collect();
+    if !gone.is_empty() {
+        let _ = writeln!(
+            out,
+            "delete element {t} cluster_ips {{ {} }}",
+            gone.join(", ")
+        );
+    }
+
+    // Put in what is new or changed.
+    let added: Vec<String> = new_ips
+        .difference(&old_ips)
+        .map(|ip| ip.to_string())
+        .collect();
+    if !added.is_empty() {
+        let _ = writeln!(
+            out,
+            "add element {t} cluster_ips {{ {} }}",
+            added.join(", ")
+        );
+    }
+    for (k, port) in &applied.ports {
+        if prev.ports.get(k) == Some(port) {
+            continue;
+        }
+        port_rules(&mut out, &t, k, port);
+    }
+    (out, applied)
+}
+
+/// The fixed rules of the base chains.
+fn base_rules(out: &mut String, t: &str, bridge: &str) {
     let lookup = "ip daddr . meta l4proto . th dport";
     for chain in ["nat_prerouting", "nat_output"] {
-        let _ = writeln!(body, "add rule {t} {chain} {lookup} vmap @services");
+        let _ = writeln!(out, "add rule {t} {chain} {lookup} vmap @services");
     }
     let _ = writeln!(
-        body,
+        out,
         "add rule {t} nat_postrouting ct status dnat oifname \"{bridge}\" masquerade"
     );
     // Addresses of the node namespace itself (the cluster DNS, the `kubernetes` Service's
     // relay) answer for themselves.
     let _ = writeln!(
-        body,
+        out,
         "add rule {t} filter_output fib daddr type local accept"
     );
     for chain in ["filter_forward", "filter_output"] {
         let _ = writeln!(
-            body,
+            out,
             "add rule {t} {chain} ct state new {lookup} @no_endpoints goto reject_chain"
         );
         let _ = writeln!(
-            body,
+            out,
             "add rule {t} {chain} ct state new ip daddr @cluster_ips goto reject_chain"
         );
     }
-    let _ = writeln!(body, "add rule {t} reject_chain reject");
+    let _ = writeln!(out, "add rule {t} reject_chain reject");
+}
 
-    let mut cluster_ips = BTreeSet::new();
-    for port in &plan.ports {
-        cluster_ips.insert(port.cluster_ip);
-        let key = format!(
-            "{} . {} . {}",
-            port.cluster_ip,
-            port.protocol.nft(),
-            port.port
-        );
-        if port.endpoints.is_empty() {
-            let _ = writeln!(body, "add element {t} no_endpoints {{ {key} }}");
-            continue;
-        }
-        let svc = service_chain(port);
-        let _ = writeln!(body, "add element {t} services {{ {key} : goto {svc} }}");
-        if !applied.chains.insert(svc.clone()) {
-            continue; // a second cluster IP of the same Service port: chains exist already
-        }
-        let _ = writeln!(decl, "  chain {svc} {{ }}");
-        let mut arms = Vec::new();
-        for (i, ep) in port.endpoints.iter().enumerate() {
-            let suffix = format!("{}_{}", ep.ip().to_string().replace('.', "-"), ep.port());
-            let ep_chain = format!("ep_{}__{suffix}", chain_stem(port));
-            let _ = writeln!(decl, "  chain {ep_chain} {{ }}");
-            applied.chains.insert(ep_chain.clone());
-            if let Some(timeout) = port.affinity_timeout {
-                let set = format!("aff_{}__{suffix}", chain_stem(port));
-                let _ = writeln!(
-                    decl,
-                    "  set {set} {{ type ipv4_addr; flags dynamic, timeout; }}"
-                );
-                applied.sets.insert(set.clone());
-                let _ = writeln!(body, "add rule {t} {svc} ip saddr @{set} goto {ep_chain}");
-                let _ = writeln!(
-                    body,
-                    "add rule {t} {ep_chain} update @{set} {{ ip saddr timeout {timeout}s }}"
-                );
-            }
+/// One service port's element and chain contents (its chains exist and are empty).
+fn port_rules(out: &mut String, t: &str, key: &str, port: &ServicePort) {
+    if port.endpoints.is_empty() {
+        let _ = writeln!(out, "add element {t} no_endpoints {{ {key} }}");
+        return;
+    }
+    let objects = PortObjects::of(port);
+    let svc = &objects.service;
+    let _ = writeln!(out, "add element {t} services {{ {key} : goto {svc} }}");
+    let mut arms = Vec::new();
+    for (i, ep) in objects.endpoints.iter().enumerate() {
+        let chain = &ep.chain;
+        if let (Some(set), Some(timeout)) = (&ep.affinity, port.affinity_timeout) {
+            let _ = writeln!(out, "add rule {t} {svc} ip saddr @{set} goto {chain}");
             let _ = writeln!(
-                body,
-                "add rule {t} {ep_chain} meta l4proto {} dnat to {ep}",
-                port.protocol.nft()
+                out,
+                "add rule {t} {chain} update @{set} {{ ip saddr timeout {timeout}s }}"
             );
-            arms.push(format!("{i} : goto {ep_chain}"));
         }
         let _ = writeln!(
-            body,
-            "add rule {t} {svc} numgen random mod {} vmap {{ {} }}",
-            arms.len(),
-            arms.join(", ")
+            out,
+            "add rule {t} {chain} meta l4proto {} dnat to {}",
+            port.protocol.nft(),
+            ep.addr
         );
+        arms.push(format!("{i} : goto {chain}"));
     }
-    if !cluster_ips.is_empty() {
-        let ips: Vec<String> = cluster_ips.iter().map(|ip| ip.to_string()).collect();
-        let _ = writeln!(body, "add element {t} cluster_ips {{ {} }}", ips.join(", "));
-    }
-
-    let mut out = String::new();
-    let _ = writeln!(out, "add table {t}");
-    match previous {
-        None => {
-            let _ = writeln!(out, "delete table {t}");
-            let _ = writeln!(out, "table {t} {{\n{decl}}}");
-        }
-        Some(prev) => {
-            // Declaring an existing chain or set is a no-op; then empty everything we refill.
-            let _ = writeln!(out, "table {t} {{\n{decl}}}");
-            for chain in applied.chains.union(&prev.chains) {
-                let _ = writeln!(out, "flush chain {t} {chain}");
-            }
-            let _ = writeln!(out, "flush map {t} services");
-            let _ = writeln!(out, "flush set {t} no_endpoints");
-            let _ = writeln!(out, "flush set {t} cluster_ips");
-            for chain in prev.chains.difference(&applied.chains) {
-                let _ = writeln!(out, "delete chain {t} {chain}");
-            }
-            for set in prev.sets.difference(&applied.sets) {
-                let _ = writeln!(out, "delete set {t} {set}");
-            }
-        }
-    }
-    out.push_str(&body);
-    (out, applied)
+    let _ = writeln!(
+        out,
+        "add rule {t} {svc} numgen random mod {} vmap {{ {} }}",
+        arms.len(),
+        arms.join(", ")
+    );
 }
 
 /// The script that removes the table (nothing else of the namespace's ruleset).
@@ -204,17 +249,72 @@ pub fn delete_script() -> String {
     format!("add table ip {TABLE}\ndelete table ip {TABLE}\n")
 }
 
-/// `svc_<ns>_<name>_<proto>_<port>`: unique per Service port (`_` never occurs in namespace
-/// or Service names, so it separates unambiguously).
-fn service_chain(port: &ServicePort) -> String {
-    format!("svc_{}", chain_stem(port))
-}
-
-fn chain_stem(port: &ServicePort) -> String {
+/// `ip . proto . port`, the key of the services map and the no_endpoints set.
+fn key(port: &ServicePort) -> String {
     format!(
-        "{}_{}_{}",
-        port.service.replace('/', "_"),
+        "{} . {} . {}",
+        port.cluster_ip,
         port.protocol.nft(),
         port.port
     )
+}
+
+/// The chains and sets of one service port. Names: `svc_<ns>_<name>_<proto>_<port>`, and per
+/// endpoint `ep_…__<ip>_<port>` / `aff_…__<ip>_<port>` (`_` never occurs in namespace or
+/// Service names, so it separates unambiguously).
+struct PortObjects {
+    service: String,
+    endpoints: Vec<EndpointObjects>,
+}
+
+struct EndpointObjects {
+    addr: SocketAddrV4,
+    chain: String,
+    affinity: Option<String>,
+}
+
+impl PortObjects {
+    fn of(port: &ServicePort) -> PortObjects {
+        let stem = format!(
+            "{}_{}_{}",
+            port.service.replace('/', "_"),
+            port.protocol.nft(),
+            port.port
+        );
+        let endpoints = port
+            .endpoints
+            .iter()
+            .map(|ep| {
+                let suffix = format!("{}_{}", ep.ip().to_string().replace('.', "-"), ep.port());
+                EndpointObjects {
+                    addr: *ep,
+                    chain: format!("ep_{stem}__{suffix}"),
+                    affinity: port
+                        .affinity_timeout
+                        .map(|_| format!("aff_{stem}__{suffix}")),
+                }
+            })
+            .collect();
+        PortObjects {
+            service: format!("svc_{stem}"),
+            endpoints,
+        }
+    }
+
+    /// No chains for a port without endpoints: it is only an element of `no_endpoints`.
+    fn chains(&self) -> Vec<String> {
+        if self.endpoints.is_empty() {
+            return Vec::new();
+        }
+        let mut out = vec![self.service.clone()];
+        out.extend(self.endpoints.iter().map(|e| e.chain.clone()));
+        out
+    }
+
+    fn sets(&self) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .filter_map(|e| e.affinity.clone())
+            .collect()
+    }
 }

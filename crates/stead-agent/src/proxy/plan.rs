@@ -101,10 +101,9 @@ pub fn plan<'a>(
         if spec.type_.as_deref() == Some("ExternalName") {
             continue;
         }
-        let ips = cluster_ips(svc);
-        if ips.is_empty() {
+        let Some(cluster_ip) = cluster_ip(svc) else {
             continue;
-        }
+        };
         let affinity_timeout = (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
             spec.session_affinity_config
                 .as_ref()
@@ -127,17 +126,15 @@ pub fn plan<'a>(
             };
             let port_name = sp.name.clone().unwrap_or_default();
             let endpoints = ready_endpoints(slices, &port_name, protocol);
-            for ip in &ips {
-                ports.push(ServicePort {
-                    service: format!("{ns}/{name}"),
-                    port_name: port_name.clone(),
-                    cluster_ip: *ip,
-                    protocol,
-                    port,
-                    endpoints: endpoints.clone(),
-                    affinity_timeout,
-                });
-            }
+            ports.push(ServicePort {
+                service: format!("{ns}/{name}"),
+                port_name,
+                cluster_ip,
+                protocol,
+                port,
+                endpoints,
+                affinity_timeout,
+            });
         }
     }
     ports.sort();
@@ -147,20 +144,14 @@ pub fn plan<'a>(
     ProxyPlan { ports }
 }
 
-/// The Service's IPv4 cluster IPs; none for headless Services.
-fn cluster_ips(svc: &Service) -> Vec<Ipv4Addr> {
-    let Some(spec) = &svc.spec else {
-        return Vec::new();
-    };
-    let listed = spec.cluster_ips.clone().unwrap_or_default();
-    let all = if listed.is_empty() {
-        spec.cluster_ip.iter().cloned().collect()
-    } else {
-        listed
-    };
-    let mut ips: Vec<Ipv4Addr> = all.iter().filter_map(|ip| ip.parse().ok()).collect();
-    ips.dedup();
-    ips
+/// The Service's IPv4 cluster IP (a Service has at most one per family); none for headless
+/// Services.
+fn cluster_ip(svc: &Service) -> Option<Ipv4Addr> {
+    let spec = svc.spec.as_ref()?;
+    let listed = spec.cluster_ips.iter().flatten();
+    listed
+        .chain(spec.cluster_ip.iter())
+        .find_map(|ip| ip.parse().ok())
 }
 
 /// The ready endpoints of the slice port named `port_name` with `protocol`. Loopback

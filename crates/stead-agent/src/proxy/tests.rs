@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::{Value, json};
 
-use super::nft::{self, Applied};
+use super::nft;
 use super::plan::{DEFAULT_AFFINITY_TIMEOUT_SECONDS, Protocol, plan};
 
 fn service(name: &str, spec: Value) -> Service {
@@ -292,7 +292,8 @@ fn the_first_script_recreates_the_table_and_later_ones_remove_only_what_went_awa
     assert!(!script.contains("delete table"));
     assert!(script.contains("delete chain ip stead ep_default_web_tcp_80__10-42-0-8_8080"));
     assert!(script.contains("delete set ip stead aff_default_web_tcp_80__10-42-0-8_8080"));
-    assert!(script.contains("flush map ip stead services"));
+    assert!(script.contains("flush chain ip stead svc_default_web_tcp_80"));
+    assert!(script.contains("add rule ip stead svc_default_web_tcp_80 numgen random mod 1"));
     // The surviving endpoint's affinity set keeps its clients.
     assert!(!script.contains("flush set ip stead aff_"));
     assert!(!script.contains("delete set ip stead aff_default_web_tcp_80__10-42-0-7_8080"));
@@ -300,8 +301,48 @@ fn the_first_script_recreates_the_table_and_later_ones_remove_only_what_went_awa
     assert_eq!(next.sets.len(), 1);
 
     let (script, after) = nft::script(&plan([], []), Some(&next), "stead0");
+    assert!(script.contains("delete element ip stead services { 10.43.0.5 . tcp . 80 }"));
+    assert!(script.contains("delete element ip stead cluster_ips { 10.43.0.5 }"));
     assert!(script.contains("delete chain ip stead svc_default_web_tcp_80"));
     assert_eq!(after.chains.len(), 6, "only the fixed chains remain");
     assert!(after.sets.is_empty());
-    let _ = Applied::default();
+    assert_eq!(after, nft::script(&plan([], []), None, "stead0").1);
+}
+
+#[test]
+fn a_partial_update_touches_only_the_service_ports_that_changed() {
+    let other = service(
+        "other",
+        json!({"clusterIP": "10.43.0.9", "ports": [{"port": 53, "protocol": "UDP"}]}),
+    );
+    let web_slice = |ip: &str| slice("web-abc", "web", json!([{"port": 8080}]), &[(ip, true)]);
+    let other_slice = slice(
+        "other-1",
+        "other",
+        json!([{"port": 53, "protocol": "UDP"}]),
+        &[("10.42.0.3", true)],
+    );
+    let first = plan([&web(), &other], [&web_slice("10.42.0.7"), &other_slice]);
+    let (_, applied) = nft::script(&first, None, "stead0");
+
+    // Nothing changed: nothing but the no-op `add table`.
+    let (script, same) = nft::script(&first, Some(&applied), "stead0");
+    assert_eq!(script, "add table ip stead\n");
+    assert_eq!(same, applied);
+
+    // One endpoint of one Service moved: the other Service is not in the script.
+    let second = plan([&web(), &other], [&web_slice("10.42.0.8"), &other_slice]);
+    let (script, _) = nft::script(&second, Some(&applied), "stead0");
+    assert!(!script.contains("other"), "{script}");
+    assert!(!script.contains("cluster_ips"), "{script}");
+    assert!(script.contains("delete chain ip stead ep_default_web_tcp_80__10-42-0-7_8080"));
+    assert!(script.contains("chain ep_default_web_tcp_80__10-42-0-8_8080 { }"));
+    assert!(script.contains("dnat to 10.42.0.8:8080"));
+
+    // The Service loses its endpoints: from the map to the reject set.
+    let third = plan([&web(), &other], [&other_slice]);
+    let (script, _) = nft::script(&third, Some(&applied), "stead0");
+    assert!(script.contains("delete element ip stead services { 10.43.0.5 . tcp . 80 }"));
+    assert!(script.contains("add element ip stead no_endpoints { 10.43.0.5 . tcp . 80 }"));
+    assert!(script.contains("delete chain ip stead svc_default_web_tcp_80"));
 }
