@@ -9,7 +9,7 @@
 //!   svc_… chain                 ip saddr @aff_… goto ep_…            (sessionAffinity ClientIP)
 //!                               numgen random mod N vmap { 0 : goto ep_…, … }
 //!   ep_… chain                  update @aff_… { ip saddr timeout Ts }  (affinity only)
-//!                               dnat to 10.42.0.7:8080
+//!                               meta l4proto tcp dnat to 10.42.0.7:8080
 //! nat_postrouting               ct status dnat oifname <bridge> masquerade
 //! filter_forward / filter_output
 //!                               (output: local addresses accepted first)
@@ -17,10 +17,11 @@
 //!                               ip daddr @cluster_ips → reject   (a port the Service lacks)
 //! ```
 //!
-//! Every forwarded connection is masqueraded to the bridge address: without `br_netfilter`
-//! (a host-wide switch we do not touch) a backend on the same bridge would answer the client
-//! directly and the client would drop the reply, so the backend sees the node as the client.
-//! Session affinity is decided in prerouting on the real client address, before that.
+//! Every forwarded connection is masqueraded to the bridge address: bridged frames skip the
+//! IP hooks in the node namespace (see [`super::prepare_node`]), so a backend on the same
+//! bridge would answer the client directly and the client would drop the reply; so the backend
+//! sees the node as the client. Session affinity is decided in prerouting on the real client
+//! address, before that.
 //!
 //! # Updates
 //!
