@@ -14,6 +14,10 @@
 //! - [`reclaim`]: the node side of the local-path provisioner: removes the directories of this
 //!   node's Released `Delete` volumes, then the volumes ([`reclaim::run_reclaimer`]).
 //!
+//! - [`proxy`]: the service proxy: `ClusterIP:port` → a ready endpoint through nftables NAT
+//!   rules in the node network namespace, kept equal to Services and EndpointSlices
+//!   ([`proxy::run_proxy`]).
+//!
 //! - [`runtime`]: the contracts between the pod logic and the machinery under it — the image
 //!   store ([`runtime::Images`]) and pod sandboxes / container processes ([`runtime::Runtime`]).
 //!
@@ -34,6 +38,7 @@ pub mod image;
 pub mod kubelet;
 pub mod node;
 pub mod nodeapi;
+pub mod proxy;
 pub mod reclaim;
 pub mod runtime;
 pub mod sandbox;

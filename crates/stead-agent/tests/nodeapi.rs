@@ -1,7 +1,8 @@
-//! `pods/log`, `pods/exec` and `pods/attach` end to end through a real API server: a kube client asks the API
-//! server, which forwards to the node API of the pod's node, which finds the container through
-//! a runtime. The runtime here is a fake behind the `Runtime` trait whose "containers" are log
-//! files the test writes and whose exec (and attach) runs host processes.
+//! `pods/log`, `pods/exec`, `pods/attach` and `pods/portforward` end to end through a real API
+//! server: a kube client (or a real kubectl) asks the API server, which forwards to the node
+//! API of the pod's node, which finds the container through a runtime. The runtime here is a
+//! fake behind the `Runtime` trait whose "containers" are log files the test writes, whose
+//! exec (and attach) runs host processes and whose pod port 8080 is a loopback echo server.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +23,8 @@ use tokio::io::AsyncReadExt;
 #[derive(Default)]
 struct FakeRuntime {
     containers: Mutex<Vec<ContainerStatus>>,
+    /// What the pod's port 8080 reaches.
+    echo: Mutex<Option<std::net::SocketAddr>>,
 }
 
 fn container(attempt: u32, log_path: PathBuf, running: bool) -> ContainerStatus {
@@ -128,8 +131,22 @@ impl Runtime for FakeRuntime {
         };
         self.exec(id, &shell).await
     }
-    async fn connect(&self, _: &SandboxId, _: u16) -> Result<tokio::net::TcpStream, RuntimeError> {
-        unused()
+    async fn connect(
+        &self,
+        sandbox: &SandboxId,
+        port: u16,
+    ) -> Result<tokio::net::TcpStream, RuntimeError> {
+        let echo = *self.echo.lock().unwrap();
+        match echo {
+            Some(addr) if sandbox == "uid-1" && port == 8080 => {
+                tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| RuntimeError::Failed(e.to_string()))
+            }
+            _ => Err(RuntimeError::Failed(format!(
+                "dial tcp :{port}: connection refused"
+            ))),
+        }
     }
 }
 
@@ -144,7 +161,7 @@ struct Env {
     client: Client,
     runtime: Arc<FakeRuntime>,
     current_log: PathBuf,
-    _server: stead_apiserver::RunningServer,
+    server: stead_apiserver::RunningServer,
     _dir: tempfile::TempDir,
 }
 
@@ -211,7 +228,7 @@ async fn start() -> Result<Env> {
         client,
         runtime,
         current_log,
-        _server: server,
+        server,
         _dir: dir,
     })
 }
@@ -406,5 +423,280 @@ async fn the_node_api_refuses_requests_without_the_token() -> Result<()> {
     // With the token the request gets through (the pod has no container yet).
     let resp = router.oneshot(req(Some("Bearer secret"))).await?;
     assert_eq!(resp.status(), 400);
+    Ok(())
+}
+
+/// Environment variables for a kubectl run.
+type Envs<'a> = &'a [(&'a str, &'a str)];
+
+/// A kubectl of `version` ("1.29") installed beside `kubectl` (kubectl.1.29), if any.
+fn kubectl(version: &str) -> Option<PathBuf> {
+    let name = format!("kubectl.{version}");
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("PATH")?).collect();
+    let beside: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| std::fs::canonicalize(d.join("kubectl")).ok())
+        .filter_map(|k| k.parent().map(PathBuf::from))
+        .collect();
+    dirs.extend(beside);
+    dirs.into_iter()
+        .map(|d| d.join(&name))
+        .find(|p| p.is_file())
+}
+
+/// The pod is Running (kubectl port-forward insists), labelled for a Service `s` whose port
+/// 80 targets the pod's 8080, and its port 8080 is an echo server on loopback.
+async fn serve_echo(env: &Env) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    *env.runtime.echo.lock().unwrap() = Some(listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = conn.into_split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), "default");
+    pods.patch(
+        "p",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "p"}}})),
+    )
+    .await?;
+    pods.patch_status(
+        "p",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Running"}})),
+    )
+    .await?;
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(env.client.clone(), "default");
+    services
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "s"}, "spec": {
+                "selector": {"app": "p"}, "ports": [{"port": 80, "targetPort": 8080}]}}))?,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Runs `kubectl port-forward <target> 0:<port>` and returns the child and its local port.
+async fn port_forward(
+    kubectl: &std::path::Path,
+    env: &Env,
+    envs: &[(&str, &str)],
+    args: &[&str],
+) -> Result<(tokio::process::Child, u16)> {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(kubectl)
+        .arg("--kubeconfig")
+        .arg(&env.server.kubeconfig)
+        .args(["port-forward", "--address", "127.0.0.1"])
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .context("kubectl port-forward did not start")??
+        .context("kubectl port-forward ended")?;
+    // "Forwarding from 127.0.0.1:41235 -> 8080"
+    let port = line
+        .strip_prefix("Forwarding from 127.0.0.1:")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("unexpected output {line:?}"))?;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, port))
+}
+
+/// Sends `data` through the local port and reads it back from the echo server.
+async fn echo_through(port: u16, data: &[u8]) -> Result<Vec<u8>> {
+    use tokio::io::AsyncWriteExt;
+    let conn = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let (mut r, mut w) = conn.into_split();
+    let to_send = data.to_vec();
+    let writer = tokio::spawn(async move {
+        w.write_all(&to_send).await?;
+        w.shutdown().await
+    });
+    let mut back = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), r.read_to_end(&mut back))
+        .await
+        .context("the echo did not come back")??;
+    writer.await??;
+    Ok(back)
+}
+
+#[tokio::test]
+async fn kubectl_port_forward_reaches_the_pod_port_over_spdy() -> Result<()> {
+    let env = start().await?;
+    serve_echo(&env).await?;
+    // (kubectl, environment, target): 1.33 tunnels SPDY in a WebSocket, and falls back to
+    // plain SPDY when told; 1.29 only speaks plain SPDY.
+    let cases: [(&str, Envs, &str); 4] = [
+        ("1.33", &[], "pod/p"),
+        ("1.33", &[], "svc/s"),
+        (
+            "1.33",
+            &[("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")],
+            "pod/p",
+        ),
+        ("1.29", &[], "pod/p"),
+    ];
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut ran = 0;
+    for (version, envs, target) in cases {
+        let Some(bin) = kubectl(version) else {
+            println!("skipping kubectl {version}: kubectl.{version} is not installed");
+            continue;
+        };
+        let remote = if target.starts_with("svc/") {
+            "0:80"
+        } else {
+            "0:8080"
+        };
+        let (mut child, port) = port_forward(&bin, &env, envs, &[target, remote])
+            .await
+            .with_context(|| format!("kubectl {version} port-forward {target}"))?;
+        assert_eq!(
+            echo_through(port, b"hello\n").await?,
+            b"hello\n",
+            "{version} {target}"
+        );
+        // More than the 64 KiB SPDY windows, on a second connection of the same session.
+        assert_eq!(echo_through(port, &big).await?, big, "{version} {target}");
+        child.kill().await?;
+        println!("kubectl {version} port-forward {target} {envs:?}: ok");
+        ran += 1;
+    }
+    // A port nothing listens on: the connection ends and kubectl reports the node's error.
+    if let Some(bin) = kubectl("1.33") {
+        let (mut child, port) = port_forward(&bin, &env, &[], &["pod/p", "0:9999"]).await?;
+        let back = echo_through(port, b"x").await.unwrap_or_default();
+        assert!(back.is_empty(), "{back:?}");
+        child.start_kill()?;
+        let out = child.wait_with_output().await?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("error forwarding port 9999 to pod default/p"),
+            "{err}"
+        );
+    }
+    if ran == 0 {
+        println!("skipped: no versioned kubectl installed");
+    }
+    Ok(())
+}
+
+/// Runs a versioned kubectl with `args` against the test server: (stdout, stderr, exit code).
+async fn run_kubectl(
+    bin: &std::path::Path,
+    env: &Env,
+    envs: &[(&str, &str)],
+    args: &[&str],
+    stdin: &[u8],
+) -> Result<(String, String, i32)> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(bin)
+        .arg("--kubeconfig")
+        .arg(&env.server.kubeconfig)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut input = child.stdin.take().context("stdin")?;
+    input.write_all(stdin).await?;
+    drop(input);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .context("kubectl did not finish")??;
+    Ok((
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    ))
+}
+
+#[tokio::test]
+async fn kubectl_exec_over_spdy_reports_output_and_exit_code() -> Result<()> {
+    let env = start().await?;
+    // 1.29 speaks only SPDY (v4); 1.33 falls back to SPDY (v5) when told.
+    let cases: [(&str, Envs); 3] = [
+        ("1.29", &[]),
+        ("1.27", &[]),
+        ("1.33", &[("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")]),
+    ];
+    for (version, envs) in cases {
+        let Some(bin) = kubectl(version) else {
+            println!("skipping kubectl {version}: kubectl.{version} is not installed");
+            continue;
+        };
+        let script = "echo out; echo err >&2; exit 3";
+        let (out, err, code) = run_kubectl(
+            &bin,
+            &env,
+            envs,
+            &["exec", "p", "--", "sh", "-c", script],
+            b"",
+        )
+        .await?;
+        assert_eq!(out, "out\n", "kubectl {version}: {err}");
+        assert!(err.contains("err\n"), "kubectl {version}: {err}");
+        assert_eq!(code, 3, "kubectl {version}: {err}");
+
+        // stdin reaches the process, and its end ends the process's input.
+        let (out, err, code) = run_kubectl(
+            &bin,
+            &env,
+            envs,
+            &["exec", "-i", "p", "--", "cat"],
+            b"hello\n",
+        )
+        .await?;
+        assert_eq!(
+            (out.as_str(), code),
+            ("hello\n", 0),
+            "kubectl {version}: {err}"
+        );
+        println!("kubectl {version} exec {envs:?}: ok");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn kube_rs_port_forward_uses_the_channel_protocol() -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let env = start().await?;
+    serve_echo(&env).await?;
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), "default");
+    let mut pf = pods.portforward("p", &[8080, 9999]).await?;
+    let mut refused = pf.take_error(9999).context("error channel of 9999")?;
+    let message = tokio::time::timeout(Duration::from_secs(30), &mut refused)
+        .await
+        .context("no error for the refused port")?;
+    assert!(
+        message
+            .unwrap_or_default()
+            .contains("error forwarding port 9999 to pod default/p"),
+    );
+    let mut stream = pf.take_stream(8080).context("stream of 8080")?;
+    stream.write_all(b"hello\n").await?;
+    let mut back = [0u8; 6];
+    tokio::time::timeout(Duration::from_secs(30), stream.read_exact(&mut back))
+        .await
+        .context("no echo")??;
+    assert_eq!(&back, b"hello\n");
+    drop(stream);
+    pf.abort();
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! See `docs/BENCHMARKS.md` for the method and results.
 
 mod http;
+mod pods;
 mod requests;
 mod server;
 mod startup;
@@ -33,6 +34,8 @@ enum Scenario {
     Api,
     /// StatefulSets on the fake node.
     Sts,
+    /// Pods that really run (sandbox runtime, root); not part of `all`.
+    Pods,
 }
 
 #[derive(Parser, Clone)]
@@ -88,12 +91,31 @@ struct Args {
     /// One-replica sets timed from creation to pod 0; 0 skips them.
     #[arg(long, default_value_t = 20)]
     sts_first_pod: usize,
+    /// Pods created one after another on the sandbox runtime (`--scenario pods`).
+    #[arg(long, default_value_t = 100)]
+    pods_sequential: usize,
+    /// Replicas of the OrderedReady busybox StatefulSet (`--scenario pods`).
+    #[arg(long, default_value_t = 10)]
+    pods_ordered: usize,
 }
 
 fn main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     let started = Instant::now();
+    if args.scenario == Scenario::Pods {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let r = runtime.block_on(pods::run(
+            &args.stead,
+            args.pods_sequential,
+            args.pods_ordered,
+        ))?;
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        print_pods(&r);
+        return Ok(());
+    }
     if args.scenario != Scenario::Sts {
         api(args.clone(), started)?;
     }
@@ -364,6 +386,34 @@ fn print_report(r: &Report) {
 }
 
 /// The StatefulSet benchmarks' tables.
+fn print_pods(r: &pods::PodsResult) {
+    let s = &r.sequential;
+    println!("| Pods on the sandbox runtime | Result | Goal | Met |");
+    println!("|---|---|---|---|");
+    println!(
+        "| pod POST → Ready, image present, one at a time, n={} | p50 {}, p99 {}, max {} | p99 ≤ 100 ms | {} |",
+        s.count,
+        ms(s.p50),
+        ms(s.p99),
+        ms(s.max),
+        verdict(s.p99 <= Duration::from_millis(100)),
+    );
+    println!(
+        "| OrderedReady busybox StatefulSet 0 → {}: POST → all Ready | {} | — | — |",
+        r.ordered_replicas,
+        ms(r.ordered_all_ready),
+    );
+    println!(
+        "| server RSS with {} pods running | {} | — | — |",
+        s.count,
+        mib(r.server_rss_kib * 1024),
+    );
+    println!(
+        "| per-pod overhead (pause + shim RSS) | {} | — | — |",
+        mib(r.per_pod_kib * 1024),
+    );
+}
+
 fn print_sts(r: &sts::StsResult) {
     let goal_ms = |ms: f64| Duration::from_secs_f64(ms / 1000.0);
     println!(

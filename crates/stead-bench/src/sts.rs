@@ -420,7 +420,7 @@ fn statefulset(name: &str, replicas: usize, policy: &str, claims: bool) -> Bytes
     Bytes::from(set.to_string())
 }
 
-async fn create_namespace(conn: &mut Conn, ns: &str) -> Result<()> {
+pub(crate) async fn create_namespace(conn: &mut Conn, ns: &str) -> Result<()> {
     let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
     conn.create("/api/v1/namespaces", Bytes::from(body.to_string()))
         .await?;
@@ -465,22 +465,22 @@ fn subtract(
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Pod,
     Set,
 }
 
 /// One watch event as it arrived.
-struct Seen {
-    at: Instant,
-    kind: Kind,
-    event: String,
-    name: String,
-    revision: u64,
+pub(crate) struct Seen {
+    pub at: Instant,
+    pub kind: Kind,
+    pub event: String,
+    pub name: String,
+    pub revision: u64,
     /// A pod's Ready condition is True.
-    ready: bool,
+    pub ready: bool,
     /// A set's `status.readyReplicas`.
-    ready_replicas: i64,
+    pub ready_replicas: i64,
 }
 
 fn parse_event(line: &[u8], kind: Kind, at: Instant) -> Option<Seen> {
@@ -506,7 +506,7 @@ fn parse_event(line: &[u8], kind: Kind, at: Instant) -> Option<Seen> {
 
 /// Opens one watch and reports each parsed event (stamped with the arrival of the chunk that
 /// completed it).
-async fn open_watch(
+pub(crate) async fn open_watch(
     addr: SocketAddr,
     config: Arc<ClientConfig>,
     path: String,

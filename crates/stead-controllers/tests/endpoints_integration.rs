@@ -10,8 +10,8 @@ use anyhow::{Result, bail};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, Config};
 use serde_json::{Value, json};
 use stead_controllers::endpoints;
 use tokio::sync::watch;
@@ -26,22 +26,11 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
+use stead_testkit::stopped;
 
 async fn start() -> Result<Env> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir()?;
-    let server = stead_apiserver::start(stead_apiserver::ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse()?,
-        features: Default::default(),
-    })
-    .await?;
-    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig)?;
-    let config = Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    let client = Client::try_from(config)?;
+    let (server, client) = stead_testkit::server(dir.path()).await?;
     let mut env = Env {
         server: Some(server),
         client,

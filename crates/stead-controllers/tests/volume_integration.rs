@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
+use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Client, Config};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -24,24 +24,13 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
+use stead_testkit::stopped;
 
 const NODE: &str = "node-1";
 
 async fn start() -> Result<Env> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir()?;
-    let server = stead_apiserver::start(stead_apiserver::ServerConfig {
-        data_dir: dir.path().join("data"),
-        listen: "127.0.0.1:0".parse()?,
-        features: Default::default(),
-    })
-    .await?;
-    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig)?;
-    let config = Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    let client = Client::try_from(config)?;
+    let (server, client) = stead_testkit::server(&dir.path().join("data")).await?;
     let volumes_dir = dir.path().join("volumes");
     std::fs::create_dir_all(&volumes_dir)?;
     let node: Node = serde_json::from_value(json!({

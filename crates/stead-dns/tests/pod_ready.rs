@@ -10,15 +10,12 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::{Client, Config};
 use serde_json::json;
 use stead_dns::DnsConfig;
 use stead_dns::probe::{Transport, query};
 use tokio::sync::watch;
 
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
+use stead_testkit::stopped;
 
 async fn ask(dns: std::net::SocketAddr, name: &str) -> Result<Message> {
     Ok(query(
@@ -70,16 +67,8 @@ async fn set_ready(pods: &Api<Pod>, name: &str, ip: &str, ready: bool) -> Result
 #[tokio::test]
 async fn a_pod_turning_ready_gets_its_stable_name() -> Result<()> {
     // Ref: upstream e2e "DNS should provide DNS for pods for Subdomain"
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir()?;
-    let server = stead_apiserver::start(stead_apiserver::ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse()?,
-        features: Default::default(),
-    })
-    .await?;
-    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig)?;
-    let client = Client::try_from(Config::from_custom_kubeconfig(kc, &Default::default()).await?)?;
+    let (server, client) = stead_testkit::server(dir.path()).await?;
     let (stop, rx) = watch::channel(false);
     let controller = tokio::spawn(stead_controllers::endpoints::run(
         client.clone(),

@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::storage::v1::StorageClass;
+use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, Config};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -22,22 +22,11 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
+use stead_testkit::stopped;
 
 async fn start() -> Result<Env> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir()?;
-    let server = stead_apiserver::start(stead_apiserver::ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse()?,
-        features: Default::default(),
-    })
-    .await?;
-    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig)?;
-    let config = Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    let client = Client::try_from(config)?;
+    let (server, client) = stead_testkit::server(dir.path()).await?;
     let (stop, rx) = watch::channel(false);
     let task = tokio::spawn(stead_scheduler::run(
         client.clone(),
@@ -273,8 +262,8 @@ async fn a_wait_for_first_consumer_claim_is_annotated_and_the_pod_bound_once_it_
         &classes,
         json!({
             "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": "local-path"},
-            "provisioner": "stead.dev/local-path",
+            "metadata": {"name": "late-binding"},
+            "provisioner": "example.com/late-binding",
             "volumeBindingMode": "WaitForFirstConsumer",
         }),
     )
@@ -284,7 +273,7 @@ async fn a_wait_for_first_consumer_claim_is_annotated_and_the_pod_bound_once_it_
         json!({
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",
             "metadata": {"name": "data-db-0"},
-            "spec": {"storageClassName": "local-path", "accessModes": ["ReadWriteOnce"],
+            "spec": {"storageClassName": "late-binding", "accessModes": ["ReadWriteOnce"],
                      "resources": {"requests": {"storage": "1Gi"}}},
         }),
     )

@@ -329,9 +329,14 @@ impl Controllers {
                 data_dir,
                 cluster_domain,
             } => {
-                let node = start_sandbox_node(&client, node_name, data_dir, cluster_domain, || {
-                    stopped(rx.clone())
-                })
+                let node = start_sandbox_node(
+                    &client,
+                    node_name,
+                    data_dir,
+                    cluster_domain,
+                    api_addr,
+                    || stopped(rx.clone()),
+                )
                 .await?;
                 tasks.extend(node);
             }
@@ -382,12 +387,14 @@ impl Controllers {
 }
 
 /// The real node beside the control plane: the sandbox runtime, its node API (logs, exec) on
-/// a free loopback port, the cluster DNS inside the node network namespace, and the kubelet.
+/// a free loopback port, the cluster DNS, the service proxy and the `kubernetes` Service relay
+/// inside the node network namespace, and the kubelet.
 async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
     client: &kube::Client,
     node_name: String,
     data_dir: PathBuf,
     cluster_domain: String,
+    api_addr: SocketAddr,
     stopped: impl Fn() -> F,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     use anyhow::Context;
@@ -434,7 +441,25 @@ async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
 
     let dns_client = client.clone();
     let dns_stop = stopped();
+    let proxy = stead_agent::proxy::run_proxy(client.clone(), runtime.clone(), stopped());
+    // The `kubernetes` Service reaches the API server through a relay in the node namespace.
+    let mut upstream = api_addr;
+    if upstream.ip().is_unspecified() {
+        upstream.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let relay = stead_agent::proxy::run_relay(
+        runtime.clone(),
+        stead_agent::proxy::KUBERNETES_SERVICE,
+        upstream,
+        stopped(),
+    );
     Ok(vec![
+        tokio::spawn(proxy),
+        tokio::spawn(async move {
+            if let Err(e) = relay.await {
+                tracing::error!(error = %e, "kubernetes service relay stopped");
+            }
+        }),
         tokio::spawn(stead_agent::nodeapi::serve(
             api_listener,
             tls,

@@ -295,21 +295,6 @@ for p in v1.list_namespaced_pod("default").items:
 }
 
 #[test]
-fn the_sandbox_runtime_warns_once_that_pods_stay_pending() {
-    let server = start(&[], true);
-    // The server is up; nothing registers a node.
-    assert_eq!(server.ok(&["get", "nodes", "-o", "name"]).trim(), "");
-    let err = server.stop_and_stderr();
-    assert_eq!(
-        err.lines().collect::<Vec<_>>(),
-        [
-            "stead: the sandbox runtime is not available in this build; pods stay Pending (use --runtime fake, or --disable-agent)"
-        ],
-        "{err}"
-    );
-}
-
-#[test]
 fn a_disabled_agent_is_silent_and_registers_no_node() {
     let server = start(&["--disable-agent", "--runtime", "fake"], true);
     assert_eq!(server.ok(&["get", "nodes", "-o", "name"]).trim(), "");

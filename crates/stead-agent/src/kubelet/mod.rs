@@ -15,7 +15,8 @@
 //! - `volumes.rs`: emptyDir, configMap, secret, downwardAPI, projected, hostPath, PVC.
 //! - `dns.rs`: `/etc/hosts` and `/etc/resolv.conf`.
 //! - `images.rs`: pull policy and pull-secret credentials.
-//! - `logs.rs`: [`log_path`] and the CRI log reader behind `kubectl logs`.
+//! - `config.rs`: [`log_path`], where each container attempt's CRI log goes (read back for
+//!   `kubectl logs` by [`crate::nodeapi::logs`]).
 //! - `view.rs`: the inputs: runtime view, probe results, the kubelet's memory of a pod.
 //! - `testing.rs`: stateful fakes of the runtime and image store, for tests.
 
@@ -26,7 +27,6 @@ pub mod dns;
 pub mod env;
 mod events;
 pub mod images;
-pub mod logs;
 pub mod probes;
 mod run;
 pub mod status;

@@ -3,12 +3,22 @@
 //! 1 stdout, 2 stderr, 3 the final Status, 4 terminal resize, 255 close (v5: `[255, 0]`
 //! half-closes stdin) — then the payload. The exit status goes out once on channel 3 as a
 //! `metav1.Status`, then the socket closes with code 1000.
+//!
+//! Over SPDY (kubectl before 1.30, or its fallback; [`pump_spdy`]) the same protocol names
+//! (`v5`…`v2.channel.k8s.io`, `channel.k8s.io`) are negotiated with `X-Stream-Protocol-Version`
+//! and each channel is a stream the client opens, named by its `streamType` header (`stdin`,
+//! `stdout`, `stderr`, `error`, `resize`). Ends of input and output are stream FINs; the exit
+//! status goes on the error stream (a Status from v4 on, text before), then that stream ends.
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use std::time::Duration;
+
+use super::spdy::session::{Incoming, Outgoing};
+use super::spdy::{Session, Stream};
 use crate::runtime::{ExecSession, ExecSpec};
 
 /// The subprotocols served, preferred first.
@@ -121,6 +131,18 @@ pub async fn pump_attach(socket: WebSocket, session: ExecSession, v5: bool) {
     pump_session(socket, session, v5, true).await
 }
 
+/// An attach session whose exit resolves to 0 once the container ended: for the SPDY path,
+/// which reports the exit as it gets it (see [`pump_attach`] for why attach succeeds).
+pub fn attached(mut session: ExecSession) -> ExecSession {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let ended = std::mem::replace(&mut session.exit, rx);
+    tokio::spawn(async move {
+        let _ = ended.await;
+        let _ = tx.send(0);
+    });
+    session
+}
+
 async fn pump_session(socket: WebSocket, mut session: ExecSession, v5: bool, attach: bool) {
     let (mut tx, mut rx) = socket.split();
     let mut out_buf = vec![0u8; 32 * 1024];
@@ -222,6 +244,168 @@ pub async fn fail(socket: WebSocket, message: &str) {
             reason: "".into(),
         })))
         .await;
+}
+
+/// The SPDY stream protocols served, preferred first.
+pub const SPDY_PROTOCOLS: [&str; 5] = [
+    "v5.channel.k8s.io",
+    "v4.channel.k8s.io",
+    "v3.channel.k8s.io",
+    "v2.channel.k8s.io",
+    "channel.k8s.io",
+];
+
+/// How long the client has to open its streams after the upgrade.
+const STREAM_WAIT: Duration = Duration::from_secs(30);
+/// How long the client has to close the connection after the exit status.
+const CLOSE_WAIT: Duration = Duration::from_secs(30);
+
+/// The streams of one SPDY exec.
+#[derive(Default)]
+struct SpdyStreams {
+    error: Option<Outgoing>,
+    stdin: Option<Incoming>,
+    stdout: Option<Outgoing>,
+    stderr: Option<Outgoing>,
+    resize: Option<Incoming>,
+}
+
+impl SpdyStreams {
+    fn complete(&self, spec: &ExecSpec, resize: bool) -> bool {
+        self.error.is_some()
+            && (!spec.stdin || self.stdin.is_some())
+            && (!spec.stdout || self.stdout.is_some())
+            && (!spec.stderr || self.stderr.is_some())
+            && (!resize || self.resize.is_some())
+    }
+
+    fn add(&mut self, stream: Stream) -> Result<(), Stream> {
+        let kind = stream.header("streamtype").unwrap_or("").to_string();
+        match kind.as_str() {
+            "error" if self.error.is_none() => self.error = Some(stream.outgoing),
+            "stdin" if self.stdin.is_none() => self.stdin = Some(stream.incoming),
+            "stdout" if self.stdout.is_none() => self.stdout = Some(stream.outgoing),
+            "stderr" if self.stderr.is_none() => self.stderr = Some(stream.outgoing),
+            "resize" if self.resize.is_none() => self.resize = Some(stream.incoming),
+            _ => return Err(stream),
+        }
+        Ok(())
+    }
+}
+
+/// Runs an exec over a SPDY session negotiated as `protocol` (one of [`SPDY_PROTOCOLS`]):
+/// waits for the client's streams, starts the process with `start`, pumps its stdio and
+/// reports its exit on the error stream.
+pub async fn pump_spdy<F>(mut session: Session, spec: ExecSpec, protocol: &str, start: F)
+where
+    F: Future<Output = Result<ExecSession, String>>,
+{
+    let version = match protocol {
+        "v5.channel.k8s.io" => 5,
+        "v4.channel.k8s.io" => 4,
+        "v3.channel.k8s.io" => 3,
+        "v2.channel.k8s.io" => 2,
+        _ => 1,
+    };
+    let wants_resize = spec.tty && version >= 3;
+    let mut streams = SpdyStreams::default();
+    let gathered = tokio::time::timeout(STREAM_WAIT, async {
+        while !streams.complete(&spec, wants_resize) {
+            let stream = session.accept().await?;
+            if let Err(unexpected) = streams.add(stream) {
+                unexpected.outgoing.reset().await;
+            }
+        }
+        Some(())
+    })
+    .await;
+    let (Ok(Some(())), Some(error)) = (gathered, streams.error.take()) else {
+        tracing::debug!("spdy exec: the client did not open its streams");
+        session.close().await;
+        return;
+    };
+    let report = |status: Value, text: String| {
+        if version >= 4 {
+            status.to_string()
+        } else {
+            text
+        }
+    };
+    let message = match start.await {
+        Err(e) => Some(report(failure_status(&e), e)),
+        Ok(process) => {
+            let code = run_spdy(process, &mut streams).await;
+            let status = exit_status(code);
+            let text = status["message"].as_str().unwrap_or("").to_string();
+            (version >= 4 || code != 0).then(|| report(status, text))
+        }
+    };
+    if let Some(message) = message {
+        let _ = error.write(message.as_bytes()).await;
+    }
+    error.finish().await;
+    // The client closes the connection once it has read the status.
+    let _ = tokio::time::timeout(CLOSE_WAIT, session.ended()).await;
+    session.close().await;
+}
+
+/// Pumps the process's stdio through the streams; returns its exit code.
+async fn run_spdy(mut process: ExecSession, streams: &mut SpdyStreams) -> i32 {
+    if let (Some(mut input), Some(mut stdin)) = (streams.stdin.take(), process.stdin.take()) {
+        tokio::spawn(async move {
+            while let Some(chunk) = input.recv().await {
+                if stdin.write_all(&chunk).await.is_err() || stdin.flush().await.is_err() {
+                    return;
+                }
+            }
+            let _ = stdin.shutdown().await;
+        });
+    }
+    if let (Some(mut input), Some(resize)) = (streams.resize.take(), process.resize.take()) {
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            while let Some(chunk) = input.recv().await {
+                buf.extend_from_slice(&chunk);
+                let mut sizes = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
+                let mut used = 0;
+                while let Some(Ok(size)) = sizes.next() {
+                    used = sizes.byte_offset();
+                    let width = size["Width"].as_u64().unwrap_or(80) as u16;
+                    let height = size["Height"].as_u64().unwrap_or(24) as u16;
+                    if resize.send((width, height)).await.is_err() {
+                        return;
+                    }
+                }
+                buf.drain(..used);
+            }
+        });
+    }
+    tokio::join!(
+        copy_out(process.stdout.take(), streams.stdout.take()),
+        copy_out(process.stderr.take(), streams.stderr.take()),
+    );
+    process.exit.await.unwrap_or(-1)
+}
+
+/// Copies one output of the process to its stream, then finishes the stream.
+async fn copy_out(from: Option<Box<dyn AsyncRead + Send + Unpin>>, to: Option<Outgoing>) {
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut open = true;
+    if let Some(mut from) = from {
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            // A client that went away no longer reads; the output is still drained.
+            if let (Some(to), true) = (&to, open) {
+                open = to.write(&buf[..n]).await.is_ok();
+            }
+        }
+    }
+    if let Some(to) = to {
+        to.finish().await;
+    }
 }
 
 #[cfg(test)]

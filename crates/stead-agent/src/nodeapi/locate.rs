@@ -2,7 +2,7 @@
 //! nothing from the pod workers: the newest sandbox of `<namespace>/<pod>`, and in it the
 //! containers of that name by attempt.
 
-use crate::runtime::{ContainerState, ContainerStatus, Runtime};
+use crate::runtime::{ContainerState, ContainerStatus, Runtime, SandboxStatus};
 
 use super::NodeApiError;
 
@@ -51,4 +51,23 @@ pub async fn locate<R: Runtime>(
         current: (*current).clone(),
         previous: instances.get(1).map(|c| (*c).clone()),
     })
+}
+
+/// The newest sandbox of pod `namespace/pod` on this node (port-forward dials into it).
+pub async fn locate_sandbox<R: Runtime>(
+    runtime: &R,
+    namespace: &str,
+    pod: &str,
+) -> Result<SandboxStatus, NodeApiError> {
+    let (sandboxes, _) = runtime
+        .list()
+        .await
+        .map_err(|e| NodeApiError::internal(e.to_string()))?;
+    sandboxes
+        .into_iter()
+        .filter(|s| s.namespace == namespace && s.name == pod && s.ready)
+        .max_by_key(|s| s.created_at)
+        .ok_or_else(|| {
+            NodeApiError::bad_request(format!("pod \"{pod}\" has no running sandbox on this node"))
+        })
 }

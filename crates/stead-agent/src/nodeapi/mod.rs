@@ -1,18 +1,21 @@
 //! The node API: what upstream's kubelet serves on its port 10250, cut down to what the API
-//! server forwards to a node — container logs, exec and attach. The API server answers
-//! `pods/<name>/log`, `pods/<name>/exec` and `pods/<name>/attach` by forwarding the request here (to the address and
-//! port the Node object advertises in `status.daemonEndpoints.kubeletEndpoint`), so the same
-//! path works for the built-in agent and for agents on other machines.
+//! server forwards to a node — container logs, exec, attach and port-forward. The API server
+//! answers `pods/<name>/log`, `exec`, `attach` and `portforward` by forwarding the request
+//! here (to the address and port the Node object advertises in
+//! `status.daemonEndpoints.kubeletEndpoint`), so the same path works for the built-in agent and for agents on other machines.
 //!
 //! HTTPS with a self-signed certificate made at start (upstream's API server does not verify
 //! kubelet certificates by default either); every request must carry the cluster's bearer
 //! token (`Authorization: Bearer <token>`), which only the API server and agents hold.
 //!
 //! - `GET /containerLogs/{namespace}/{pod}/{container}?follow&tailLines&...` ([`logs`])
-//! - `GET|POST /exec/{namespace}/{pod}/{container}?command=...` — WebSocket ([`exec`])
-//! - `GET|POST /attach/{namespace}/{pod}/{container}?stdin&stdout&tty...` — WebSocket, the
-//!   same channel protocol, attached to the container's own process ([`Runtime::attach`]);
-//!   the client leaving detaches, the container's end closes the session.
+//! - `GET|POST /exec/{namespace}/{pod}/{container}?command=...` — WebSocket
+//!   (`v5`/`v4.channel.k8s.io`) or SPDY/3.1 (`Upgrade: SPDY/3.1`, kubectl before 1.30) ([`exec`])
+//! - `GET|POST /attach/{namespace}/{pod}/{container}?stdin&stdout&tty...` — the same, attached
+//!   to the container's own process ([`Runtime::attach`]); over a WebSocket the client leaving
+//!   detaches; the container's end closes the session with `Success`.
+//! - `GET|POST /portForward/{namespace}/{pod}` — SPDY/3.1, either as the HTTP upgrade or inside
+//!   a WebSocket (`SPDY/3.1+portforward.k8s.io`, kubectl 1.31+) ([`portforward`], [`spdy`])
 //!
 //! Containers are found from the runtime's own listing ([`locate`]), so this needs nothing
 //! from the pod workers.
@@ -20,6 +23,8 @@
 pub mod exec;
 pub mod locate;
 pub mod logs;
+pub mod portforward;
+pub mod spdy;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -44,7 +49,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::runtime::{ContainerStatus, Runtime};
-use locate::locate;
+use locate::{locate, locate_sandbox};
 use logs::{LineReader, LogOptions};
 
 /// An error answered as a `metav1.Status`.
@@ -116,6 +121,10 @@ pub fn router<R: Runtime>(runtime: Arc<R>, token: String) -> Router {
         .route(
             "/attach/{ns}/{pod}/{container}",
             get(attach_handler::<R>).post(attach_handler::<R>),
+        )
+        .route(
+            "/portForward/{ns}/{pod}",
+            get(port_forward_handler::<R>).post(port_forward_handler::<R>),
         )
         .route("/healthz", get(|| async { "ok" }))
         .layer(middleware::from_fn_with_state(state.clone(), authn::<R>))
@@ -323,8 +332,9 @@ async fn exec_handler<R: Runtime>(
     query: RawQuery,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    req: Request,
 ) -> Result<Response, NodeApiError> {
-    stream_handler(Stream::Exec, state, path, query, headers, upgrade).await
+    stream_handler(Stream::Exec, state, path, query, headers, upgrade, req).await
 }
 
 async fn attach_handler<R: Runtime>(
@@ -333,8 +343,9 @@ async fn attach_handler<R: Runtime>(
     query: RawQuery,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    req: Request,
 ) -> Result<Response, NodeApiError> {
-    stream_handler(Stream::Attach, state, path, query, headers, upgrade).await
+    stream_handler(Stream::Attach, state, path, query, headers, upgrade, req).await
 }
 
 async fn stream_handler<R: Runtime>(
@@ -344,22 +355,12 @@ async fn stream_handler<R: Runtime>(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    req: Request,
 ) -> Result<Response, NodeApiError> {
     let what = match kind {
         Stream::Exec => "exec",
         Stream::Attach => "attach",
     };
-    let spdy = headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("spdy"));
-    if spdy {
-        return Err(NodeApiError::bad_request(format!(
-            "stead serves {what} over WebSockets only (kubectl 1.30 or newer); SPDY is not supported"
-        )));
-    }
-    let upgrade = upgrade
-        .map_err(|e| NodeApiError::bad_request(format!("{what} needs a WebSocket upgrade: {e}")))?;
     let query = query.as_deref().unwrap_or("");
     let spec = match kind {
         Stream::Exec => exec::exec_spec(query),
@@ -372,6 +373,40 @@ async fn stream_handler<R: Runtime>(
             "container not found (\"{container}\")"
         )));
     }
+    if spdy::is_upgrade(&headers) {
+        // No protocol header at all is the oldest client (`channel.k8s.io`).
+        let protocol = match spdy::negotiate(&headers, &exec::SPDY_PROTOCOLS) {
+            Some(p) => p,
+            None if spdy::offered(&headers).is_empty() => "channel.k8s.io",
+            None => {
+                return Err(NodeApiError::bad_request(format!(
+                    "unable to upgrade: unable to negotiate protocol: client supports {:?}, server supports {:?}",
+                    spdy::offered(&headers),
+                    exec::SPDY_PROTOCOLS
+                )));
+            }
+        };
+        let runtime = api.runtime.clone();
+        let id = found.current.id;
+        let on_upgrade = hyper::upgrade::on(req);
+        tokio::spawn(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let session = spdy::Session::start(TokioIo::new(upgraded));
+            let start = async {
+                match kind {
+                    Stream::Exec => runtime.exec(&id, &spec).await,
+                    Stream::Attach => runtime.attach(&id, &spec).await.map(exec::attached),
+                }
+                .map_err(|e| e.to_string())
+            };
+            exec::pump_spdy(session, spec.clone(), protocol, start).await;
+        });
+        return Ok(spdy::upgrade_response(protocol));
+    }
+    let upgrade = upgrade
+        .map_err(|e| NodeApiError::bad_request(format!("{what} needs a WebSocket upgrade: {e}")))?;
     let upgrade = upgrade.protocols(exec::PROTOCOLS);
     let v5 = match upgrade.selected_protocol().and_then(|p| p.to_str().ok()) {
         Some(p) => p == exec::PROTOCOLS[0],
@@ -396,4 +431,65 @@ async fn stream_handler<R: Runtime>(
             },
         }
     }))
+}
+
+async fn port_forward_handler<R: Runtime>(
+    State(api): State<Arc<NodeApi<R>>>,
+    Path((ns, pod)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    req: Request,
+) -> Result<Response, NodeApiError> {
+    let sandbox = locate_sandbox(api.runtime.as_ref(), &ns, &pod).await?;
+    let target = portforward::Target {
+        sandbox: sandbox.id,
+        pod: format!("{ns}/{pod}"),
+    };
+    let runtime = api.runtime.clone();
+    if spdy::is_upgrade(&headers) {
+        let offered = spdy::offered(&headers);
+        if !offered.is_empty() && spdy::negotiate(&headers, &[portforward::SPDY_PROTOCOL]).is_none()
+        {
+            return Err(NodeApiError::bad_request(format!(
+                "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, server supports [{:?}]",
+                portforward::SPDY_PROTOCOL
+            )));
+        }
+        let on_upgrade = hyper::upgrade::on(req);
+        tokio::spawn(async move {
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let session = spdy::Session::start(TokioIo::new(upgraded));
+            portforward::serve(session, runtime, target).await;
+        });
+        return Ok(spdy::upgrade_response(portforward::SPDY_PROTOCOL));
+    }
+    let upgrade = upgrade.map_err(|e| {
+        NodeApiError::bad_request(format!(
+            "port-forward needs a SPDY/3.1 or WebSocket upgrade: {e}"
+        ))
+    })?;
+    let mut protocols = vec![portforward::WEBSOCKET_PROTOCOL];
+    protocols.extend(portforward::CHANNEL_PROTOCOLS);
+    let upgrade = upgrade.protocols(protocols);
+    match upgrade.selected_protocol().and_then(|p| p.to_str().ok()) {
+        Some(portforward::WEBSOCKET_PROTOCOL) => Ok(upgrade.on_upgrade(move |socket| async move {
+            let session = spdy::Session::start(spdy::over_websocket(socket));
+            portforward::serve(session, runtime, target).await;
+        })),
+        Some(_) => {
+            let ports = portforward::query_ports(query.as_deref().unwrap_or(""))
+                .map_err(NodeApiError::bad_request)?;
+            Ok(upgrade.on_upgrade(move |socket| {
+                portforward::serve_channels(socket, runtime, target, ports)
+            }))
+        }
+        None => Err(NodeApiError::bad_request(format!(
+            "port-forward needs one of the WebSocket subprotocols {:?} or {:?}",
+            portforward::WEBSOCKET_PROTOCOL,
+            portforward::CHANNEL_PROTOCOLS
+        ))),
+    }
 }

@@ -6,7 +6,9 @@
 //! - **Node network** ([`network`]): one network namespace the runtime creates and keeps as an
 //!   nsfs bind mount at `<state>/netns/node`, holding the bridge (`stead0`, the pod range's
 //!   first address). The host's interfaces, routes and firewall are never touched. Other
-//!   components make sockets in it with [`SandboxRuntime::in_node_netns`] and friends.
+//!   components make sockets in it with [`SandboxRuntime::in_node_netns`] and friends; the
+//!   service proxy ([`crate::proxy`]) keeps its nftables table `ip stead` there, removed by
+//!   [`SandboxRuntime::teardown_node`].
 //! - **Sandbox**: a pause process, pid 1 of a new PID namespace, holding the pod's UTS
 //!   (hostname), IPC and network namespaces (a veth pair from the bridge to `eth0`, an address
 //!   from the pod range, default route via the bridge). A `host_network` pod shares the node
@@ -169,6 +171,11 @@ impl SandboxRuntime {
         self.in_node_netns(move || UdpSocket::bind(addr))
     }
 
+    /// The node bridge's name in the node network namespace.
+    pub fn bridge(&self) -> &str {
+        &self.inner.net.bridge
+    }
+
     /// A command that runs `program args...` inside the node network namespace (host mount
     /// namespace, so host tools and paths work): for tests and debugging.
     pub fn node_netns_command(&self, argv: &[&str]) -> Command {
@@ -200,6 +207,9 @@ impl SandboxRuntime {
     /// Removes the node network namespace (its bind mount and file) and the runtime's parent
     /// cgroups: for tearing down a node (tests). Remove every sandbox first.
     pub fn teardown_node(&self) -> Result<(), RuntimeError> {
+        // The service proxy's nft table dies with the namespace; removing it first also cleans
+        // up when something else still holds the namespace open. Missing `nft`: nothing to do.
+        let _ = crate::proxy::remove_rules(self);
         self.inner.cgroups.remove_parent();
         let path = &self.inner.net.netns;
         if network::is_mount_point(path) {

@@ -13,9 +13,9 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
-use kube::{Client, Config};
 use serde_json::{Value, json};
 use stead_controllers::statefulset::{self, SyncLog};
 use tokio::sync::watch;
@@ -57,24 +57,13 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
+use stead_testkit::stopped;
 
 /// Starts the server, the controllers, the kubelet and the pod recorder.
 pub async fn start() -> Result<Env> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir()?;
-    let server = stead_apiserver::start(stead_apiserver::ServerConfig {
-        data_dir: dir.path().join("data"),
-        listen: "127.0.0.1:0".parse()?,
-        features: Default::default(),
-    })
-    .await?;
+    let (server, client) = stead_testkit::server(&dir.path().join("data")).await?;
     let kubeconfig = server.kubeconfig.clone();
-    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig)?;
-    let config = Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    let client = Client::try_from(config)?;
     let (stop, rx) = watch::channel(false);
     let syncs = Arc::new(SyncLog::default());
     let controller_config = statefulset::Config {
