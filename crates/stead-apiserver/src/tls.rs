@@ -126,6 +126,8 @@ fn server_sans(listen_ip: IpAddr) -> Vec<SanType> {
     let mut ips: Vec<IpAddr> = vec![
         "127.0.0.1".parse().expect("literal"),
         "::1".parse().expect("literal"),
+        // The `kubernetes` Service's ClusterIP, which pods dial.
+        "10.43.0.1".parse().expect("literal"),
     ];
     if !listen_ip.is_unspecified() && !ips.contains(&listen_ip) {
         ips.push(listen_ip);
