@@ -100,6 +100,11 @@ fn nix_is_root() -> bool {
 
 /// kubectl 1.33 (WebSocket v5 attach), next to the version dispatcher.
 fn kubectl_bin() -> PathBuf {
+    kubectl_version(33)
+}
+
+/// kubectl 1.`minor`, next to the version dispatcher (1.29 attaches over SPDY).
+fn kubectl_version(minor: u32) -> PathBuf {
     let which = Command::new("sh")
         .args(["-c", "readlink -f \"$(command -v kubectl)\""])
         .output()
@@ -108,7 +113,7 @@ fn kubectl_bin() -> PathBuf {
     let bin = dispatcher
         .parent()
         .unwrap_or(Path::new("/"))
-        .join("kubectl.1.33");
+        .join(format!("kubectl.1.{minor}"));
     assert!(bin.exists(), "{} not found", bin.display());
     bin
 }
@@ -276,24 +281,40 @@ fn kubectl_run_with_a_terminal_and_kubectl_attach() {
     assert_eq!(out.status.code(), Some(7), "{stdout}\n{stderr}");
     assert_pod_goes_away(&server, "tty-test");
 
-    // `kubectl attach` to a running pod with stdin: input in, output out, the pod's end ends it.
-    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"att"},"spec":{
-        "restartPolicy":"Never","containers":[{"name":"c","image":"busybox:1.28",
-        "command":["sh"],"stdin":true,"stdinOnce":true}]}}"#;
-    let out = kubectl(&server, &["apply", "-f", "-"], Some(pod));
-    assert!(out.status.success(), "{:?}", text(&out));
-    let out = kubectl(
-        &server,
-        &["wait", "--for=condition=Ready", "pod/att", "--timeout=60s"],
-        None,
-    );
-    assert!(out.status.success(), "{:?}", text(&out));
-    let out = kubectl(
-        &server,
-        &["attach", "-i", "att", "-c", "c"],
-        Some("echo attached-$((40+2)); exit 0\n"),
-    );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("attached-42\n"), "{stdout}\n{stderr}");
+    // `kubectl attach` to a running pod with stdin: input in, output out, the pod's end ends
+    // it; over a WebSocket (kubectl 1.33) and over SPDY (kubectl 1.29).
+    for (minor, name) in [(33, "att"), (29, "att-spdy")] {
+        let pod = format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}"}},"spec":{{
+            "restartPolicy":"Never","containers":[{{"name":"c","image":"busybox:1.28",
+            "command":["sh"],"stdin":true,"stdinOnce":true}}]}}}}"#
+        );
+        let out = kubectl(&server, &["apply", "-f", "-"], Some(&pod));
+        assert!(out.status.success(), "{:?}", text(&out));
+        let out = kubectl(
+            &server,
+            &[
+                "wait",
+                "--for=condition=Ready",
+                &format!("pod/{name}"),
+                "--timeout=60s",
+            ],
+            None,
+        );
+        assert!(out.status.success(), "{:?}", text(&out));
+        let out = run_with_input(
+            kubectl_command(
+                &server,
+                &kubectl_version(minor),
+                &["attach", "-i", name, "-c", "c"],
+            ),
+            Some("echo attached-$((40+2)); exit 0\n"),
+        );
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "1.{minor}: {stdout}\n{stderr}");
+        assert!(
+            stdout.contains("attached-42\n"),
+            "1.{minor}: {stdout}\n{stderr}"
+        );
+    }
 }
