@@ -461,6 +461,15 @@ fn seed_002_nginx_identity_content_scaling_and_claims() {
         );
     }
 
+    // nginx logs its requests to the container's output.
+    let logs = c.ok(&["logs", "web-0"]);
+    assert!(logs.contains("\"GET / HTTP/1.1\" 200"), "{logs}");
+    let logs = c.ok(&["logs", "-l", "app=nginx", "--prefix"]);
+    assert!(
+        logs.lines().any(|l| l.starts_with("[pod/web-1/nginx] ")),
+        "{logs}"
+    );
+
     // Scale up: web-2, web-3, web-4, each after the one before is Ready.
     assert!(
         c.ok(&["scale", "sts", "web", "--replicas=5"])
@@ -499,9 +508,9 @@ fn seed_002_nginx_identity_content_scaling_and_claims() {
     assert!(watch.deleted(&web2) > watch.deleted(&web3));
     drop(watch);
 
-    // The claims of all five ordinals stay, Bound.
+    // The claims of all five ordinals stay, Bound, labelled like their pods.
     let claims = eventually("five Bound claims", || {
-        let claims = c.json(&["get", "pvc"]);
+        let claims = c.json(&["get", "pvc", "-l", "app=nginx"]);
         let items = claims["items"].as_array()?.clone();
         let mut names: Vec<String> = items
             .iter()
@@ -655,6 +664,63 @@ fn seed_001_redis_value_survives_pod_deletion_and_pods_resolve_each_other() {
     // The new pod's name follows it to its new address.
     let ip0 = new0["status"]["podIP"].as_str().unwrap();
     ping_resolves(&c, "redis-pv-sts-1", "redis-pv-sts-0.redis-pv-sts-svc", ip0);
+
+    // redis-sts.yaml: serviceName names a ClusterIP service; the pods' names resolve all the
+    // same (as with CoreDNS), also after `kubectl rollout restart` gives them new pods.
+    let out = c.ok(&["apply", "-f", &manifest("redis-sts.yaml")]);
+    assert!(
+        out.contains("statefulset.apps/redis-sts created")
+            && out.contains("service/redis-svc created"),
+        "{out}"
+    );
+    c.rollout("redis-sts");
+    let wide = c.ok(&["get", "sts", "redis-sts", "-o", "wide", "--no-headers"]);
+    let row: Vec<&str> = wide.split_whitespace().collect();
+    assert_eq!(
+        (row[0], row[1], row[3], row[4]),
+        ("redis-sts", "2/2", "redis", "redis:5-alpine"),
+        "{wide}"
+    );
+    let old: Vec<Value> = (0..2)
+        .map(|n| c.ready_pod(&format!("redis-sts-{n}"), None))
+        .collect();
+    assert_eq!(c.exec("redis-sts-0", &["hostname"]).trim(), "redis-sts-0");
+    let ip = |pod: &Value| pod["status"]["podIP"].as_str().unwrap().to_string();
+    ping_resolves(
+        &c,
+        "redis-sts-0",
+        "redis-sts-0.redis-svc.default",
+        &ip(&old[0]),
+    );
+    ping_resolves(&c, "redis-sts-0", "redis-sts-1.redis-svc", &ip(&old[1]));
+    let out = c.ok(&["rollout", "restart", "statefulset", "redis-sts"]);
+    assert!(
+        out.contains("statefulset.apps/redis-sts restarted"),
+        "{out}"
+    );
+    c.rollout("redis-sts");
+    let new: Vec<Value> = (0..2)
+        .map(|n| c.ready_pod(&format!("redis-sts-{n}"), Some(&uid(&old[n]))))
+        .collect();
+    ping_resolves(
+        &c,
+        "redis-sts-1",
+        "redis-sts-0.redis-svc.default",
+        &ip(&new[0]),
+    );
+    ping_resolves(&c, "redis-sts-0", "redis-sts-1.redis-svc", &ip(&new[1]));
+    eventually("the service's endpoints following the new pods", || {
+        let ep = c.json(&["get", "endpoints", "redis-svc"]);
+        let mut ips: Vec<String> = ep["subsets"][0]["addresses"]
+            .as_array()?
+            .iter()
+            .map(|a| a["ip"].as_str().unwrap().to_string())
+            .collect();
+        ips.sort();
+        let mut want = vec![ip(&new[0]), ip(&new[1])];
+        want.sort();
+        (ips == want).then_some(())
+    });
     c.finish();
 }
 
@@ -735,8 +801,13 @@ fn logs_exec_and_cp_with_a_busybox_pod() {
     c.exec("logger", &["touch", "/tmp/stop"]);
     while next(&mut followed) != "bye" {}
     assert_eq!(followed.join("\n") + "\n", format!("{FIRST}bye\n"));
-    let _ = follow.kill();
-    let _ = follow.wait();
+    // The stream ends with the container.
+    match rx.recv_timeout(PATIENCE) {
+        Err(mpsc::RecvTimeoutError::Disconnected) => {}
+        other => panic!("logs -f went on after the container ended: {other:?}"),
+    }
+    let followed = follow.wait().unwrap();
+    assert!(followed.success(), "{followed}");
 
     // The container ended and was started again: --previous shows the ended one.
     let pod = eventually("logger restarted and Ready", || {
