@@ -33,7 +33,7 @@ fn manifest(name: &str) -> String {
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+    nix::unistd::Uid::effective().is_root()
 }
 
 /// Polls `f` until it returns `Some`, panicking with `what` once [`PATIENCE`] has passed.
@@ -256,9 +256,12 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(300));
         }
         let _ = self.run(&["delete", "pvc", "--all", "--wait=false"]);
-        let _ = Command::new("kill")
-            .args(["-TERM", &server.id().to_string()])
-            .status();
+        if let Ok(pid) = i32::try_from(server.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         while server.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
