@@ -142,10 +142,12 @@ impl Cluster {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run kubectl");
+        // Written beside the reading: kubectl may need its output read before it takes more.
         let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin).unwrap();
-        drop(input);
+        let stdin = stdin.to_vec();
+        let writer = std::thread::spawn(move || input.write_all(&stdin));
         let o = child.wait_with_output().unwrap();
+        let _ = writer.join();
         Out {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -762,6 +764,18 @@ fn logs_exec_and_cp_with_a_busybox_pod() {
     assert_eq!(o.code, 3, "{}", o.stderr);
     let o = c.run_with_stdin(&["exec", "-i", "logger", "--", "cat"], b"hi\n");
     assert_eq!((o.code, o.stdout.as_str()), (0, "hi\n"), "{}", o.stderr);
+    // More than the pipes hold: output keeps flowing while stdin waits for the process.
+    let big: String = (0..20_000)
+        .map(|i| format!("line {i:05} of the input\n"))
+        .collect();
+    let o = c.run_with_stdin(&["exec", "-i", "logger", "--", "cat"], big.as_bytes());
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stdout == big,
+        "{} of {} bytes came back",
+        o.stdout.len(),
+        big.len()
+    );
 
     let home = c.dir.path().join("home");
     let local = home.join("in.txt");
