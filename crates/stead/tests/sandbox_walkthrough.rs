@@ -194,6 +194,17 @@ impl Cluster {
         self.ok(&args)
     }
 
+    /// `kubectl exec POD -- ARGS...` retried until it succeeds (a server that has just started
+    /// may not listen yet; a name may take a moment to resolve); returns stdout.
+    fn exec_eventually(&self, pod: &str, command: &[&str]) -> String {
+        let mut args = vec!["exec", pod, "--"];
+        args.extend(command);
+        eventually(&format!("{args:?} to succeed"), || {
+            let o = self.run(&args);
+            (o.code == 0).then_some(o.stdout)
+        })
+    }
+
     /// Waits for the pod named `name` to be Ready, with a uid other than `not_uid`; returns it.
     fn ready_pod(&self, name: &str, not_uid: Option<&str>) -> Value {
         eventually(&format!("{name} Ready"), || {
@@ -435,13 +446,13 @@ fn seed_002_nginx_identity_content_scaling_and_claims() {
     }
     for pod in ["web-0", "web-1"] {
         assert_eq!(
-            c.exec(pod, &["wget", "-qO-", "http://localhost/"]),
+            c.exec_eventually(pod, &["wget", "-qO-", "http://localhost/"]),
             format!("{pod}\n")
         );
     }
     // Pods find each other through the headless Service (the search list of resolv.conf).
     assert_eq!(
-        c.exec("web-0", &["wget", "-qO-", "http://web-1.nginx/"]),
+        c.exec_eventually("web-0", &["wget", "-qO-", "http://web-1.nginx/"]),
         "web-1\n"
     );
 
@@ -460,20 +471,25 @@ fn seed_002_nginx_identity_content_scaling_and_claims() {
     for pod in ["web-0", "web-1"] {
         assert_eq!(c.exec(pod, &["hostname"]).trim(), pod);
         assert_eq!(
-            c.exec(pod, &["wget", "-qO-", "http://localhost/"]),
+            c.exec_eventually(pod, &["wget", "-qO-", "http://localhost/"]),
             format!("{pod}\n"),
             "{pod} serves the content it wrote before it was deleted"
         );
     }
 
     // nginx logs its requests to the container's output.
-    let logs = c.ok(&["logs", "web-0"]);
-    assert!(logs.contains("\"GET / HTTP/1.1\" 200"), "{logs}");
-    let logs = c.ok(&["logs", "-l", "app=nginx", "--prefix"]);
-    assert!(
-        logs.lines().any(|l| l.starts_with("[pod/web-1/nginx] ")),
-        "{logs}"
-    );
+    eventually("web-0's access log", || {
+        let logs = c.ok(&["logs", "web-0"]);
+        logs.contains("\"GET / HTTP/1.1\" 200").then_some(())
+    });
+    eventually("logs of every nginx pod", || {
+        let logs = c.ok(&["logs", "-l", "app=nginx", "--prefix"]);
+        let from = |pod: &str| {
+            logs.lines()
+                .any(|l| l.starts_with(&format!("[pod/{pod}/nginx] ")))
+        };
+        (from("web-0") && from("web-1")).then_some(())
+    });
 
     // Scale up: web-2, web-3, web-4, each after the one before is Ready.
     assert!(
@@ -790,6 +806,22 @@ fn logs_exec_and_cp_with_a_busybox_pod() {
     c.ok(&["cp", "logger:/tmp/out.txt", back.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&back).unwrap(), "made inside\n");
 
+    let tree = home.join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("a.txt"), "a\n").unwrap();
+    std::fs::write(tree.join("sub/b.txt"), "b\n").unwrap();
+    c.ok(&["cp", tree.to_str().unwrap(), "logger:/tmp/tree"]);
+    assert_eq!(
+        c.exec("logger", &["cat", "/tmp/tree/a.txt", "/tmp/tree/sub/b.txt"]),
+        "a\nb\n"
+    );
+    let tree_back = home.join("tree-back");
+    c.ok(&["cp", "logger:/tmp/tree", tree_back.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(tree_back.join("sub/b.txt")).unwrap(),
+        "b\n"
+    );
+
     // Follow: the lines so far, then what the container prints until it ends.
     let mut follow = c
         .command(&["logs", "-f", "logger"])
@@ -859,6 +891,7 @@ spec:
     livenessProbe:
       exec:
         command: [cat, /tmp/healthy]
+      initialDelaySeconds: 2
       periodSeconds: 1
       failureThreshold: 1
 ---
@@ -941,6 +974,13 @@ fn liveness_and_readiness_probes() {
             .as_str()
             .is_some_and(|m| m.starts_with("Liveness probe failed"))),
         "{unhealthy:#?}"
+    );
+    let killing = events(&c, "liveness", "Killing");
+    assert!(
+        killing.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("failed liveness probe, will be restarted"))),
+        "{killing:#?}"
     );
     assert!(
         !restarted["status"]["containerStatuses"][0]["lastState"]["terminated"].is_null(),
