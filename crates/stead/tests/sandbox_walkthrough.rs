@@ -247,28 +247,22 @@ impl Cluster {
         PodWatch { child, events }
     }
 
-    /// Deletes everything the tests create, waits until every pod is gone (so no sandbox stays
+    /// Deletes the StatefulSets and pods, waits until every pod is gone (so no sandbox stays
     /// behind), stops the server and removes what the node keeps outside the data dir's files
     /// (its network namespace mount and cgroups). Returns the sandboxes that were still there.
     fn teardown(&mut self) -> usize {
         let Some(mut server) = self.server.take() else {
             return 0;
         };
-        let _ = self.run(&[
-            "delete",
-            "statefulsets,services,pods",
-            "--all",
-            "--wait=false",
-        ]);
+        let _ = self.run(&["delete", "statefulsets,pods", "--all", "--wait=false"]);
         let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline {
+        while Instant::now() < deadline && server.try_wait().ok().flatten().is_none() {
             let o = self.run(&["get", "pods", "-A", "-o", "name"]);
             if o.code == 0 && o.stdout.trim().is_empty() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(300));
         }
-        let _ = self.run(&["delete", "pvc", "--all", "--wait=false"]);
         if let Ok(pid) = i32::try_from(server.id()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
