@@ -5,6 +5,8 @@
 //! - seed 002 (`web-seed002.yaml`, nginx): ordered start, `hostname` per pod, per-pod content that
 //!   survives `kubectl delete pod`, ordered scale up and reverse scale down with the claims kept,
 //!   and a deleted claim whose volume and directory go away;
+//! - seed 003 (`web.yaml`): `minReadySeconds` holds each next pod back until the one before has
+//!   been Ready that long; claims from the StorageClass "my-storage-class";
 //! - seed 001 (`redis-pv-sts.yaml`): a value written with `redis-cli` survives deleting the pod;
 //!   pods find each other by their stable DNS names;
 //! - `kubectl logs` (`--tail`, `-f`, `--previous`), `kubectl exec` (exit codes, stdin) and
@@ -983,5 +985,55 @@ fn liveness_and_readiness_probes() {
     );
     // The new container makes the file again and stays.
     c.ready_pod("liveness", None);
+    c.finish();
+}
+
+const MY_STORAGE_CLASS: &str = "\
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: my-storage-class
+provisioner: stead.io/local-path
+volumeBindingMode: WaitForFirstConsumer
+";
+
+/// Seconds since the epoch of an API timestamp.
+fn seconds(timestamp: &str) -> i64 {
+    timestamp
+        .parse::<jiff::Timestamp>()
+        .unwrap_or_else(|e| panic!("timestamp {timestamp:?}: {e}"))
+        .as_second()
+}
+
+#[test]
+fn seed_003_min_ready_seconds_orders_the_start() {
+    let Some(c) = Cluster::start() else { return };
+    c.apply_stdin(MY_STORAGE_CLASS);
+    let out = c.ok(&["apply", "-f", &manifest("web.yaml")]);
+    assert!(out.contains("statefulset.apps/web created"), "{out}");
+    c.rollout("web");
+    let set = eventually("three available replicas", || {
+        let set = c.json(&["get", "sts", "web"]);
+        (set["status"]["availableReplicas"] == 3).then_some(set)
+    });
+    assert_eq!(set["status"]["readyReplicas"], 3);
+    let pods: Vec<Value> = (0..3)
+        .map(|n| c.ready_pod(&format!("web-{n}"), None))
+        .collect();
+    for n in 1..3 {
+        let ready = condition_time(&pods[n - 1], "Ready").unwrap();
+        let created = pods[n]["metadata"]["creationTimestamp"].as_str().unwrap();
+        // Both are whole seconds: 10 s apart at least, 9 once truncated.
+        assert!(
+            seconds(created) - seconds(&ready) >= 9,
+            "web-{n} created at {created}, web-{} Ready at {ready}: minReadySeconds is 10",
+            n - 1
+        );
+    }
+    for n in 0..3 {
+        let claim = c.json(&["get", "pvc", &format!("www-web-{n}")]);
+        assert_eq!(claim["status"]["phase"], "Bound");
+        assert_eq!(claim["spec"]["storageClassName"], "my-storage-class");
+    }
     c.finish();
 }
