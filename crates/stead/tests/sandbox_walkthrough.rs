@@ -726,6 +726,19 @@ fn seed_001_redis_value_survives_pod_deletion_and_pods_resolve_each_other() {
         &ip(&new[0]),
     );
     ping_resolves(&c, "redis-sts-0", "redis-sts-1.redis-svc", &ip(&new[1]));
+    // The ClusterIP service reaches the new pods.
+    eventually("redis-svc answering through its cluster IP", || {
+        let o = c.run(&[
+            "exec",
+            "redis-sts-0",
+            "--",
+            "redis-cli",
+            "-h",
+            "redis-svc",
+            "ping",
+        ]);
+        (o.code == 0 && o.stdout == "PONG\n").then_some(())
+    });
     eventually("the service's endpoints following the new pods", || {
         let ep = c.json(&["get", "endpoints", "redis-svc"]);
         let mut ips: Vec<String> = ep["subsets"][0]["addresses"]
