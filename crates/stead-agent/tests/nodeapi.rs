@@ -405,6 +405,41 @@ async fn attach_streams_stdio_and_ends_with_the_container() -> Result<()> {
 }
 
 #[tokio::test]
+async fn exec_stdin_larger_than_the_pipes_flows_while_output_is_drained() -> Result<()> {
+    // `cat` blocks writing its output until it is drained, and then stops reading its input:
+    // the node API must keep forwarding output while a stdin write waits.
+    let env = start().await?;
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), "default");
+    let mut proc = pods
+        .exec(
+            "p",
+            ["cat"],
+            &AttachParams::default().stdin(true).stderr(false),
+        )
+        .await?;
+    let input: Vec<u8> = (0..1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let mut stdin = proc.stdin().context("stdin")?;
+    let sent = input.clone();
+    let writer = tokio::spawn(async move {
+        tokio::io::AsyncWriteExt::write_all(&mut stdin, &sent).await?;
+        tokio::io::AsyncWriteExt::shutdown(&mut stdin).await
+    });
+    let mut out = Vec::new();
+    let mut stdout = proc.stdout().context("stdout")?;
+    // A deadline for a stuck exchange, not a performance bound.
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut out),
+    )
+    .await
+    .context("stdout stalled: stdin and stdout deadlocked")??;
+    writer.await??;
+    assert_eq!(out.len(), input.len());
+    assert!(out == input, "the output differs from the input");
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_node_api_refuses_requests_without_the_token() -> Result<()> {
     use tower::ServiceExt;
     let runtime = Arc::new(FakeRuntime::default());

@@ -7,7 +7,10 @@
 //!
 //! Records per the Kubernetes DNS specification (schema 1.1.0), for zone `<domain>`:
 //! - ClusterIP service: `<svc>.<ns>.svc` A/AAAA the cluster IPs; `_<port>._<proto>.<svc>...` SRV
-//!   to the service name for each named port; PTR from each cluster IP.
+//!   to the service name for each named port; PTR from each cluster IP. Like CoreDNS (beyond the
+//!   specification), also `<host>.<svc>.<ns>.svc` A/AAAA per published endpoint, named as for a
+//!   headless service: `ping redis-sts-0.redis-svc` works for a StatefulSet whose `serviceName`
+//!   is a ClusterIP service.
 //! - Headless service: `<svc>.<ns>.svc` A/AAAA every published endpoint address;
 //!   `<host>.<svc>.<ns>.svc` A/AAAA per endpoint, where `<host>` is the endpoint's `hostname` or
 //!   else its address with dashes (`10-42-0-5`); SRV per named port and endpoint to that name;
@@ -213,6 +216,11 @@ impl Snapshot {
                 self.insert(record);
             }
         }
+        let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false);
+        let (endpoints, _) = published_endpoints(&svc_name, slices, publish_not_ready);
+        for (ip, ep_name) in endpoints {
+            self.insert(address(ep_name, ip));
+        }
     }
 
     fn add_headless(
@@ -221,45 +229,7 @@ impl Snapshot {
         slices: &[&EndpointSlice],
         publish_not_ready: bool,
     ) {
-        // (address, endpoint name) pairs, deduplicated across slices and kept in a stable order.
-        let mut endpoints: BTreeSet<(IpAddr, Name)> = BTreeSet::new();
-        let mut ports: BTreeSet<(String, String, u16)> = BTreeSet::new();
-        for slice in slices {
-            if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
-                continue;
-            }
-            for ep in &slice.endpoints {
-                let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
-                if !ready && !publish_not_ready {
-                    continue;
-                }
-                for addr in &ep.addresses {
-                    let Ok(ip) = addr.parse::<IpAddr>() else {
-                        continue;
-                    };
-                    let host = ep
-                        .hostname
-                        .as_deref()
-                        .filter(|h| !h.is_empty())
-                        .map(str::to_string)
-                        .unwrap_or_else(|| dashed(ip));
-                    let Ok(label_name) = svc_name.prepend_label(host.to_ascii_lowercase()) else {
-                        continue;
-                    };
-                    endpoints.insert((ip, label_name));
-                }
-            }
-            for port in slice.ports.iter().flatten() {
-                let Some(name) = port.name.as_deref().filter(|n| !n.is_empty()) else {
-                    continue;
-                };
-                let Some(number) = port.port.and_then(|p| u16::try_from(p).ok()) else {
-                    continue;
-                };
-                let proto = port.protocol.clone().unwrap_or_else(|| "TCP".into());
-                ports.insert((name.to_string(), proto, number));
-            }
-        }
+        let (endpoints, ports) = published_endpoints(svc_name, slices, publish_not_ready);
         if endpoints.is_empty() {
             return; // no published endpoint: the service name does not exist (NXDOMAIN)
         }
@@ -305,6 +275,58 @@ impl Snapshot {
         }
         self.interior = interior;
     }
+}
+
+/// (name, protocol, number) of a service's named ports.
+type NamedPorts = BTreeSet<(String, String, u16)>;
+
+/// A service's published endpoints as (address, `<host>.<svc>` name) pairs, and its named ports
+/// as (name, protocol, number), deduplicated across slices and kept in a stable order. Not-ready
+/// endpoints count only when the service publishes them.
+fn published_endpoints(
+    svc_name: &Name,
+    slices: &[&EndpointSlice],
+    publish_not_ready: bool,
+) -> (BTreeSet<(IpAddr, Name)>, NamedPorts) {
+    let mut endpoints: BTreeSet<(IpAddr, Name)> = BTreeSet::new();
+    let mut ports = NamedPorts::new();
+    for slice in slices {
+        if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
+            continue;
+        }
+        for ep in &slice.endpoints {
+            let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+            if !ready && !publish_not_ready {
+                continue;
+            }
+            for addr in &ep.addresses {
+                let Ok(ip) = addr.parse::<IpAddr>() else {
+                    continue;
+                };
+                let host = ep
+                    .hostname
+                    .as_deref()
+                    .filter(|h| !h.is_empty())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| dashed(ip));
+                let Ok(label_name) = svc_name.prepend_label(host.to_ascii_lowercase()) else {
+                    continue;
+                };
+                endpoints.insert((ip, label_name));
+            }
+        }
+        for port in slice.ports.iter().flatten() {
+            let Some(name) = port.name.as_deref().filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            let Some(number) = port.port.and_then(|p| u16::try_from(p).ok()) else {
+                continue;
+            };
+            let proto = port.protocol.clone().unwrap_or_else(|| "TCP".into());
+            ports.insert((name.to_string(), proto, number));
+        }
+    }
+    (endpoints, ports)
 }
 
 /// The cluster domain is not a valid DNS name.

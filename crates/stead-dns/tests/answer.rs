@@ -232,6 +232,37 @@ fn cluster_ip_service_has_no_endpoint_records() {
 }
 
 #[test]
+fn endpoints_of_a_cluster_ip_service_resolve_by_hostname_like_coredns() {
+    // A StatefulSet whose serviceName is a ClusterIP service (seed 001's redis-sts): CoreDNS
+    // answers <hostname>.<service> for its endpoints; the service name stays its cluster IP.
+    let services = vec![cluster_ip("default", "redis-svc", "10.43.0.30", vec![])];
+    let slices = vec![slice(
+        "default",
+        "redis-svc",
+        "redis-svc-abc",
+        &[
+            ("10.42.0.5", Some("redis-sts-0"), Some(true)),
+            ("10.42.0.6", Some("redis-sts-1"), Some(false)),
+        ],
+    )];
+    let s = Snapshot::build("cluster.local", 1, &services, &slices).unwrap();
+    let pod = ask(
+        &s,
+        "redis-sts-0.redis-svc.default.svc.cluster.local.",
+        RecordType::A,
+    );
+    assert_eq!(addresses(&pod.answers), ips(&["10.42.0.5"]));
+    let not_ready = ask(
+        &s,
+        "redis-sts-1.redis-svc.default.svc.cluster.local.",
+        RecordType::A,
+    );
+    assert_negative(&not_ready, ResponseCode::NXDomain);
+    let svc = ask(&s, "redis-svc.default.svc.cluster.local.", RecordType::A);
+    assert_eq!(addresses(&svc.answers), ips(&["10.43.0.30"]));
+}
+
+#[test]
 fn headless_service_resolves_to_every_ready_endpoint() {
     // Ref: spec 2.4.1; an endpoint with no ready condition counts as ready (API: nil = true)
     let r = ask(&world(), "nginx.default.svc.cluster.local.", RecordType::A);

@@ -1,9 +1,9 @@
 //! End to end: `stead server --runtime fake` with the real kubectl 1.33 and the Python client.
 //! The fake node registers itself, binds the StatefulSet's pods, reports them Running and Ready
 //! with addresses, confirms their deletion (so deleted pods come back and scale-down proceeds in
-//! order), and the garbage collector removes the pods with their set. Also the `--runtime`
-//! start-up messages: one warning line for the unavailable sandbox runtime, none with
-//! `--disable-agent`.
+//! order), and the garbage collector removes the pods with their set. Also: `--disable-agent`
+//! starts silently and registers no node. (The default sandbox runtime is exercised by
+//! `sandbox_walkthrough.rs`.)
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;

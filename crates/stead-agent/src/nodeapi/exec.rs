@@ -143,59 +143,87 @@ pub fn attached(mut session: ExecSession) -> ExecSession {
     session
 }
 
-async fn pump_session(socket: WebSocket, mut session: ExecSession, v5: bool, attach: bool) {
-    let (mut tx, mut rx) = socket.split();
+/// Pumps a session until the process ends and its output is drained, then sends the exit
+/// Status and closes.
+///
+/// The client's frames are read on a task of their own: a write to the process's stdin may wait
+/// until the process reads, and the process may first wait for its output to be drained (`cat`
+/// of more than two pipe buffers), so output must keep flowing while stdin waits.
+async fn pump_session(socket: WebSocket, session: ExecSession, v5: bool, attach: bool) {
+    let (mut tx, rx) = socket.split();
+    let ExecSession {
+        stdin,
+        mut stdout,
+        mut stderr,
+        exit: mut exit_rx,
+        resize,
+    } = session;
+    let (gone_tx, mut client_gone) = tokio::sync::oneshot::channel::<()>();
+    let input = tokio::spawn(read_client(rx, stdin, resize, v5, gone_tx));
     let mut out_buf = vec![0u8; 32 * 1024];
     let mut err_buf = vec![0u8; 32 * 1024];
     let mut exit = None;
-    let mut exit_rx = session.exit;
-    let mut client_open = true;
-    loop {
-        let outputs_done = session.stdout.is_none() && session.stderr.is_none();
-        if outputs_done && exit.is_some() {
-            break;
+    let mut gone = false;
+    // Whether the process ended with its output drained (rather than the client going away).
+    let finished = loop {
+        if stdout.is_none() && stderr.is_none() && exit.is_some() {
+            break true;
         }
         tokio::select! {
-            n = read_chunk(&mut session.stdout, &mut out_buf) => match n {
-                Some(n) => if tx.send(frame(STDOUT, &out_buf[..n])).await.is_err() { return },
-                None => session.stdout = None,
+            n = read_chunk(&mut stdout, &mut out_buf) => match n {
+                Some(n) => if tx.send(frame(STDOUT, &out_buf[..n])).await.is_err() { break false },
+                None => stdout = None,
             },
-            n = read_chunk(&mut session.stderr, &mut err_buf) => match n {
-                Some(n) => if tx.send(frame(STDERR, &err_buf[..n])).await.is_err() { return },
-                None => session.stderr = None,
+            n = read_chunk(&mut stderr, &mut err_buf) => match n {
+                Some(n) => if tx.send(frame(STDERR, &err_buf[..n])).await.is_err() { break false },
+                None => stderr = None,
             },
             code = &mut exit_rx, if exit.is_none() => {
                 exit = Some(code.unwrap_or(-1));
             },
-            msg = rx.next(), if client_open => match msg {
-                Some(Ok(Message::Binary(data))) => {
-                    handle_input(&data, &mut session.stdin, &session.resize, v5).await;
-                }
-                Some(Ok(Message::Text(text))) => {
-                    handle_input(text.as_bytes(), &mut session.stdin, &session.resize, v5).await;
-                }
-                Some(Ok(_)) => {}
-                // The client went away: stdin ends; the process is left to finish.
-                Some(Err(_)) | None => {
-                    session.stdin = None;
-                    client_open = false;
-                    if exit.is_some() || attach { return; }
-                }
+            // The client went away: stdin has ended; the process is left to finish (an
+            // attached client detaches).
+            _ = &mut client_gone, if !gone => {
+                gone = true;
+                if exit.is_some() || attach { break false }
             },
         }
-    }
-    let status = if attach {
-        exit_status(0)
-    } else {
-        exit_status(exit.unwrap_or(-1))
     };
-    let _ = tx.send(frame(ERROR, status.to_string().as_bytes())).await;
-    let _ = tx
-        .send(Message::Close(Some(CloseFrame {
-            code: 1000,
-            reason: "".into(),
-        })))
-        .await;
+    if finished {
+        let status = if attach {
+            exit_status(0)
+        } else {
+            exit_status(exit.unwrap_or(-1))
+        };
+        let _ = tx.send(frame(ERROR, status.to_string().as_bytes())).await;
+        let _ = tx
+            .send(Message::Close(Some(CloseFrame {
+                code: 1000,
+                reason: "".into(),
+            })))
+            .await;
+    }
+    input.abort();
+}
+
+/// Reads the client's frames into the process until the client goes away, then ends stdin and
+/// says so on `gone`.
+async fn read_client(
+    mut rx: futures::stream::SplitStream<WebSocket>,
+    mut stdin: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
+    resize: Option<tokio::sync::mpsc::Sender<(u16, u16)>>,
+    v5: bool,
+    gone: tokio::sync::oneshot::Sender<()>,
+) {
+    while let Some(Ok(msg)) = rx.next().await {
+        match msg {
+            Message::Binary(data) => handle_input(&data, &mut stdin, &resize, v5).await,
+            Message::Text(text) => handle_input(text.as_bytes(), &mut stdin, &resize, v5).await,
+            _ => {}
+        }
+    }
+    drop(stdin);
+    let _ = gone.send(());
 }
 
 /// Applies one client frame: stdin data, a resize, or (v5) the close of stdin.
