@@ -420,7 +420,10 @@ fn seed_002_nginx_identity_content_scaling_and_claims() {
         "web-1\n"
     );
 
-    let deleted = c.ok(&["delete", "pod", "-l", "app=nginx"]);
+    // `--wait=false`: the node confirms a deletion within milliseconds and the controller
+    // recreates the pod under the same name at once; kubectl's own wait can miss that
+    // (see README, known gaps). The test waits for the new pods itself.
+    let deleted = c.ok(&["delete", "pod", "-l", "app=nginx", "--wait=false"]);
     assert!(
         deleted.contains("pod \"web-0\" deleted") && deleted.contains("pod \"web-1\" deleted"),
         "{deleted}"
@@ -434,11 +437,14 @@ fn seed_002_nginx_identity_content_scaling_and_claims() {
     c.rollout("web");
     for pod in ["web-0", "web-1"] {
         assert_eq!(c.exec(pod, &["hostname"]).trim(), pod);
-        assert_eq!(
-            c.exec_eventually(pod, &["wget", "-qO-", "http://localhost/"]),
-            format!("{pod}\n"),
-            "{pod} serves the content it wrote before it was deleted"
-        );
+        // The content it wrote before it was deleted. Eventually: one run saw a single empty
+        // answer from a just-started nginx (not understood yet; see the issue note); lost data
+        // would never come back and fails here.
+        let want = format!("{pod}\n");
+        eventually(&format!("{pod} to serve the content it wrote"), || {
+            let o = c.run(&["exec", pod, "--", "wget", "-qO-", "http://localhost/"]);
+            (o.code == 0 && o.stdout == want).then_some(())
+        });
     }
 
     // nginx logs its requests to the container's output.
@@ -637,7 +643,7 @@ fn seed_001_redis_value_survives_pod_deletion_and_pods_resolve_each_other() {
         "{looked_up}"
     );
 
-    let out = c.ok(&["delete", "po", "redis-pv-sts-0"]);
+    let out = c.ok(&["delete", "po", "redis-pv-sts-0", "--wait=false"]);
     assert!(out.contains("pod \"redis-pv-sts-0\" deleted"), "{out}");
     let new0 = c.ready_pod("redis-pv-sts-0", Some(&uid(&pod0)));
     assert_eq!(

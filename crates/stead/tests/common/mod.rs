@@ -37,4 +37,3 @@ pub fn sweep(data: &Path) -> usize {
     .join()
     .unwrap_or(0)
 }
-
