@@ -254,8 +254,11 @@ async fn a_bound_pod_runs_restarts_and_leaves_only_after_its_sandbox() -> Result
     // Deleted: the pod object goes only after the sandbox is gone.
     pods.delete("web-0", &DeleteParams::default()).await?;
     eventually("web-0 to leave the API", || async {
+        let present = pods.get_opt("web-0").await?;
+        // Sampled after the GET: the sandbox goes before the pod object, so once the object is
+        // seen gone, the sandbox must be gone too.
         let sandbox_left = !runtime.sandboxes().is_empty();
-        match pods.get_opt("web-0").await? {
+        match present {
             Some(_) => Ok(None),
             None if sandbox_left => bail!("the pod left the API before its sandbox was removed"),
             None => Ok(Some(())),
