@@ -52,14 +52,7 @@ impl Drop for Node {
                 .enable_all()
                 .build()
                 .unwrap();
-            tokio.block_on(async {
-                if let Ok((sandboxes, _)) = rt.list().await {
-                    for s in sandboxes {
-                        let _ = rt.remove_sandbox(&s.id, Duration::ZERO).await;
-                    }
-                }
-            });
-            let _ = rt.teardown_node();
+            let _ = tokio.block_on(rt.reset());
         })
         .join();
     }

@@ -204,8 +204,20 @@ impl SandboxRuntime {
         self.inner.cgroups.memory_dir(sandbox, container)
     }
 
+    /// Removes every sandbox (no grace period), then the node itself ([`Self::teardown_node`]):
+    /// what a node that goes away for good leaves behind (tests). Returns how many sandboxes
+    /// there were; a sandbox that cannot be removed does not stop the rest.
+    pub async fn reset(&self) -> Result<usize, RuntimeError> {
+        let (sandboxes, _) = self.list().await?;
+        for s in &sandboxes {
+            let _ = self.remove_sandbox(&s.id, Duration::ZERO).await;
+        }
+        self.teardown_node()?;
+        Ok(sandboxes.len())
+    }
+
     /// Removes the node network namespace (its bind mount and file) and the runtime's parent
-    /// cgroups: for tearing down a node (tests). Remove every sandbox first.
+    /// cgroups: for tearing down a node (tests). Remove every sandbox first ([`Self::reset`]).
     pub fn teardown_node(&self) -> Result<(), RuntimeError> {
         // The service proxy's nft table dies with the namespace; removing it first also cleans
         // up when something else still holds the namespace open. Missing `nft`: nothing to do.
