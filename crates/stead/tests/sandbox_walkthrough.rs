@@ -160,6 +160,56 @@ impl Cluster {
         }
     }
 
+    /// Runs kubectl with a terminal (`script` from util-linux), typing `input`; returns what the
+    /// terminal showed (lines end in `\r\n`).
+    fn run_with_terminal(&self, args: &[&str], input: &str) -> String {
+        let line = std::iter::once("kubectl")
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut script = Command::new("script");
+        script
+            .args(["-qec", &line, "/dev/null"])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", self.dir.path().join("home"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = script.spawn().expect("run script (util-linux)");
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.as_bytes().to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let o = child.wait_with_output().unwrap();
+        let _ = writer.join();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "kubectl {args:?} failed:\n{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    }
+
+    /// Starts `kubectl port-forward TARGET :PORT` and waits for the local port it chose.
+    fn port_forward(&self, target: &str, port: u16) -> (Child, u16) {
+        let mut child = self
+            .command(&["port-forward", target, &format!(":{port}")])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // "Forwarding from 127.0.0.1:43121 -> 80"
+        let first = lines.next().expect("port-forward output").unwrap();
+        let local = first
+            .strip_prefix("Forwarding from 127.0.0.1:")
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("port-forward said {first:?}"));
+        // Keep draining what it prints so it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        (child, local)
+    }
+
     fn run(&self, args: &[&str]) -> Out {
         self.run_with_stdin(args, b"")
     }
@@ -420,6 +470,41 @@ fn seed_002_nginx_identity_content_scaling_and_claims() {
         "web-1\n"
     );
 
+    // The seed's DNS check, as typed: a throw-away busybox pod with a terminal resolves each
+    // pod's stable name to that pod's address.
+    let typed = c.run_with_terminal(
+        &[
+            "run",
+            "-i",
+            "--tty",
+            "--image",
+            "busybox:1.28",
+            "dns-test",
+            "--restart=Never",
+            "--rm",
+        ],
+        "nslookup web-0.nginx; nslookup web-1.nginx; exit\n",
+    );
+    for (name, pod) in [("web-0.nginx", &web0), ("web-1.nginx", &web1)] {
+        let ip = pod["status"]["podIP"].as_str().unwrap();
+        let answer = format!("Name:      {name}\r\nAddress 1: {ip}\r\n");
+        assert!(typed.contains(&answer), "no {answer:?} in:\n{typed}");
+    }
+    eventually("dns-test removed (--rm)", || {
+        c.pod("dns-test").is_none().then_some(())
+    });
+
+    // `kubectl port-forward` to a pod and to the Service: a local port serves the pod's page.
+    let (mut forward, port) = c.port_forward("pod/web-0", 80);
+    assert_eq!(http_get(port), "web-0\n");
+    let _ = forward.kill();
+    let _ = forward.wait();
+    let (mut forward, port) = c.port_forward("svc/nginx", 80);
+    let body = http_get(port);
+    assert!(body == "web-0\n" || body == "web-1\n", "{body:?}");
+    let _ = forward.kill();
+    let _ = forward.wait();
+
     // `--wait=false`: the node confirms a deletion within milliseconds and the controller
     // recreates the pod under the same name at once; kubectl's own wait can miss that
     // (see README, known gaps). The test waits for the new pods itself.
@@ -550,6 +635,21 @@ fn seed_002_nginx_identity_content_scaling_and_claims() {
     let left = c.json(&["get", "pvc"]);
     assert_eq!(left["items"].as_array().unwrap().len(), 4);
     c.finish();
+}
+
+/// The body of `GET /` from 127.0.0.1:`port`.
+fn http_get(port: u16) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    assert!(head.starts_with("HTTP/1.1 200"), "{answer}");
+    body.to_string()
 }
 
 /// When condition `kind` of an object last changed.

@@ -4,7 +4,10 @@
 //! (the version the walkthroughs name), through the resolv.conf search list with `ndots` as
 //! libc does. Busybox 1.29 and later query a dotted name like `web-0.nginx` only as written, so
 //! inside a cluster it never resolves. [`NSLOOKUP`], first on `PATH`, tries the candidates in
-//! libc's order with the real applet and prints the first answer in 1.28's layout.
+//! libc's order with the real applet and prints the first answer in 1.28's layout. Debian's
+//! busybox shell runs its own applets ahead of `PATH`, so an interactive `sh` (the image's
+//! `Cmd`, as in `kubectl run -i --tty ... busybox:1.28`) reads [`SHRC`] through `ENV`, which
+//! points the name `nslookup` at the wrapper; `sh -c nslookup ...` still gets the applet.
 
 use crate::docker_save::RunConfig;
 use crate::error::Result;
@@ -15,13 +18,17 @@ pub(crate) fn plan() -> Result<(Tree, RunConfig)> {
     let mut tree = root_layout(&[])?;
     add_busybox(&mut tree)?;
     tree.file("usr/local/bin/nslookup", 0o755, NSLOOKUP)?;
+    tree.file("etc/shrc", 0o644, SHRC)?;
     let run = RunConfig {
         cmd: vec!["sh".to_owned()],
-        env: vec![PATH_ENV.to_owned()],
+        env: vec![PATH_ENV.to_owned(), "ENV=/etc/shrc".to_owned()],
         ..RunConfig::default()
     };
     Ok((tree, run))
 }
+
+/// Read by interactive shells (`ENV`): `nslookup` is the wrapper, not the applet.
+pub const SHRC: &str = "nslookup() { /usr/local/bin/nslookup \"$@\"; }\n";
 
 /// `nslookup NAME [SERVER]` with the search list applied, as busybox 1.28 (through libc) did.
 pub const NSLOOKUP: &str = r#"#!/bin/sh
