@@ -426,6 +426,95 @@ fn kubectl_1_27_walkthrough() {
 }
 
 #[test]
+fn node_ports_are_allocated_unique_and_given_back() {
+    let server = start_server();
+    let k = Kubectl {
+        bin: kubectl_binary(33),
+        server: &server,
+    };
+    let node_port = |name: &str| {
+        k.json(&["get", "svc", name])["spec"]["ports"][0]["nodePort"]
+            .as_u64()
+            .map(|n| n.to_string())
+    };
+    k.ok(&["create", "service", "nodeport", "a", "--tcp=80:8080"]);
+    let taken = node_port("a").expect("a node port");
+    assert!(
+        (30000..=32767).contains(&taken.parse::<u32>().unwrap()),
+        "{taken}"
+    );
+    let row = k.ok(&["get", "svc", "a", "--no-headers"]);
+    assert!(row.contains(&format!("80:{taken}/TCP")), "{row}");
+
+    // Taken, or outside the range: refused with upstream's reason, nothing created.
+    let o = k.run(&[
+        "create",
+        "service",
+        "nodeport",
+        "b",
+        "--tcp=81:81",
+        "--node-port",
+        &taken,
+    ]);
+    assert_ne!(o.code, 0);
+    assert!(
+        o.stderr.contains(&format!(
+            "spec.ports[0].nodePort: Invalid value: {taken}: provided port is already allocated"
+        )),
+        "{}",
+        o.stderr
+    );
+    let o = k.run(&[
+        "create",
+        "service",
+        "nodeport",
+        "c",
+        "--tcp=80:80",
+        "--node-port=80",
+    ]);
+    assert!(
+        o.stderr.contains(
+            "provided port is not in the valid range. The range of valid ports is 30000-32767"
+        ),
+        "{}",
+        o.stderr
+    );
+    assert_ne!(k.run(&["get", "svc", "b"]).code, 0);
+
+    // An update that leaves the port out keeps it; a change to ClusterIP gives it back.
+    k.ok(&["label", "svc", "a", "tier=web"]);
+    assert_eq!(node_port("a").as_deref(), Some(taken.as_str()));
+    k.ok(&[
+        "patch",
+        "svc",
+        "a",
+        "-p",
+        r#"{"spec":{"type":"ClusterIP"}}"#,
+    ]);
+    assert_eq!(node_port("a"), None);
+    k.ok(&[
+        "create",
+        "service",
+        "nodeport",
+        "b",
+        "--tcp=81:81",
+        "--node-port",
+        &taken,
+    ]);
+    // Deleting the Service gives it back too.
+    k.ok(&["delete", "svc", "b"]);
+    k.ok(&[
+        "create",
+        "service",
+        "nodeport",
+        "d",
+        "--tcp=82:82",
+        "--node-port",
+        &taken,
+    ]);
+}
+
+#[test]
 fn a_second_server_on_the_same_data_dir_fails_with_one_line() {
     let server = start_server();
     let data = server.kubeconfig.parent().unwrap();
