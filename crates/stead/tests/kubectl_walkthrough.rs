@@ -437,7 +437,15 @@ fn node_ports_are_allocated_unique_and_given_back() {
             .as_u64()
             .map(|n| n.to_string())
     };
-    k.ok(&["create", "service", "nodeport", "a", "--tcp=80:8080"]);
+    // `kubectl create service nodeport NAME --tcp=PORT:PORT [--node-port=N]`.
+    let create = |name: &str, port: &str, node_port: Option<&str>| {
+        let tcp = format!("--tcp={port}:{port}");
+        let mut args = vec!["create", "service", "nodeport", name, &tcp];
+        let flag = node_port.map(|n| format!("--node-port={n}"));
+        args.extend(flag.as_deref());
+        k.run(&args)
+    };
+    assert_eq!(create("a", "80", None).code, 0);
     let taken = node_port("a").expect("a node port");
     assert!(
         (30000..=32767).contains(&taken.parse::<u32>().unwrap()),
@@ -447,15 +455,7 @@ fn node_ports_are_allocated_unique_and_given_back() {
     assert!(row.contains(&format!("80:{taken}/TCP")), "{row}");
 
     // Taken, or outside the range: refused with upstream's reason, nothing created.
-    let o = k.run(&[
-        "create",
-        "service",
-        "nodeport",
-        "b",
-        "--tcp=81:81",
-        "--node-port",
-        &taken,
-    ]);
+    let o = create("b", "81", Some(&taken));
     assert_ne!(o.code, 0);
     assert!(
         o.stderr.contains(&format!(
@@ -464,14 +464,7 @@ fn node_ports_are_allocated_unique_and_given_back() {
         "{}",
         o.stderr
     );
-    let o = k.run(&[
-        "create",
-        "service",
-        "nodeport",
-        "c",
-        "--tcp=80:80",
-        "--node-port=80",
-    ]);
+    let o = create("c", "80", Some("80"));
     assert!(
         o.stderr.contains(
             "provided port is not in the valid range. The range of valid ports is 30000-32767"
@@ -492,26 +485,10 @@ fn node_ports_are_allocated_unique_and_given_back() {
         r#"{"spec":{"type":"ClusterIP"}}"#,
     ]);
     assert_eq!(node_port("a"), None);
-    k.ok(&[
-        "create",
-        "service",
-        "nodeport",
-        "b",
-        "--tcp=81:81",
-        "--node-port",
-        &taken,
-    ]);
+    assert_eq!(create("b", "81", Some(&taken)).code, 0);
     // Deleting the Service gives it back too.
     k.ok(&["delete", "svc", "b"]);
-    k.ok(&[
-        "create",
-        "service",
-        "nodeport",
-        "d",
-        "--tcp=82:82",
-        "--node-port",
-        &taken,
-    ]);
+    assert_eq!(create("d", "82", Some(&taken)).code, 0);
 }
 
 #[test]
