@@ -167,15 +167,17 @@ impl Keyed {
         mode: u32,
         optional: bool,
     ) -> Result<Vec<File>, VolumeError> {
-        let (missing_key, not_found): (fn(String) -> VolumeError, fn(String) -> VolumeError) =
-            match self {
-                Keyed::ConfigMap => (VolumeError::ConfigMapKey, VolumeError::ConfigMapNotFound),
-                Keyed::Secret => (VolumeError::SecretKey, VolumeError::SecretNotFound),
-            };
+        let missing_key = match self {
+            Keyed::ConfigMap => VolumeError::ConfigMapKey,
+            Keyed::Secret => VolumeError::SecretKey,
+        };
         match self.data(refs, name) {
             Some(d) => select(&d, items, mode, optional, missing_key),
             None if optional => Ok(vec![]),
-            None => Err(not_found(name.to_string())),
+            None => Err(match self {
+                Keyed::ConfigMap => VolumeError::ConfigMapNotFound(name.to_string()),
+                Keyed::Secret => VolumeError::SecretNotFound(name.to_string()),
+            }),
         }
     }
 }

@@ -41,7 +41,7 @@ pub fn wanted(svc: &Value) -> bool {
 pub fn in_use(svc: &Value) -> BTreeSet<u16> {
     ports(svc)
         .iter()
-        .filter_map(|p| node_port(p))
+        .filter_map(node_port)
         .filter(|n| RANGE.contains(n))
         .collect()
 }
