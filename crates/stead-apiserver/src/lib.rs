@@ -134,8 +134,25 @@ fn load_or_create_token(dir: &Path) -> Result<String, StartError> {
     Ok(token)
 }
 
-/// Starts the API server: returns once it accepts connections and the kubeconfig is written.
+/// Starts the API server on the embedded store under the data dir: returns once it accepts
+/// connections and the kubeconfig is written.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    start_on(config, None).await
+}
+
+/// [`start`] on `store` (e.g. etcd) instead of the embedded store; the data dir still holds the
+/// TLS material, the token and the kubeconfig.
+pub async fn start_with_store(
+    config: ServerConfig,
+    store: Arc<dyn Storage>,
+) -> Result<RunningServer, StartError> {
+    start_on(config, Some(store)).await
+}
+
+async fn start_on(
+    config: ServerConfig,
+    store: Option<Arc<dyn Storage>>,
+) -> Result<RunningServer, StartError> {
     // Bind first: a taken port fails before anything is written.
     let listener = TcpListener::bind(config.listen)
         .await
@@ -164,11 +181,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let tls_config = Arc::new(pki.server_config()?);
     let token = load_or_create_token(dir)?;
 
-    let db_dir = dir.join("db");
-    std::fs::create_dir_all(&db_dir).map_err(data_dir_error(&db_dir))?;
-    let store: Arc<dyn Storage> = Arc::new(stead_storage::embedded::EmbeddedStore::open(
-        &db_dir.join("stead.redb"),
-    )?);
+    let store: Arc<dyn Storage> = match store {
+        Some(store) => store,
+        None => {
+            let db_dir = dir.join("db");
+            std::fs::create_dir_all(&db_dir).map_err(data_dir_error(&db_dir))?;
+            Arc::new(stead_storage::embedded::EmbeddedStore::open(
+                &db_dir.join("stead.redb"),
+            )?)
+        }
+    };
     let registry = Registry::new(store, config.features);
     bootstrap::ensure_defaults(&registry)
         .await
