@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
 const WEB_YAML: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -35,27 +37,12 @@ impl Drop for Server {
 /// server stops, so a chatty server could fill the pipe).
 fn start(extra: &[&str], capture_stderr: bool) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stead"))
-        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(if capture_stderr {
-            Stdio::piped()
-        } else {
-            Stdio::inherit()
-        })
-        .spawn()
-        .expect("spawn stead server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let kubeconfig = PathBuf::from(
-        line.trim()
-            .strip_prefix("export KUBECONFIG=")
-            .unwrap_or_else(|| panic!("export line, got {line:?}")),
-    );
+    let stderr = if capture_stderr {
+        Stdio::piped()
+    } else {
+        Stdio::inherit()
+    };
+    let (child, kubeconfig) = common::spawn_server(&dir.path().join("data"), extra, stderr);
     Server {
         child,
         kubeconfig,

@@ -8,6 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+mod common;
+
 const WEB_YAML: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/e2e/manifests/web.yaml"
@@ -29,29 +31,8 @@ impl Drop for Server {
 
 fn start_server() -> Server {
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stead"))
-        .args([
-            "server",
-            "--disable-agent",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn stead server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let kubeconfig = PathBuf::from(
-        line.trim()
-            .strip_prefix("export KUBECONFIG=")
-            .expect("export line"),
-    );
-    assert!(kubeconfig.exists());
+    let (child, kubeconfig) =
+        common::spawn_server(data.path(), &["--disable-agent"], Stdio::inherit());
     Server {
         child,
         kubeconfig,
