@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod bootstrap;
+mod compactor;
 pub mod discovery;
 pub mod handlers;
 pub mod kubeconfig;
@@ -79,6 +80,7 @@ pub struct RunningServer {
     pub app: Arc<App>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    compactor: tokio::task::JoinHandle<()>,
     _lock: File,
 }
 
@@ -89,6 +91,7 @@ impl RunningServer {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
+        self.compactor.abort();
     }
 
     /// Marks the server ready: `/readyz` answers 200 from now on.
@@ -191,6 +194,7 @@ async fn start_on(
             )?)
         }
     };
+    let history = store.clone();
     let registry = Registry::new(store, config.features);
     bootstrap::ensure_defaults(&registry)
         .await
@@ -227,6 +231,7 @@ async fn start_on(
     std::fs::write(&tmp, text).map_err(data_dir_error(&tmp))?;
     std::fs::rename(&tmp, &kubeconfig).map_err(data_dir_error(&kubeconfig))?;
 
+    let compactor = tokio::spawn(compactor::run(history, compactor::INTERVAL));
     let (tx, rx) = oneshot::channel();
     let router = app::router(app.clone());
     let task = tokio::spawn(serve::serve(listener, Some(tls_config), router, async {
@@ -238,6 +243,7 @@ async fn start_on(
         app,
         shutdown: Some(tx),
         task,
+        compactor,
         _lock: lock,
     })
 }
