@@ -437,3 +437,56 @@ async fn parallel_scale_down_fixes_each_claims_refs_before_deleting_its_pod() {
         [("Pod", "web-3")]
     );
 }
+
+#[tokio::test]
+async fn a_claim_under_another_controller_gets_one_warning_per_interval() {
+    // Ref: spec §4.9 rule 2 (ConflictingController, upstream's message)
+    let fake = world_with(new_set(
+        1,
+        json!({
+            "persistentVolumeClaimRetentionPolicy": {"whenScaled": "Delete"},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1"}}}}]
+        }),
+    ));
+    let waiting = quiet();
+    sync(&fake, &waiting).await;
+    run_all(&fake);
+    fake.edit(|w| {
+        let claim = w.claims.get_mut("data-web-0").expect("claim created");
+        claim.metadata.owner_references = Some(vec![
+            serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "cm-uid",
+                "controller": true
+            }))
+            .expect("valid ref"),
+        ]);
+    });
+    for _ in 0..3 {
+        sync(&fake, &waiting).await;
+    }
+    let warnings: Vec<_> = fake
+        .world()
+        .events
+        .into_iter()
+        .filter(|e| e.reason == "ConflictingController")
+        .collect();
+    assert_eq!(warnings.len(), 1, "rate-limited: {warnings:?}");
+    assert_eq!(warnings[0].severity, Severity::Warning);
+    assert_eq!(
+        warnings[0].note,
+        "PersistentVolumeClaim data-web-0 has a conflicting OwnerReference that acts as a manging controller, the retention policy is ignored for this claim"
+    );
+    assert_eq!(
+        warnings[0].related,
+        Some(Related::Claim("data-web-0".into()))
+    );
+    // The claim's refs stay as the other controller left them.
+    let refs = fake.world().claims["data-web-0"]
+        .metadata
+        .owner_references
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0].kind, "ConfigMap");
+}

@@ -149,6 +149,38 @@ pub fn has_unexpected_controller(
         .any(|r| r.controller == Some(true) && !s.matches(r) && !p.matches(r))
 }
 
+/// Upstream `hasUnexpectedController`, which decides the `ConflictingController` Warning
+/// (§4.9 rule 2): the policy is not Retain/Retain and the claim is managed by someone else — a
+/// controller ref that is neither this set nor this pod, or a ref to an earlier incarnation of
+/// either (same name, other uid).
+pub fn has_conflicting_controller(
+    set: &StatefulSet,
+    pod: &Pod,
+    claim: &PersistentVolumeClaim,
+) -> bool {
+    let policy = spec::retention_policy(set);
+    if policy.when_scaled == Retention::Retain && policy.when_deleted == Retention::Retain {
+        return false;
+    }
+    let (s, p) = (set_owner(set), pod_owner(pod));
+    refs(claim).iter().any(|r| {
+        if s.matches(r) {
+            return r.uid != s.uid;
+        }
+        if p.matches(r) {
+            return r.uid != p.uid;
+        }
+        r.controller == Some(true)
+    })
+}
+
+/// The `ConflictingController` Warning's message, in upstream's words (typo included).
+pub fn conflicting_controller_message(claim: &str) -> String {
+    format!(
+        "PersistentVolumeClaim {claim} has a conflicting OwnerReference that acts as a manging controller, the retention policy is ignored for this claim"
+    )
+}
+
 /// `isClaimOwnerUpToDate` (§4.9 rules 1–4).
 pub fn claim_refs_up_to_date(set: &StatefulSet, pod: &Pod, claim: &PersistentVolumeClaim) -> bool {
     let (s, p) = (set_owner(set), pod_owner(pod));

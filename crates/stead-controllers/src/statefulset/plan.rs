@@ -13,7 +13,7 @@ use stead_api::selector::LabelSelector;
 
 use super::action::{Action, BlockReason, DeleteReason, Features, Plan};
 use super::adopt::{claim_pods, owned_revisions};
-use super::claims::{claim_refs_update, has_stale_pod_ref, pod_claims};
+use super::claims::{claim_refs_update, has_conflicting_controller, has_stale_pod_ref, pod_claims};
 use super::health::{
     available_in, is_created, is_failed, is_healthy, is_pending, is_running_and_ready,
     is_succeeded, is_terminating,
@@ -120,6 +120,7 @@ pub fn plan(
         blocked: None,
         claims_created: BTreeSet::new(),
         claims_updated: BTreeSet::new(),
+        conflicting_claims: Vec::new(),
         current: (current_name.clone(), current_template),
         update: (update_name.clone(), update_template),
     };
@@ -163,6 +164,7 @@ pub fn plan(
         actions: sync.actions,
         blocked_on: sync.blocked,
         requeue_after,
+        conflicting_claims: sync.conflicting_claims,
     })
 }
 
@@ -189,11 +191,13 @@ struct Sync<'a> {
     blocked: Option<(String, BlockReason)>,
     claims_created: BTreeSet<String>,
     claims_updated: BTreeSet<String>,
+    /// Claims found under another controller by [`Sync::fix_claim_refs`], each once.
+    conflicting_claims: Vec<String>,
     current: (String, PodTemplateSpec),
     update: (String, PodTemplateSpec),
 }
 
-impl Sync<'_> {
+impl<'a> Sync<'a> {
     /// §4.4–§4.7 after the revisions are known. Leaves the recomputed counters in `status`.
     fn run(&mut self, managed: &[&Pod], status: &mut StatefulSetStatus, features: Features) {
         let set = self.set;
@@ -477,7 +481,7 @@ impl Sync<'_> {
         }
     }
 
-    fn find_claim(&self, name: &str) -> Option<&PersistentVolumeClaim> {
+    fn find_claim(&self, name: &str) -> Option<&'a PersistentVolumeClaim> {
         self.claims.get(name).copied()
     }
 
@@ -517,16 +521,22 @@ impl Sync<'_> {
     }
 
     /// `UpdatePodClaimForRetentionPolicy`: rewrite the refs of existing claims that are not as the
-    /// policy wants (claims missing from the snapshot are skipped).
+    /// policy wants (claims missing from the snapshot are skipped), noting claims that another
+    /// controller manages (upstream's `ConflictingController` Warning).
     fn fix_claim_refs(&mut self, pod: &Pod) {
         for claim in pod_claims(self.set, get_ordinal(pod)) {
             let name = claim.metadata.name.unwrap_or_default();
-            if self.claims_updated.contains(&name) {
-                continue;
-            }
             let Some(existing) = self.find_claim(&name) else {
                 continue;
             };
+            if has_conflicting_controller(self.set, pod, existing)
+                && !self.conflicting_claims.contains(&name)
+            {
+                self.conflicting_claims.push(name.clone());
+            }
+            if self.claims_updated.contains(&name) {
+                continue;
+            }
             if let Some(owner_references) = claim_refs_update(self.set, pod, existing) {
                 self.claims_updated.insert(name.clone());
                 self.actions.push(Action::UpdateClaimOwnerRefs {

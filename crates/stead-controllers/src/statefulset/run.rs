@@ -36,7 +36,8 @@ pub struct Config {
     pub workers: usize,
     /// Per-key backoff after errors.
     pub backoff: Backoff,
-    /// At most one `Waiting` event per set, pod and reason in this interval.
+    /// At most one `Waiting` event per set, pod and reason, and one `ConflictingController`
+    /// Warning per set and claim, in this interval.
     pub waiting_interval: Duration,
     /// Counts finished syncs per key, for tests that must observe "nothing happened across
     /// several syncs".

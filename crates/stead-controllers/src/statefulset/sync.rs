@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use tokio::time::Instant;
 
 use super::action::{Action, BlockReason, DeleteReason, Features, Plan};
+use super::claims::conflicting_controller_message;
 use super::effects::{Related, SetEvent, Severity, StatefulSetEffects};
 use super::execute::{ExecError, Executed, execute};
 use super::plan::{PlanError, plan};
@@ -67,7 +68,9 @@ pub struct SyncOutcome {
     pub requeue: Requeue,
 }
 
-/// Rate limit of the `Waiting` events: at most one per set, pod and reason per `interval`.
+/// Rate limit of the events a sync repeats while nothing changes (`Waiting`,
+/// `ConflictingController`): at most one per set, subject (pod or claim) and kind per
+/// `interval` — what upstream's event correlator does to repeated events.
 #[derive(Debug)]
 pub struct WaitingEvents {
     interval: Duration,
@@ -82,10 +85,10 @@ impl WaitingEvents {
         }
     }
 
-    /// Whether an event for `(set, pod, kind)` may be emitted at `now` (and notes it if so).
-    pub fn admit(&self, set: &str, pod: &str, kind: &'static str, now: Instant) -> bool {
+    /// Whether an event for `(set, subject, kind)` may be emitted at `now` (and notes it if so).
+    pub fn admit(&self, set: &str, subject: &str, kind: &'static str, now: Instant) -> bool {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (set.to_string(), pod.to_string(), kind);
+        let key = (set.to_string(), subject.to_string(), kind);
         match last.get(&key) {
             Some(at) if now.saturating_duration_since(*at) < self.interval => false,
             _ => {
@@ -142,7 +145,8 @@ pub fn waiting_note(pod: &str, reason: &BlockReason) -> Option<(&'static str, St
 }
 
 /// One sync: plan, execute, write status (§4.8), record a rate-limited `Waiting` event naming
-/// what blocks progress, and say when to requeue.
+/// what blocks progress and rate-limited `ConflictingController` Warnings (§4.9 rule 2), and say
+/// when to requeue.
 pub async fn sync_set<E: StatefulSetEffects>(
     effects: &E,
     snapshot: &Snapshot,
@@ -208,6 +212,20 @@ pub async fn sync_set<E: StatefulSetEffects>(
             related: Some(Related::Pod(pod.clone())),
         };
         effects.record(set, event).await;
+    }
+
+    // §4.9 rule 2: upstream warns each time its retention routine meets such a claim.
+    for claim in &plan.conflicting_claims {
+        if waiting.admit(&key, claim, "ConflictingController", Instant::now()) {
+            let event = SetEvent {
+                severity: Severity::Warning,
+                reason: "ConflictingController".into(),
+                action: "Update",
+                note: conflicting_controller_message(claim),
+                related: Some(Related::Claim(claim.clone())),
+            };
+            effects.record(set, event).await;
+        }
     }
 
     let requeue = if error.is_some() || plan.blocked_on.as_ref().is_some_and(|(_, r)| r.is_error())
