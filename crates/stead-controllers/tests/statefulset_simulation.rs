@@ -2,10 +2,12 @@
 //! batching, "already done" answers, events, status writes after partial failures, the
 //! `Waiting` events, and convergence of a world with injected failures (the test plays kubelet).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use serde_json::json;
 use stead_controllers::statefulset::effects::{EffectError, Related, Severity};
 use stead_controllers::statefulset::fake::{FakeEffects, Op, World};
@@ -53,9 +55,9 @@ fn snapshot(fake: &FakeEffects) -> Snapshot {
     let w = fake.world();
     Snapshot {
         set: w.sets.get("web").cloned().unwrap_or_default(),
-        pods: w.pods.values().cloned().collect(),
-        claims: w.claims.values().cloned().collect(),
-        revisions: w.revisions.values().cloned().collect(),
+        pods: w.pods.values().cloned().map(Arc::new).collect(),
+        claims: w.claims.values().cloned().map(Arc::new).collect(),
+        revisions: w.revisions.values().cloned().map(Arc::new).collect(),
     }
 }
 
@@ -210,7 +212,8 @@ async fn already_existing_pods_and_vanished_deletes_count_as_done() {
     // A stale cache: the snapshot misses a pod the server has, or shows one already deleted.
     let fake = world_with(new_set(1, json!({})));
     let set = snapshot(&fake).set;
-    let p = plan(&set, &[], &[], &[], now(&fake), FEATURES).expect("plan");
+    let none: (&[Pod], &[PersistentVolumeClaim], &[ControllerRevision]) = (&[], &[], &[]);
+    let p = plan(&set, none.0, none.1, none.2, now(&fake), FEATURES).expect("plan");
     let creates: Vec<Action> = p
         .actions
         .into_iter()

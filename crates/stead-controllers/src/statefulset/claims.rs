@@ -16,6 +16,24 @@ pub fn claim_name(template: &str, set_name: &str, ordinal: i32) -> String {
     format!("{template}-{set_name}-{ordinal}")
 }
 
+/// The names of the claims the pod at `ordinal` uses, in template order (what [`pod_claims`]
+/// names, without building the claims).
+pub fn pod_claim_names(set: &StatefulSet, ordinal: i32) -> Vec<String> {
+    set.spec
+        .as_ref()
+        .and_then(|s| s.volume_claim_templates.as_deref())
+        .unwrap_or(&[])
+        .iter()
+        .map(|t| {
+            claim_name(
+                t.metadata.name.as_deref().unwrap_or(""),
+                spec::name(set),
+                ordinal,
+            )
+        })
+        .collect()
+}
+
 /// The claims the pod at `ordinal` uses, one per `volumeClaimTemplates` entry, in template order:
 /// a copy of the template renamed, moved to the set's namespace, labelled with the template labels
 /// overlaid by `selector.matchLabels`, without owner references and without status.

@@ -130,15 +130,11 @@ struct Stores {
     revisions: Store<ControllerRevision>,
 }
 
-fn in_namespace<K>(store: &Store<K>, ns: &str) -> Vec<K>
+fn in_namespace<K>(store: &Store<K>, ns: &str) -> Vec<Arc<K>>
 where
     K: Clone + Resource<DynamicType = ()> + 'static,
 {
-    store
-        .state_filter(|o| o.meta().namespace.as_deref() == Some(ns))
-        .into_iter()
-        .map(|o| (*o).clone())
-        .collect()
+    store.state_filter(|o| o.meta().namespace.as_deref() == Some(ns))
 }
 
 impl Stores {

@@ -3,7 +3,7 @@
 //! [`sync_set`]; the run loop feeds it snapshots from its caches, tests from a fake world.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -19,13 +19,14 @@ use super::plan::{PlanError, plan};
 use super::spec;
 use super::status::status_needs_update;
 
-/// What one sync reads: the set and the cached objects of its namespace.
+/// What one sync reads: the set and the cached objects of its namespace, shared with the caches
+/// (a sync never copies the pods it reads).
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub set: StatefulSet,
-    pub pods: Vec<Pod>,
-    pub claims: Vec<PersistentVolumeClaim>,
-    pub revisions: Vec<ControllerRevision>,
+    pub pods: Vec<Arc<Pod>>,
+    pub claims: Vec<Arc<PersistentVolumeClaim>>,
+    pub revisions: Vec<Arc<ControllerRevision>>,
 }
 
 /// When to sync the set again without an event.
