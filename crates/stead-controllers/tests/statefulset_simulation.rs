@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use serde_json::json;
 use stead_controllers::statefulset::effects::{EffectError, Related, Severity};
 use stead_controllers::statefulset::fake::{FakeEffects, Op, World};
-use stead_controllers::statefulset::sync::WaitingEvents;
+use stead_controllers::statefulset::sync::{WaitingDecision, WaitingEvents};
 use stead_controllers::statefulset::{
     Action, Features, Requeue, Snapshot, SyncOutcome, execute, plan, sync_set,
 };
@@ -492,4 +492,38 @@ async fn a_claim_under_another_controller_gets_one_warning_per_interval() {
         .unwrap_or_default();
     assert_eq!(refs.len(), 1);
     assert_eq!(refs[0].kind, "ConfigMap");
+}
+
+#[test]
+fn a_waiting_event_waits_for_the_block_to_outlast_the_grace_period() {
+    let waiting = WaitingEvents::with_grace(Duration::from_secs(30), Duration::from_secs(1));
+    let t0 = tokio::time::Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    assert_eq!(
+        waiting.observe("ns/web", "web-0", "NotRunningAndReady", at(0)),
+        WaitingDecision::Later(Duration::from_secs(1))
+    );
+    assert_eq!(
+        waiting.observe("ns/web", "web-0", "NotRunningAndReady", at(400)),
+        WaitingDecision::Later(Duration::from_millis(600))
+    );
+    // Another pod starts its own grace period.
+    assert_eq!(
+        waiting.observe("ns/web", "web-1", "NotRunningAndReady", at(500)),
+        WaitingDecision::Later(Duration::from_secs(1))
+    );
+    assert_eq!(
+        waiting.observe("ns/web", "web-1", "NotRunningAndReady", at(1500)),
+        WaitingDecision::Emit
+    );
+    assert_eq!(
+        waiting.observe("ns/web", "web-1", "NotRunningAndReady", at(2000)),
+        WaitingDecision::Quiet
+    );
+    // Unblocked, then blocked again: a new grace period.
+    waiting.unblocked("ns/web");
+    assert_eq!(
+        waiting.observe("ns/web", "web-1", "NotRunningAndReady", at(2100)),
+        WaitingDecision::Later(Duration::from_secs(1))
+    );
 }

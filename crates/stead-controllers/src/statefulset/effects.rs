@@ -7,7 +7,9 @@
 //! decides anything: the [`super::plan`] decided, [`super::execute`] carries the decision out and
 //! interprets [`EffectError`] (AlreadyExists on create and NotFound on delete mean "already done").
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolumeClaim, Pod};
@@ -174,6 +176,21 @@ pub trait StatefulSetEffects: Send + Sync + 'static {
 pub struct KubeEffects {
     client: Client,
     recorder: Recorder,
+    /// Per set (uid), the resourceVersion our last status write produced. A sync that starts
+    /// before the watch has delivered that write would otherwise PUT with an older version and
+    /// pay a conflict, a GET and a second PUT.
+    written: Arc<Mutex<HashMap<String, String>>>,
+}
+
+/// The newer of two resourceVersions (stead's are revision numbers; anything else keeps `ours`).
+fn newer_version<'a>(cached: &'a str, written: Option<&'a str>) -> &'a str {
+    match written {
+        Some(w) => match (cached.parse::<u64>(), w.parse::<u64>()) {
+            (Ok(c), Ok(n)) if n > c => w,
+            _ => cached,
+        },
+        None => cached,
+    }
 }
 
 impl KubeEffects {
@@ -183,7 +200,11 @@ impl KubeEffects {
             instance: None,
         };
         let recorder = Recorder::new(client.clone(), reporter);
-        KubeEffects { client, recorder }
+        KubeEffects {
+            client,
+            recorder,
+            written: Arc::default(),
+        }
     }
 
     fn pods(&self, namespace: &str) -> Api<Pod> {
@@ -353,7 +374,14 @@ impl StatefulSetEffects for KubeEffects {
     ) -> Result<(), EffectError> {
         let api = self.sets(spec::namespace(set));
         let name = spec::name(set);
+        let uid = spec::uid(set).to_string();
         let mut current = set.clone();
+        {
+            let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+            let cached = set.metadata.resource_version.as_deref().unwrap_or("");
+            let rv = newer_version(cached, written.get(&uid).map(String::as_str));
+            current.metadata.resource_version = Some(rv.to_string());
+        }
         let mut last = EffectError::Other("status not written".into());
         for _ in 0..5 {
             current.status = Some(status.clone());
@@ -361,7 +389,17 @@ impl StatefulSetEffects for KubeEffects {
                 .replace_status(name, &PostParams::default(), &current)
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(updated) => {
+                    if let Some(rv) = updated.metadata.resource_version {
+                        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+                        // Bounded: entries of deleted sets are only dropped wholesale.
+                        if written.len() >= 10_000 {
+                            written.clear();
+                        }
+                        written.insert(uid, rv);
+                    }
+                    return Ok(());
+                }
                 Err(e) => match EffectError::from_kube(e) {
                     EffectError::Conflict(m) => {
                         last = EffectError::Conflict(m);
@@ -426,5 +464,18 @@ impl StatefulSetEffects for KubeEffects {
                 );
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newer_version;
+
+    #[test]
+    fn a_status_write_uses_the_newer_of_the_cached_and_the_last_written_version() {
+        assert_eq!(newer_version("10", Some("12")), "12");
+        assert_eq!(newer_version("15", Some("12")), "15", "someone wrote since");
+        assert_eq!(newer_version("10", None), "10");
+        assert_eq!(newer_version("opaque", Some("12")), "opaque");
     }
 }

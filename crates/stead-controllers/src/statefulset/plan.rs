@@ -433,6 +433,9 @@ impl<'a> Sync<'a> {
         update_min: usize,
         status: &mut StatefulSetStatus,
     ) {
+        if !self.any_outdated(replicas, update_min) {
+            return;
+        }
         for pod in replicas.iter().skip(update_min).rev() {
             if pod_revision(pod) != self.update.0 && !is_terminating(pod) {
                 self.delete(pod, DeleteReason::Update);
@@ -460,6 +463,9 @@ impl<'a> Sync<'a> {
         max_unavailable: i32,
         status: &mut StatefulSetStatus,
     ) {
+        if !self.any_outdated(replicas, update_min) {
+            return;
+        }
         let unavailable =
             i32::try_from(replicas.iter().filter(|p| !is_healthy(p)).count()).unwrap_or(i32::MAX);
         if unavailable >= max_unavailable {
@@ -485,6 +491,16 @@ impl<'a> Sync<'a> {
                 budget -= 1;
             }
         }
+    }
+
+    /// Whether a pod at or above the partition still waits for its update (outdated and not
+    /// already terminating). When none does, the update phase has nothing to do and nothing to
+    /// wait for: it reports no block (upstream's loop would only skip or wait without effect).
+    fn any_outdated(&self, replicas: &[Cow<'_, Pod>], update_min: usize) -> bool {
+        replicas
+            .iter()
+            .skip(update_min)
+            .any(|p| pod_revision(p) != self.update.0 && !is_terminating(p))
     }
 
     /// `Some(remaining)` when the pod is not yet available per `minReadySeconds`.

@@ -39,6 +39,8 @@ pub struct Config {
     /// At most one `Waiting` event per set, pod and reason, and one `ConflictingController`
     /// Warning per set and claim, in this interval.
     pub waiting_interval: Duration,
+    /// A `Waiting` event is recorded only once the same block has lasted this long.
+    pub waiting_grace: Duration,
     /// Counts finished syncs per key, for tests that must observe "nothing happened across
     /// several syncs".
     pub syncs: Option<Arc<SyncLog>>,
@@ -56,6 +58,7 @@ impl Default for Config {
                 max: Duration::from_secs(30),
             },
             waiting_interval: Duration::from_secs(30),
+            waiting_grace: Duration::from_secs(1),
             syncs: None,
         }
     }
@@ -333,7 +336,10 @@ pub async fn run_with<E: StatefulSetEffects>(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let effects = Arc::new(effects);
-    let waiting = Arc::new(WaitingEvents::new(config.waiting_interval));
+    let waiting = Arc::new(WaitingEvents::with_grace(
+        config.waiting_interval,
+        config.waiting_grace,
+    ));
     let mut changes = futures::stream::select_all([
         watch::<StatefulSet>(&client).map(Change::Set).boxed(),
         watch::<Pod>(&client).map(Change::Pod).boxed(),

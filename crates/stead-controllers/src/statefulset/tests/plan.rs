@@ -500,3 +500,44 @@ fn a_claim_under_another_controller_is_reported_only_when_the_policy_is_not_reta
         ]
     );
 }
+
+#[test]
+fn the_update_phase_reports_no_block_when_no_pod_is_outdated() {
+    // A Parallel scale-up with unready pods has nothing to update: no MaxUnavailable wait (it
+    // would name a different pod on every sync and flood `Waiting` events).
+    let s = parallel(set("web", 3));
+    let r = revision(&s, 1);
+    let pods: Vec<Pod> = (0..3)
+        .map(|i| with_phase(pod_at(&s, i, &r), "Running", false, at(0)))
+        .collect();
+    let gate_on = Features {
+        max_unavailable_statefulset: true,
+    };
+    for features in [Features::default(), gate_on] {
+        let p = run_with(
+            &with_status(s.clone(), &r),
+            &pods,
+            &[],
+            std::slice::from_ref(&r),
+            features,
+            at(1000),
+        );
+        assert_eq!(summary(&p), Vec::<String>::new());
+        assert_eq!(p.blocked_on, None, "{features:?}");
+    }
+    // With an outdated pod the same world waits for availability.
+    let updated = with_image(&s, "img:2");
+    let p = run_with(
+        &with_status(updated, &r),
+        &pods,
+        &[],
+        std::slice::from_ref(&r),
+        gate_on,
+        at(1000),
+    );
+    assert!(
+        matches!(p.blocked_on, Some((_, BlockReason::MaxUnavailable { .. }))),
+        "{:?}",
+        p.blocked_on
+    );
+}
