@@ -9,7 +9,10 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolumeClaim, Pod};
@@ -176,11 +179,21 @@ pub trait StatefulSetEffects: Send + Sync + 'static {
 pub struct KubeEffects {
     client: Client,
     recorder: Recorder,
+    /// The queue of events to write, started by the first event (see [`EVENT_QUEUE`]).
+    events: Arc<OnceLock<mpsc::Sender<(Event, ObjectReference, String)>>>,
     /// Per set (uid), the resourceVersion our last status write produced. A sync that starts
     /// before the watch has delivered that write would otherwise PUT with an older version and
     /// pay a conflict, a GET and a second PUT.
     written: Arc<Mutex<HashMap<String, String>>>,
 }
+
+/// Events waiting to be written, at most (upstream's broadcaster queues 1 000 and drops when
+/// full; ours is larger so a 1 000-pod scale-up keeps its events).
+pub const EVENT_QUEUE: usize = 10_000;
+/// Events written at once. Upstream writes them one by one from a background goroutine; a few
+/// at a time keep up with a burst without letting 2 000 event POSTs crowd out the pod writes
+/// the next step waits for.
+pub const EVENT_WRITERS: usize = 4;
 
 /// The newer of two resourceVersions (stead's are revision numbers; anything else keeps `ours`).
 fn newer_version<'a>(cached: &'a str, written: Option<&'a str>) -> &'a str {
@@ -204,6 +217,7 @@ impl KubeEffects {
             client,
             recorder,
             written: Arc::default(),
+            events: Arc::default(),
         }
     }
 
@@ -451,20 +465,45 @@ impl StatefulSetEffects for KubeEffects {
         // `object_ref` carries the set's uid, which `kubectl describe` selects events by.
         let regarding = set.object_ref(&());
         // Off the sync path, as upstream's event broadcaster is: the next pod does not wait for
-        // the event about the last one to be written.
-        let recorder = self.recorder.clone();
+        // the event about the last one to be written, and events never take more than
+        // EVENT_WRITERS requests from the writes that make progress.
         let set_key = format!("{namespace}/{}", spec::name(set));
-        tokio::spawn(async move {
-            if let Err(e) = recorder.publish(&ev, &regarding).await {
-                tracing::warn!(
-                    statefulset = %set_key,
-                    reason = %event.reason,
-                    error = %e,
-                    "statefulset controller: recording an event failed"
-                );
-            }
-        });
+        let queue = self
+            .events
+            .get_or_init(|| start_event_writers(self.recorder.clone()));
+        if queue.try_send((ev, regarding, set_key.clone())).is_err() {
+            tracing::warn!(
+                statefulset = %set_key,
+                reason = %event.reason,
+                "statefulset controller: event queue full, event dropped"
+            );
+        }
     }
+}
+
+/// Starts the task that writes queued events, [`EVENT_WRITERS`] at a time; it ends when every
+/// [`KubeEffects`] clone is gone.
+fn start_event_writers(recorder: Recorder) -> mpsc::Sender<(Event, ObjectReference, String)> {
+    let (tx, rx) = mpsc::channel::<(Event, ObjectReference, String)>(EVENT_QUEUE);
+    let events = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    tokio::spawn(
+        events.for_each_concurrent(EVENT_WRITERS, move |(ev, regarding, set_key)| {
+            let recorder = recorder.clone();
+            async move {
+                if let Err(e) = recorder.publish(&ev, &regarding).await {
+                    tracing::warn!(
+                        statefulset = %set_key,
+                        reason = %ev.reason,
+                        error = %e,
+                        "statefulset controller: recording an event failed"
+                    );
+                }
+            }
+        }),
+    );
+    tx
 }
 
 #[cfg(test)]
