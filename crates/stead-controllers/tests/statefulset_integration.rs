@@ -519,6 +519,104 @@ async fn a_terminating_pod_below_the_partition_comes_back_at_the_old_revision() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminating_pod_that_fails_below_the_partition_is_not_deleted_again() -> Result<()> {
+    // Ref: e2e "should perform canary updates and phased rolling updates of template
+    // modifications for partiton1 and delete pod-0 with failing container"
+    let env = start().await?;
+    let mut set = new_set("ss", 3);
+    set["spec"]["updateStrategy"] =
+        serde_json::json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 1}});
+    env.create_set(set).await?;
+    env.wait_ready("ss", 3).await?;
+    let (old_rev, _) = env.revisions_of("ss").await?;
+    let pp = kube::api::PatchParams::default();
+    env.pods()
+        .patch(
+            "ss-0",
+            &pp,
+            &kube::api::Patch::Merge(
+                serde_json::json!({"metadata": {"finalizers": ["example.com/test-finalizer"]}}),
+            ),
+        )
+        .await?;
+    env.set_image("ss", NEW_IMAGE).await?;
+    env.wait_status("ss", "updated 2, replicas 3, ready 3", |s| {
+        let st = status_of(s);
+        st.updated_replicas == Some(2) && st.replicas == 3 && st.ready_replicas == Some(3)
+    })
+    .await?;
+    let (_, new_rev) = env.revisions_of("ss").await?;
+    let old_uid = env.pods().get("ss-0").await?.metadata.uid;
+
+    // Pod 0 is deleted; its sidecar exits 1 on SIGTERM, so it ends Failed while the finalizer
+    // holds it (the test plays that kubelet, after the harness's kubelet marked it unready).
+    env.pods()
+        .delete("ss-0", &kube::api::DeleteParams::default())
+        .await?;
+    env.wait_status("ss", "readyReplicas 2", |s| {
+        status_of(s).ready_replicas == Some(2)
+    })
+    .await?;
+    env.pods()
+        .patch_status(
+            "ss-0",
+            &pp,
+            &kube::api::Patch::Merge(serde_json::json!({"status": {
+                "phase": "Failed",
+                "conditions": [{"type": "Ready", "status": "False",
+                                "lastTransitionTime": jiff::Timestamp::now().to_string()}],
+            }})),
+        )
+        .await?;
+    env.settle("ss", 3).await?;
+    let held = env.pods().get("ss-0").await?;
+    assert_eq!(held.metadata.uid, old_uid, "still the terminating pod");
+    assert_eq!(held.status.and_then(|s| s.phase).as_deref(), Some("Failed"));
+    let events: kube::Api<k8s_openapi::api::core::v1::Event> =
+        kube::Api::namespaced(env.client.clone(), NS);
+    let deletes_of_0: Vec<_> = events
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("SuccessfulDelete")
+                && e.message.as_deref() == Some("delete Pod ss-0 in StatefulSet ss successful")
+        })
+        .collect();
+    assert!(
+        deletes_of_0.is_empty(),
+        "the controller must not delete a terminating failed pod: {deletes_of_0:?}"
+    );
+
+    env.pods()
+        .patch(
+            "ss-0",
+            &pp,
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
+        )
+        .await?;
+    env.wait_ready("ss", 3).await?;
+    let pods = env.live_pods().await?;
+    assert_ne!(pods[0].metadata.uid, old_uid, "ss-0 was recreated");
+    assert_eq!(
+        revision(&pods[0]),
+        old_rev,
+        "ordinal 0 is below the partition"
+    );
+    assert_eq!(image(&pods[0]), OLD_IMAGE);
+    assert_eq!(revision(&pods[1]), new_rev);
+    assert_eq!(revision(&pods[2]), new_rev);
+    let st = status_of(&env.sets().get("ss").await?);
+    assert_eq!(
+        (st.current_replicas, st.updated_replicas),
+        (Some(1), Some(2))
+    );
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matching_orphans_are_adopted_and_non_matching_pods_released() -> Result<()> {
     // Ref: e2e "should adopt matching orphans and release non-matching pods"
     let env = start().await?;
@@ -890,11 +988,53 @@ async fn retain_keeps_claims_and_a_foreign_controller_is_respected() -> Result<(
         serde_json::json!({"spec": {"persistentVolumeClaimRetentionPolicy": {"whenScaled": "Delete"}}}),
     )
     .await?;
+    // The retention routine warns about the claim it must leave alone (§4.9 rule 2).
+    let warning = eventually("a ConflictingController warning", || async {
+        let events: kube::Api<k8s_openapi::api::core::v1::Event> =
+            kube::Api::namespaced(env.client.clone(), NS);
+        let found = events
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("ConflictingController"));
+        Ok(found)
+    })
+    .await?;
+    assert_eq!(warning.type_.as_deref(), Some("Warning"));
+    assert_eq!(
+        (
+            warning.involved_object.kind.as_deref(),
+            warning.involved_object.name.as_deref()
+        ),
+        (Some("StatefulSet"), Some("ss"))
+    );
+    assert_eq!(
+        warning.message.as_deref(),
+        Some(
+            "PersistentVolumeClaim datadir-ss-1 has a conflicting OwnerReference that acts as a manging controller, the retention policy is ignored for this claim"
+        )
+    );
     env.scale("ss", 0).await?;
     env.wait_pods(&[], &[]).await?;
     wait_claims(&env, &["datadir-ss-1"]).await?;
     env.settle("ss", 2).await?;
     assert_eq!(claim_names(&env).await?, ["datadir-ss-1"]);
+
+    // Without the foreign controller the claim follows the policy again.
+    env.claims()
+        .patch(
+            "datadir-ss-1",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"ownerReferences": null}})),
+        )
+        .await?;
+    env.scale("ss", 2).await?;
+    env.wait_ready("ss", 2).await?;
+    wait_claims(&env, &["datadir-ss-0", "datadir-ss-1"]).await?;
+    env.scale("ss", 1).await?;
+    env.wait_ready("ss", 1).await?;
+    wait_claims(&env, &["datadir-ss-0"]).await?;
     env.shutdown().await;
     Ok(())
 }
@@ -1053,6 +1193,70 @@ async fn claim_refs_follow_the_policy_around_foreign_and_stale_owners() -> Resul
 
     env.sets().delete("ss", &Default::default()).await?;
     wait_claims(&env, &["datadir-ss-1", "datadir-ss-3"]).await?;
+    env.shutdown().await;
+    Ok(())
+}
+
+/// Orphans `pod` the way the e2e test does (strategic merge patch of `ownerReferences: []`) and
+/// waits until the controller has adopted it back.
+async fn orphan_and_wait_for_adoption(env: &Env, pod: &str, set_uid: &str) -> Result<()> {
+    let orphaned = env
+        .pods()
+        .patch(
+            pod,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Strategic(serde_json::json!({"metadata": {"ownerReferences": []}})),
+        )
+        .await?;
+    let uid = orphaned.metadata.uid.clone();
+    eventually(&format!("{pod} adopted again"), || async {
+        let p = env.pods().get(pod).await?;
+        let adopted =
+            p.metadata.uid == uid
+                && p.metadata.owner_references.iter().flatten().any(|r| {
+                    r.uid == set_uid && r.controller == Some(true) && r.kind == "StatefulSet"
+                });
+        Ok(adopted.then_some(()))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_deleted_delete_claims_go_with_the_set_after_adopting_a_pod() -> Result<()> {
+    // Ref: e2e "Non-retain StatefulSetPersistentVolumeClaimPolicy should delete PVCs after
+    // adopting pod (WhenDeleted)"
+    let env = start().await?;
+    let mut set = with_claims(new_set("ss", 3));
+    set["spec"]["persistentVolumeClaimRetentionPolicy"] =
+        serde_json::json!({"whenDeleted": "Delete", "whenScaled": "Retain"});
+    let set = env.create_set(set).await?;
+    let uid = set.metadata.uid.clone().unwrap_or_default();
+    env.wait_ready("ss", 3).await?;
+    wait_claims(&env, &["datadir-ss-0", "datadir-ss-1", "datadir-ss-2"]).await?;
+    orphan_and_wait_for_adoption(&env, "ss-2", &uid).await?;
+    env.sets().delete("ss", &Default::default()).await?;
+    wait_claims(&env, &[]).await?;
+    env.wait_pods(&[], &[]).await?;
+    env.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_scaled_delete_claims_go_with_condemned_pods_after_adopting_a_pod() -> Result<()> {
+    // Ref: e2e "Non-retain StatefulSetPersistentVolumeClaimPolicy should delete PVCs after
+    // adopting pod (WhenScaled)"
+    let env = start().await?;
+    let mut set = with_claims(new_set("ss", 3));
+    set["spec"]["persistentVolumeClaimRetentionPolicy"] =
+        serde_json::json!({"whenScaled": "Delete"});
+    let set = env.create_set(set).await?;
+    let uid = set.metadata.uid.clone().unwrap_or_default();
+    env.wait_ready("ss", 3).await?;
+    wait_claims(&env, &["datadir-ss-0", "datadir-ss-1", "datadir-ss-2"]).await?;
+    orphan_and_wait_for_adoption(&env, "ss-2", &uid).await?;
+    env.scale("ss", 1).await?;
+    env.wait_ready("ss", 1).await?;
+    wait_claims(&env, &["datadir-ss-0"]).await?;
     env.shutdown().await;
     Ok(())
 }

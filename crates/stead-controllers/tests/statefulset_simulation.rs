@@ -2,14 +2,16 @@
 //! batching, "already done" answers, events, status writes after partial failures, the
 //! `Waiting` events, and convergence of a world with injected failures (the test plays kubelet).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use serde_json::json;
 use stead_controllers::statefulset::effects::{EffectError, Related, Severity};
 use stead_controllers::statefulset::fake::{FakeEffects, Op, World};
-use stead_controllers::statefulset::sync::WaitingEvents;
+use stead_controllers::statefulset::sync::{WaitingDecision, WaitingEvents};
 use stead_controllers::statefulset::{
     Action, Features, Requeue, Snapshot, SyncOutcome, execute, plan, sync_set,
 };
@@ -53,9 +55,9 @@ fn snapshot(fake: &FakeEffects) -> Snapshot {
     let w = fake.world();
     Snapshot {
         set: w.sets.get("web").cloned().unwrap_or_default(),
-        pods: w.pods.values().cloned().collect(),
-        claims: w.claims.values().cloned().collect(),
-        revisions: w.revisions.values().cloned().collect(),
+        pods: w.pods.values().cloned().map(Arc::new).collect(),
+        claims: w.claims.values().cloned().map(Arc::new).collect(),
+        revisions: w.revisions.values().cloned().map(Arc::new).collect(),
     }
 }
 
@@ -210,7 +212,8 @@ async fn already_existing_pods_and_vanished_deletes_count_as_done() {
     // A stale cache: the snapshot misses a pod the server has, or shows one already deleted.
     let fake = world_with(new_set(1, json!({})));
     let set = snapshot(&fake).set;
-    let p = plan(&set, &[], &[], &[], now(&fake), FEATURES).expect("plan");
+    let none: (&[Pod], &[PersistentVolumeClaim], &[ControllerRevision]) = (&[], &[], &[]);
+    let p = plan(&set, none.0, none.1, none.2, now(&fake), FEATURES).expect("plan");
     let creates: Vec<Action> = p
         .actions
         .into_iter()
@@ -435,5 +438,92 @@ async fn parallel_scale_down_fixes_each_claims_refs_before_deleting_its_pod() {
             .map(|r| (r.kind.as_str(), r.name.as_str()))
             .collect::<Vec<_>>(),
         [("Pod", "web-3")]
+    );
+}
+
+#[tokio::test]
+async fn a_claim_under_another_controller_gets_one_warning_per_interval() {
+    // Ref: spec §4.9 rule 2 (ConflictingController, upstream's message)
+    let fake = world_with(new_set(
+        1,
+        json!({
+            "persistentVolumeClaimRetentionPolicy": {"whenScaled": "Delete"},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1"}}}}]
+        }),
+    ));
+    let waiting = quiet();
+    sync(&fake, &waiting).await;
+    run_all(&fake);
+    fake.edit(|w| {
+        let claim = w.claims.get_mut("data-web-0").expect("claim created");
+        claim.metadata.owner_references = Some(vec![
+            serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "cm-uid",
+                "controller": true
+            }))
+            .expect("valid ref"),
+        ]);
+    });
+    for _ in 0..3 {
+        sync(&fake, &waiting).await;
+    }
+    let warnings: Vec<_> = fake
+        .world()
+        .events
+        .into_iter()
+        .filter(|e| e.reason == "ConflictingController")
+        .collect();
+    assert_eq!(warnings.len(), 1, "rate-limited: {warnings:?}");
+    assert_eq!(warnings[0].severity, Severity::Warning);
+    assert_eq!(
+        warnings[0].note,
+        "PersistentVolumeClaim data-web-0 has a conflicting OwnerReference that acts as a manging controller, the retention policy is ignored for this claim"
+    );
+    assert_eq!(
+        warnings[0].related,
+        Some(Related::Claim("data-web-0".into()))
+    );
+    // The claim's refs stay as the other controller left them.
+    let refs = fake.world().claims["data-web-0"]
+        .metadata
+        .owner_references
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0].kind, "ConfigMap");
+}
+
+#[test]
+fn a_waiting_event_waits_for_the_block_to_outlast_the_grace_period() {
+    let waiting = WaitingEvents::with_grace(Duration::from_secs(30), Duration::from_secs(1));
+    let t0 = tokio::time::Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    assert_eq!(
+        waiting.observe("ns/web", "web-0", "NotRunningAndReady", at(0)),
+        WaitingDecision::Later(Duration::from_secs(1))
+    );
+    assert_eq!(
+        waiting.observe("ns/web", "web-0", "NotRunningAndReady", at(400)),
+        WaitingDecision::Later(Duration::from_millis(600))
+    );
+    // Another pod starts its own grace period.
+    assert_eq!(
+        waiting.observe("ns/web", "web-1", "NotRunningAndReady", at(500)),
+        WaitingDecision::Later(Duration::from_secs(1))
+    );
+    assert_eq!(
+        waiting.observe("ns/web", "web-1", "NotRunningAndReady", at(1500)),
+        WaitingDecision::Emit
+    );
+    assert_eq!(
+        waiting.observe("ns/web", "web-1", "NotRunningAndReady", at(2000)),
+        WaitingDecision::Quiet
+    );
+    // Unblocked, then blocked again: a new grace period.
+    waiting.unblocked("ns/web");
+    assert_eq!(
+        waiting.observe("ns/web", "web-1", "NotRunningAndReady", at(2100)),
+        WaitingDecision::Later(Duration::from_secs(1))
     );
 }

@@ -156,4 +156,9 @@ pub struct Plan {
     /// Requeue after this long even without events (`minReadySeconds` while not all available,
     /// §4.1 step 6).
     pub requeue_after: Option<Duration>,
+    /// Claims the retention-policy routine looked at this sync that another controller manages
+    /// (§4.9 rule 2), in the order it met them; each is worth a `ConflictingController` Warning
+    /// on the set (rate-limited by the caller: this routine runs on every sync, upstream's only
+    /// when something changed).
+    pub conflicting_claims: Vec<String>,
 }

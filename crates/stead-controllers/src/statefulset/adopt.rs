@@ -1,6 +1,8 @@
 //! Which pods and revisions a sync works on (spec §4.2 step 1, §4.3.1, §7.1): the controller-ref
 //! manager's claim rules, producing adopt/release actions for the executor.
 
+use std::borrow::Borrow;
+
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -30,15 +32,16 @@ fn same_namespace(set: &StatefulSet, meta: &ObjectMeta) -> bool {
 /// `ClaimPods` (§7.1) over the pods of the set's namespace: returns the pods this sync manages
 /// (controlled by the set and matching, plus orphans being adopted), and pushes `AdoptPod` /
 /// `ReleasePod` actions.
-pub fn claim_pods<'a>(
+pub fn claim_pods<'a, P: Borrow<Pod>>(
     set: &StatefulSet,
     selector: &LabelSelector,
-    pods: &'a [Pod],
+    pods: &'a [P],
     actions: &mut Vec<Action>,
 ) -> Vec<&'a Pod> {
     let deleting = set.metadata.deletion_timestamp.is_some();
     let mut claimed = Vec::new();
-    for pod in pods.iter().filter(|p| same_namespace(set, &p.metadata)) {
+    let pods = pods.iter().map(Borrow::borrow);
+    for pod in pods.filter(|p: &&Pod| same_namespace(set, &p.metadata)) {
         let matches = selector.matches(&label_map(&pod.metadata)) && is_member_of(set, pod);
         let name = pod.metadata.name.clone().unwrap_or_default();
         let uid = pod.metadata.uid.clone().unwrap_or_default();
@@ -63,18 +66,16 @@ pub fn claim_pods<'a>(
 
 /// `ListRevisions` + `adoptOrphanRevisions` (§4.3.1): revisions matching the selector that the
 /// set controls or that are orphans (adopted, unless the set is being deleted).
-pub fn owned_revisions(
+pub fn owned_revisions<R: Borrow<ControllerRevision>>(
     set: &StatefulSet,
     selector: &LabelSelector,
-    revisions: &[ControllerRevision],
+    revisions: &[R],
     actions: &mut Vec<Action>,
 ) -> Vec<ControllerRevision> {
     let deleting = set.metadata.deletion_timestamp.is_some();
     let mut owned = Vec::new();
-    for revision in revisions
-        .iter()
-        .filter(|r| same_namespace(set, &r.metadata))
-    {
+    let revisions = revisions.iter().map(Borrow::borrow);
+    for revision in revisions.filter(|r: &&ControllerRevision| same_namespace(set, &r.metadata)) {
         if !selector.matches(&label_map(&revision.metadata)) {
             continue;
         }

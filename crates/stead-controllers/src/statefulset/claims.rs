@@ -16,6 +16,24 @@ pub fn claim_name(template: &str, set_name: &str, ordinal: i32) -> String {
     format!("{template}-{set_name}-{ordinal}")
 }
 
+/// The names of the claims the pod at `ordinal` uses, in template order (what [`pod_claims`]
+/// names, without building the claims).
+pub fn pod_claim_names(set: &StatefulSet, ordinal: i32) -> Vec<String> {
+    set.spec
+        .as_ref()
+        .and_then(|s| s.volume_claim_templates.as_deref())
+        .unwrap_or(&[])
+        .iter()
+        .map(|t| {
+            claim_name(
+                t.metadata.name.as_deref().unwrap_or(""),
+                spec::name(set),
+                ordinal,
+            )
+        })
+        .collect()
+}
+
 /// The claims the pod at `ordinal` uses, one per `volumeClaimTemplates` entry, in template order:
 /// a copy of the template renamed, moved to the set's namespace, labelled with the template labels
 /// overlaid by `selector.matchLabels`, without owner references and without status.
@@ -147,6 +165,38 @@ pub fn has_unexpected_controller(
     refs(claim)
         .iter()
         .any(|r| r.controller == Some(true) && !s.matches(r) && !p.matches(r))
+}
+
+/// Upstream `hasUnexpectedController`, which decides the `ConflictingController` Warning
+/// (§4.9 rule 2): the policy is not Retain/Retain and the claim is managed by someone else — a
+/// controller ref that is neither this set nor this pod, or a ref to an earlier incarnation of
+/// either (same name, other uid).
+pub fn has_conflicting_controller(
+    set: &StatefulSet,
+    pod: &Pod,
+    claim: &PersistentVolumeClaim,
+) -> bool {
+    let policy = spec::retention_policy(set);
+    if policy.when_scaled == Retention::Retain && policy.when_deleted == Retention::Retain {
+        return false;
+    }
+    let (s, p) = (set_owner(set), pod_owner(pod));
+    refs(claim).iter().any(|r| {
+        if s.matches(r) {
+            return r.uid != s.uid;
+        }
+        if p.matches(r) {
+            return r.uid != p.uid;
+        }
+        r.controller == Some(true)
+    })
+}
+
+/// The `ConflictingController` Warning's message, in upstream's words (typo included).
+pub fn conflicting_controller_message(claim: &str) -> String {
+    format!(
+        "PersistentVolumeClaim {claim} has a conflicting OwnerReference that acts as a manging controller, the retention policy is ignored for this claim"
+    )
 }
 
 /// `isClaimOwnerUpToDate` (§4.9 rules 1–4).

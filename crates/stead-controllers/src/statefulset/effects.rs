@@ -7,7 +7,12 @@
 //! decides anything: the [`super::plan`] decided, [`super::execute`] carries the decision out and
 //! interprets [`EffectError`] (AlreadyExists on create and NotFound on delete mean "already done").
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolumeClaim, Pod};
@@ -174,6 +179,31 @@ pub trait StatefulSetEffects: Send + Sync + 'static {
 pub struct KubeEffects {
     client: Client,
     recorder: Recorder,
+    /// The queue of events to write, started by the first event (see [`EVENT_QUEUE`]).
+    events: Arc<OnceLock<mpsc::Sender<(Event, ObjectReference, String)>>>,
+    /// Per set (uid), the resourceVersion our last status write produced. A sync that starts
+    /// before the watch has delivered that write would otherwise PUT with an older version and
+    /// pay a conflict, a GET and a second PUT.
+    written: Arc<Mutex<HashMap<String, String>>>,
+}
+
+/// Events waiting to be written, at most (upstream's broadcaster queues 1 000 and drops when
+/// full; ours is larger so a 1 000-pod scale-up keeps its events).
+pub const EVENT_QUEUE: usize = 10_000;
+/// Events written at once. Upstream writes them one by one from a background goroutine; a few
+/// at a time keep up with a burst without letting 2 000 event POSTs crowd out the pod writes
+/// the next step waits for.
+pub const EVENT_WRITERS: usize = 4;
+
+/// The newer of two resourceVersions (stead's are revision numbers; anything else keeps `ours`).
+fn newer_version<'a>(cached: &'a str, written: Option<&'a str>) -> &'a str {
+    match written {
+        Some(w) => match (cached.parse::<u64>(), w.parse::<u64>()) {
+            (Ok(c), Ok(n)) if n > c => w,
+            _ => cached,
+        },
+        None => cached,
+    }
 }
 
 impl KubeEffects {
@@ -183,7 +213,12 @@ impl KubeEffects {
             instance: None,
         };
         let recorder = Recorder::new(client.clone(), reporter);
-        KubeEffects { client, recorder }
+        KubeEffects {
+            client,
+            recorder,
+            written: Arc::default(),
+            events: Arc::default(),
+        }
     }
 
     fn pods(&self, namespace: &str) -> Api<Pod> {
@@ -353,7 +388,14 @@ impl StatefulSetEffects for KubeEffects {
     ) -> Result<(), EffectError> {
         let api = self.sets(spec::namespace(set));
         let name = spec::name(set);
+        let uid = spec::uid(set).to_string();
         let mut current = set.clone();
+        {
+            let written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+            let cached = set.metadata.resource_version.as_deref().unwrap_or("");
+            let rv = newer_version(cached, written.get(&uid).map(String::as_str));
+            current.metadata.resource_version = Some(rv.to_string());
+        }
         let mut last = EffectError::Other("status not written".into());
         for _ in 0..5 {
             current.status = Some(status.clone());
@@ -361,7 +403,17 @@ impl StatefulSetEffects for KubeEffects {
                 .replace_status(name, &PostParams::default(), &current)
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(updated) => {
+                    if let Some(rv) = updated.metadata.resource_version {
+                        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+                        // Bounded: entries of deleted sets are only dropped wholesale.
+                        if written.len() >= 10_000 {
+                            written.clear();
+                        }
+                        written.insert(uid, rv);
+                    }
+                    return Ok(());
+                }
                 Err(e) => match EffectError::from_kube(e) {
                     EffectError::Conflict(m) => {
                         last = EffectError::Conflict(m);
@@ -413,18 +465,56 @@ impl StatefulSetEffects for KubeEffects {
         // `object_ref` carries the set's uid, which `kubectl describe` selects events by.
         let regarding = set.object_ref(&());
         // Off the sync path, as upstream's event broadcaster is: the next pod does not wait for
-        // the event about the last one to be written.
-        let recorder = self.recorder.clone();
+        // the event about the last one to be written, and events never take more than
+        // EVENT_WRITERS requests from the writes that make progress.
         let set_key = format!("{namespace}/{}", spec::name(set));
-        tokio::spawn(async move {
-            if let Err(e) = recorder.publish(&ev, &regarding).await {
-                tracing::warn!(
-                    statefulset = %set_key,
-                    reason = %event.reason,
-                    error = %e,
-                    "statefulset controller: recording an event failed"
-                );
+        let queue = self
+            .events
+            .get_or_init(|| start_event_writers(self.recorder.clone()));
+        if queue.try_send((ev, regarding, set_key.clone())).is_err() {
+            tracing::warn!(
+                statefulset = %set_key,
+                reason = %event.reason,
+                "statefulset controller: event queue full, event dropped"
+            );
+        }
+    }
+}
+
+/// Starts the task that writes queued events, [`EVENT_WRITERS`] at a time; it ends when every
+/// [`KubeEffects`] clone is gone.
+fn start_event_writers(recorder: Recorder) -> mpsc::Sender<(Event, ObjectReference, String)> {
+    let (tx, rx) = mpsc::channel::<(Event, ObjectReference, String)>(EVENT_QUEUE);
+    let events = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    tokio::spawn(
+        events.for_each_concurrent(EVENT_WRITERS, move |(ev, regarding, set_key)| {
+            let recorder = recorder.clone();
+            async move {
+                if let Err(e) = recorder.publish(&ev, &regarding).await {
+                    tracing::warn!(
+                        statefulset = %set_key,
+                        reason = %ev.reason,
+                        error = %e,
+                        "statefulset controller: recording an event failed"
+                    );
+                }
             }
-        });
+        }),
+    );
+    tx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newer_version;
+
+    #[test]
+    fn a_status_write_uses_the_newer_of_the_cached_and_the_last_written_version() {
+        assert_eq!(newer_version("10", Some("12")), "12");
+        assert_eq!(newer_version("15", Some("12")), "15", "someone wrote since");
+        assert_eq!(newer_version("10", None), "10");
+        assert_eq!(newer_version("opaque", Some("12")), "opaque");
     }
 }

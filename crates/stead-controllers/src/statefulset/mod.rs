@@ -19,7 +19,7 @@
 //! - [`execute`]: carries out a plan's actions in order (Parallel: slow-start batches) and records
 //!   upstream's events.
 //! - [`sync`](mod@sync): one sync of one set from a [`Snapshot`]: plan, execute, status write,
-//!   `Waiting` events, requeue decision.
+//!   `Waiting` and `ConflictingController` events (rate-limited), requeue decision.
 //! - [`triggers`]: which sets a pod, claim or revision change wakes.
 //! - [`run`](mod@run): watches, caches, work queue and workers; [`run()`] is the entry point.
 

@@ -2,6 +2,7 @@
 //! [`plan`] takes a snapshot and returns the writes one sync would issue, the status it would
 //! write, and where it stopped. Read [`plan`] top to bottom; each phase is a method of [`Sync`].
 
+use std::borrow::{Borrow, Cow};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -13,7 +14,9 @@ use stead_api::selector::LabelSelector;
 
 use super::action::{Action, BlockReason, DeleteReason, Features, Plan};
 use super::adopt::{claim_pods, owned_revisions};
-use super::claims::{claim_refs_update, has_stale_pod_ref, pod_claims};
+use super::claims::{
+    claim_refs_update, has_conflicting_controller, has_stale_pod_ref, pod_claim_names, pod_claims,
+};
 use super::health::{
     available_in, is_created, is_failed, is_healthy, is_pending, is_running_and_ready,
     is_succeeded, is_terminating,
@@ -57,18 +60,25 @@ pub enum PlanError {
 /// * `pods`: the pods in the set's namespace (the cache); claim rules pick the managed ones.
 /// * `claims`: the PVCs in the set's namespace.
 /// * `revisions`: the ControllerRevisions in the set's namespace.
+///
+/// The objects may be owned or shared (`Pod` or `Arc<Pod>`, ...): the plan only reads them.
 /// * `now`: the clock, for `minReadySeconds`.
 ///
 /// Actions are what upstream would issue if every call succeeded; a failing call ends the sync
 /// early upstream, and the next sync recomputes from the new snapshot.
-pub fn plan(
+pub fn plan<P, C, R>(
     set: &StatefulSet,
-    pods: &[Pod],
-    claims: &[PersistentVolumeClaim],
-    revisions: &[ControllerRevision],
+    pods: &[P],
+    claims: &[C],
+    revisions: &[R],
     now: Timestamp,
     features: Features,
-) -> Result<Plan, PlanError> {
+) -> Result<Plan, PlanError>
+where
+    P: Borrow<Pod>,
+    C: Borrow<PersistentVolumeClaim>,
+    R: Borrow<ControllerRevision>,
+{
     let key = format!("{}/{}", spec::namespace(set), spec::name(set));
     let selector_spec = set
         .spec
@@ -111,7 +121,8 @@ pub fn plan(
         set,
         claims: claims
             .iter()
-            .filter_map(|c| c.metadata.name.as_deref().map(|n| (n, c)))
+            .map(Borrow::borrow)
+            .filter_map(|c: &PersistentVolumeClaim| c.metadata.name.as_deref().map(|n| (n, c)))
             .collect(),
         now,
         min_ready: spec::min_ready_seconds(set),
@@ -120,6 +131,7 @@ pub fn plan(
         blocked: None,
         claims_created: BTreeSet::new(),
         claims_updated: BTreeSet::new(),
+        conflicting_claims: Vec::new(),
         current: (current_name.clone(), current_template),
         update: (update_name.clone(), update_template),
     };
@@ -163,6 +175,7 @@ pub fn plan(
         actions: sync.actions,
         blocked_on: sync.blocked,
         requeue_after,
+        conflicting_claims: sync.conflicting_claims,
     })
 }
 
@@ -189,50 +202,58 @@ struct Sync<'a> {
     blocked: Option<(String, BlockReason)>,
     claims_created: BTreeSet<String>,
     claims_updated: BTreeSet<String>,
+    /// Claims found under another controller by [`Sync::fix_claim_refs`], each once.
+    conflicting_claims: Vec<String>,
     current: (String, PodTemplateSpec),
     update: (String, PodTemplateSpec),
 }
 
-impl Sync<'_> {
+impl<'a> Sync<'a> {
     /// §4.4–§4.7 after the revisions are known. Leaves the recomputed counters in `status`.
-    fn run(&mut self, managed: &[&Pod], status: &mut StatefulSetStatus, features: Features) {
+    fn run(&mut self, managed: &[&'a Pod], status: &mut StatefulSetStatus, features: Features) {
         let set = self.set;
         let start = spec::start_ordinal(set);
         let count = usize::try_from(spec::replicas(set)).unwrap_or(0);
 
-        // §4.4: slots for [start, end], condemned above/below, unparseable ignored.
-        let mut slots: Vec<Option<Pod>> = vec![None; count];
-        let mut condemned: Vec<Pod> = Vec::new();
+        // §4.4: slots for [start, end], condemned above/below, unparseable ignored. Existing pods
+        // are borrowed from the snapshot; only placeholders are built.
+        let mut slots: Vec<Option<&'a Pod>> = vec![None; count];
+        let mut condemned: Vec<&'a Pod> = Vec::new();
         for pod in managed {
             let ordinal = get_ordinal(pod);
             if spec::in_ordinal_range(set, ordinal) {
                 if let Ok(i) = usize::try_from(ordinal - start) {
-                    slots[i] = Some((*pod).clone());
+                    slots[i] = Some(*pod);
                 }
             } else if ordinal >= 0 {
-                condemned.push((*pod).clone());
+                condemned.push(*pod);
             }
         }
-        let replicas: Vec<Pod> = slots
+        let replicas: Vec<Cow<'a, Pod>> = slots
             .into_iter()
             .enumerate()
-            .map(|(i, slot)| {
-                slot.unwrap_or_else(|| {
+            .map(|(i, slot)| match slot {
+                Some(pod) => Cow::Borrowed(pod),
+                None => {
                     let ordinal = start.saturating_add(i32::try_from(i).unwrap_or(i32::MAX));
-                    self.placeholder(ordinal)
-                })
+                    Cow::Owned(self.placeholder(ordinal))
+                }
             })
             .collect();
         condemned.sort_by_key(|p| std::cmp::Reverse(get_ordinal(p)));
         let first_unhealthy = replicas
             .iter()
+            .map(|p| &**p)
             .find(|p| !is_healthy(p))
-            .or_else(|| condemned.iter().rev().find(|p| !is_healthy(p)))
+            .or_else(|| condemned.iter().rev().copied().find(|p| !is_healthy(p)))
             .map(|p| name_of(p).to_string());
 
         let recount = |sync: &Sync, status: &mut StatefulSetStatus| {
             let counts = count_pods(
-                replicas.iter().chain(condemned.iter()),
+                replicas
+                    .iter()
+                    .map(|p| &**p)
+                    .chain(condemned.iter().copied()),
                 sync.min_ready,
                 sync.now,
                 &sync.current.0,
@@ -408,10 +429,13 @@ impl Sync<'_> {
     /// sync, waiting for every pod above it to be healthy.
     fn update_one_at_a_time(
         &mut self,
-        replicas: &[Pod],
+        replicas: &[Cow<'_, Pod>],
         update_min: usize,
         status: &mut StatefulSetStatus,
     ) {
+        if !self.any_outdated(replicas, update_min) {
+            return;
+        }
         for pod in replicas.iter().skip(update_min).rev() {
             if pod_revision(pod) != self.update.0 && !is_terminating(pod) {
                 self.delete(pod, DeleteReason::Update);
@@ -434,11 +458,14 @@ impl Sync<'_> {
     /// `maxUnavailable - unavailable` outdated pods from the top down to the partition.
     fn update_with_max_unavailable(
         &mut self,
-        replicas: &[Pod],
+        replicas: &[Cow<'_, Pod>],
         update_min: usize,
         max_unavailable: i32,
         status: &mut StatefulSetStatus,
     ) {
+        if !self.any_outdated(replicas, update_min) {
+            return;
+        }
         let unavailable =
             i32::try_from(replicas.iter().filter(|p| !is_healthy(p)).count()).unwrap_or(i32::MAX);
         if unavailable >= max_unavailable {
@@ -466,6 +493,16 @@ impl Sync<'_> {
         }
     }
 
+    /// Whether a pod at or above the partition still waits for its update (outdated and not
+    /// already terminating). When none does, the update phase has nothing to do and nothing to
+    /// wait for: it reports no block (upstream's loop would only skip or wait without effect).
+    fn any_outdated(&self, replicas: &[Cow<'_, Pod>], update_min: usize) -> bool {
+        replicas
+            .iter()
+            .skip(update_min)
+            .any(|p| pod_revision(p) != self.update.0 && !is_terminating(p))
+    }
+
     /// `Some(remaining)` when the pod is not yet available per `minReadySeconds`.
     fn not_available(&self, pod: &Pod) -> Option<Duration> {
         match available_in(pod, self.min_ready, self.now) {
@@ -477,15 +514,14 @@ impl Sync<'_> {
         }
     }
 
-    fn find_claim(&self, name: &str) -> Option<&PersistentVolumeClaim> {
+    fn find_claim(&self, name: &str) -> Option<&'a PersistentVolumeClaim> {
         self.claims.get(name).copied()
     }
 
     /// `PodClaimIsStale`: an existing claim of the pod carrying a pod ref with another uid.
     fn stale_claim(&self, pod: &Pod) -> Option<String> {
-        pod_claims(self.set, get_ordinal(pod))
+        pod_claim_names(self.set, get_ordinal(pod))
             .into_iter()
-            .filter_map(|c| c.metadata.name)
             .find(|name| {
                 self.find_claim(name)
                     .is_some_and(|claim| has_stale_pod_ref(claim, pod))
@@ -517,16 +553,21 @@ impl Sync<'_> {
     }
 
     /// `UpdatePodClaimForRetentionPolicy`: rewrite the refs of existing claims that are not as the
-    /// policy wants (claims missing from the snapshot are skipped).
+    /// policy wants (claims missing from the snapshot are skipped), noting claims that another
+    /// controller manages (upstream's `ConflictingController` Warning).
     fn fix_claim_refs(&mut self, pod: &Pod) {
-        for claim in pod_claims(self.set, get_ordinal(pod)) {
-            let name = claim.metadata.name.unwrap_or_default();
-            if self.claims_updated.contains(&name) {
-                continue;
-            }
+        for name in pod_claim_names(self.set, get_ordinal(pod)) {
             let Some(existing) = self.find_claim(&name) else {
                 continue;
             };
+            if has_conflicting_controller(self.set, pod, existing)
+                && !self.conflicting_claims.contains(&name)
+            {
+                self.conflicting_claims.push(name.clone());
+            }
+            if self.claims_updated.contains(&name) {
+                continue;
+            }
             if let Some(owner_references) = claim_refs_update(self.set, pod, existing) {
                 self.claims_updated.insert(name.clone());
                 self.actions.push(Action::UpdateClaimOwnerRefs {

@@ -36,8 +36,11 @@ pub struct Config {
     pub workers: usize,
     /// Per-key backoff after errors.
     pub backoff: Backoff,
-    /// At most one `Waiting` event per set, pod and reason in this interval.
+    /// At most one `Waiting` event per set, pod and reason, and one `ConflictingController`
+    /// Warning per set and claim, in this interval.
     pub waiting_interval: Duration,
+    /// A `Waiting` event is recorded only once the same block has lasted this long.
+    pub waiting_grace: Duration,
     /// Counts finished syncs per key, for tests that must observe "nothing happened across
     /// several syncs".
     pub syncs: Option<Arc<SyncLog>>,
@@ -55,6 +58,7 @@ impl Default for Config {
                 max: Duration::from_secs(30),
             },
             waiting_interval: Duration::from_secs(30),
+            waiting_grace: Duration::from_secs(1),
             syncs: None,
         }
     }
@@ -129,15 +133,11 @@ struct Stores {
     revisions: Store<ControllerRevision>,
 }
 
-fn in_namespace<K>(store: &Store<K>, ns: &str) -> Vec<K>
+fn in_namespace<K>(store: &Store<K>, ns: &str) -> Vec<Arc<K>>
 where
     K: Clone + Resource<DynamicType = ()> + 'static,
 {
-    store
-        .state_filter(|o| o.meta().namespace.as_deref() == Some(ns))
-        .into_iter()
-        .map(|o| (*o).clone())
-        .collect()
+    store.state_filter(|o| o.meta().namespace.as_deref() == Some(ns))
 }
 
 impl Stores {
@@ -336,7 +336,10 @@ pub async fn run_with<E: StatefulSetEffects>(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let effects = Arc::new(effects);
-    let waiting = Arc::new(WaitingEvents::new(config.waiting_interval));
+    let waiting = Arc::new(WaitingEvents::with_grace(
+        config.waiting_interval,
+        config.waiting_grace,
+    ));
     let mut changes = futures::stream::select_all([
         watch::<StatefulSet>(&client).map(Change::Set).boxed(),
         watch::<Pod>(&client).map(Change::Pod).boxed(),

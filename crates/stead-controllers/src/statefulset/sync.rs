@@ -3,7 +3,7 @@
 //! [`sync_set`]; the run loop feeds it snapshots from its caches, tests from a fake world.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -12,19 +12,21 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use tokio::time::Instant;
 
 use super::action::{Action, BlockReason, DeleteReason, Features, Plan};
+use super::claims::conflicting_controller_message;
 use super::effects::{Related, SetEvent, Severity, StatefulSetEffects};
 use super::execute::{ExecError, Executed, execute};
 use super::plan::{PlanError, plan};
 use super::spec;
 use super::status::status_needs_update;
 
-/// What one sync reads: the set and the cached objects of its namespace.
+/// What one sync reads: the set and the cached objects of its namespace, shared with the caches
+/// (a sync never copies the pods it reads).
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub set: StatefulSet,
-    pub pods: Vec<Pod>,
-    pub claims: Vec<PersistentVolumeClaim>,
-    pub revisions: Vec<ControllerRevision>,
+    pub pods: Vec<Arc<Pod>>,
+    pub claims: Vec<Arc<PersistentVolumeClaim>>,
+    pub revisions: Vec<Arc<ControllerRevision>>,
 }
 
 /// When to sync the set again without an event.
@@ -67,25 +69,89 @@ pub struct SyncOutcome {
     pub requeue: Requeue,
 }
 
-/// Rate limit of the `Waiting` events: at most one per set, pod and reason per `interval`.
+/// Rate limit of the events a sync repeats while nothing changes (`Waiting`,
+/// `ConflictingController`): at most one per set, subject (pod or claim) and kind per
+/// `interval` — what upstream's event correlator does to repeated events.
+///
+/// A `Waiting` event is also held back until the same block has lasted `grace`: an OrderedReady
+/// set waits a few milliseconds for every pod it creates, and an event per pod would cost the
+/// API server one write per pod for nothing (upstream records no such event at all).
 #[derive(Debug)]
 pub struct WaitingEvents {
     interval: Duration,
+    grace: Duration,
     last: Mutex<HashMap<(String, String, &'static str), Instant>>,
+    /// Per set, the block seen by its last sync and since when.
+    blocks: Mutex<HashMap<String, (String, &'static str, Instant)>>,
+}
+
+/// What [`WaitingEvents::observe`] allows for a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitingDecision {
+    /// Record the event now.
+    Emit,
+    /// Not yet: the block is younger than the grace period; look again after this long.
+    Later(Duration),
+    /// Rate-limited: an event for it was recorded within the interval.
+    Quiet,
 }
 
 impl WaitingEvents {
+    /// Events at most once per `interval`, without a grace period.
     pub fn new(interval: Duration) -> Self {
+        Self::with_grace(interval, Duration::ZERO)
+    }
+
+    /// Events at most once per `interval`, for blocks that lasted at least `grace`.
+    pub fn with_grace(interval: Duration, grace: Duration) -> Self {
         WaitingEvents {
             interval,
+            grace,
             last: Mutex::new(HashMap::new()),
+            blocks: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Whether an event for `(set, pod, kind)` may be emitted at `now` (and notes it if so).
-    pub fn admit(&self, set: &str, pod: &str, kind: &'static str, now: Instant) -> bool {
+    /// Notes that a sync of `set` is blocked on `(pod, kind)` at `now` and says whether its
+    /// `Waiting` event may be recorded.
+    pub fn observe(
+        &self,
+        set: &str,
+        pod: &str,
+        kind: &'static str,
+        now: Instant,
+    ) -> WaitingDecision {
+        let since = {
+            let mut blocks = self.blocks.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = blocks
+                .entry(set.to_string())
+                .or_insert_with(|| (pod.to_string(), kind, now));
+            if entry.0 != pod || entry.1 != kind {
+                *entry = (pod.to_string(), kind, now);
+            }
+            entry.2
+        };
+        let age = now.saturating_duration_since(since);
+        if age < self.grace {
+            return WaitingDecision::Later(self.grace - age);
+        }
+        if self.admit(set, pod, kind, now) {
+            WaitingDecision::Emit
+        } else {
+            WaitingDecision::Quiet
+        }
+    }
+
+    /// Notes that a sync of `set` was not blocked.
+    pub fn unblocked(&self, set: &str) {
+        let mut blocks = self.blocks.lock().unwrap_or_else(|e| e.into_inner());
+        blocks.remove(set);
+    }
+
+    /// Whether an event for `(set, subject, kind)` may be emitted at `now` (and notes it if so).
+    pub fn admit(&self, set: &str, subject: &str, kind: &'static str, now: Instant) -> bool {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (set.to_string(), pod.to_string(), kind);
+        let key = (set.to_string(), subject.to_string(), kind);
         match last.get(&key) {
             Some(at) if now.saturating_duration_since(*at) < self.interval => false,
             _ => {
@@ -99,6 +165,8 @@ impl WaitingEvents {
     pub fn forget(&self, set: &str) {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         last.retain(|(s, _, _), _| s != set);
+        drop(last);
+        self.unblocked(set);
     }
 }
 
@@ -142,7 +210,8 @@ pub fn waiting_note(pod: &str, reason: &BlockReason) -> Option<(&'static str, St
 }
 
 /// One sync: plan, execute, write status (§4.8), record a rate-limited `Waiting` event naming
-/// what blocks progress, and say when to requeue.
+/// what blocks progress and rate-limited `ConflictingController` Warnings (§4.9 rule 2), and say
+/// when to requeue.
 pub async fn sync_set<E: StatefulSetEffects>(
     effects: &E,
     snapshot: &Snapshot,
@@ -195,19 +264,42 @@ pub async fn sync_set<E: StatefulSetEffects>(
         }
     }
 
-    if error.is_none()
-        && let Some((pod, reason)) = &plan.blocked_on
-        && let Some((kind, note)) = waiting_note(pod, reason)
-        && waiting.admit(&key, pod, kind, Instant::now())
-    {
-        let event = SetEvent {
-            severity: Severity::Normal,
-            reason: "Waiting".into(),
-            action: "Reconcile",
-            note,
-            related: Some(Related::Pod(pod.clone())),
-        };
-        effects.record(set, event).await;
+    let mut waiting_recheck = None;
+    match &plan.blocked_on {
+        Some((pod, reason)) if error.is_none() => {
+            if let Some((kind, note)) = waiting_note(pod, reason) {
+                match waiting.observe(&key, pod, kind, Instant::now()) {
+                    WaitingDecision::Emit => {
+                        let event = SetEvent {
+                            severity: Severity::Normal,
+                            reason: "Waiting".into(),
+                            action: "Reconcile",
+                            note,
+                            related: Some(Related::Pod(pod.clone())),
+                        };
+                        effects.record(set, event).await;
+                    }
+                    WaitingDecision::Later(after) => waiting_recheck = Some(after),
+                    WaitingDecision::Quiet => {}
+                }
+            }
+        }
+        Some(_) => {}
+        None => waiting.unblocked(&key),
+    }
+
+    // §4.9 rule 2: upstream warns each time its retention routine meets such a claim.
+    for claim in &plan.conflicting_claims {
+        if waiting.admit(&key, claim, "ConflictingController", Instant::now()) {
+            let event = SetEvent {
+                severity: Severity::Warning,
+                reason: "ConflictingController".into(),
+                action: "Update",
+                note: conflicting_controller_message(claim),
+                related: Some(Related::Claim(claim.clone())),
+            };
+            effects.record(set, event).await;
+        }
     }
 
     let requeue = if error.is_some() || plan.blocked_on.as_ref().is_some_and(|(_, r)| r.is_error())
@@ -220,10 +312,15 @@ pub async fn sync_set<E: StatefulSetEffects>(
             }
             _ => None,
         };
-        match (plan.requeue_after, available_in) {
-            (Some(a), Some(b)) => Requeue::After(a.min(b)),
-            (Some(d), None) | (None, Some(d)) => Requeue::After(d),
-            (None, None) => Requeue::OnChange,
+        // A block still inside the Waiting grace period is looked at again when it ends, so a
+        // pod that stays unready does get its event.
+        let after = [plan.requeue_after, available_in, waiting_recheck]
+            .into_iter()
+            .flatten()
+            .min();
+        match after {
+            Some(d) => Requeue::After(d),
+            None => Requeue::OnChange,
         }
     };
     SyncOutcome {

@@ -150,3 +150,40 @@ fn retain_retain_removes_our_refs() {
     c.metadata.owner_references = Some(vec![set_ref()]);
     assert_eq!(claim_refs_update(&s, &pod, &c), Some(vec![]));
 }
+
+#[test]
+fn a_conflicting_controller_is_another_controller_or_an_earlier_incarnation() {
+    // Ref: upstream hasUnexpectedController, spec §4.9 rule 2
+    let retain = with_claim_template(set("web", 2), "data");
+    let delete = with_policy(retain.clone(), "Delete", "Retain");
+    let pod = pod_at(&delete, 1, &revision(&delete, 1));
+    let foreign = OwnerReference {
+        api_version: "v1".to_string(),
+        kind: "ConfigMap".to_string(),
+        name: "cm".to_string(),
+        uid: "cm-uid".to_string(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    };
+    let mut c = claim("data-web-1");
+    c.metadata.owner_references = Some(vec![foreign.clone()]);
+    assert!(has_conflicting_controller(&delete, &pod, &c));
+    assert!(
+        !has_conflicting_controller(&retain, &pod, &c),
+        "Retain/Retain never conflicts"
+    );
+    // A foreign ref that is not a controller, or our own controller ref: no conflict.
+    let mut plain = foreign.clone();
+    plain.controller = None;
+    c.metadata.owner_references = Some(vec![plain, set_ref()]);
+    assert!(!has_conflicting_controller(&delete, &pod, &c));
+    // A ref to an earlier set of the same name conflicts.
+    let mut stale = set_ref();
+    stale.uid = "older".to_string();
+    c.metadata.owner_references = Some(vec![stale]);
+    assert!(has_conflicting_controller(&delete, &pod, &c));
+    assert_eq!(
+        conflicting_controller_message("data-web-1"),
+        "PersistentVolumeClaim data-web-1 has a conflicting OwnerReference that acts as a manging controller, the retention policy is ignored for this claim"
+    );
+}

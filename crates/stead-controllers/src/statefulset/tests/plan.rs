@@ -438,3 +438,106 @@ fn ordered_ready_scale_down_halts_behind_a_failed_condemned_pod() {
         Some(("web-1".to_string(), BlockReason::NotRunningAndReady))
     );
 }
+
+fn configmap_controller_ref() -> OwnerReference {
+    OwnerReference {
+        api_version: "v1".to_string(),
+        kind: "ConfigMap".to_string(),
+        name: "owner".to_string(),
+        uid: "cm-uid".to_string(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    }
+}
+
+#[test]
+fn a_claim_under_another_controller_is_reported_only_when_the_policy_is_not_retain() {
+    // Ref: spec §4.9 rule 2 (ConflictingController); e2e "should not delete PVC with
+    // OnScaledown policy if another controller owns the PVC"
+    let base = with_claim_template(set("web", 3), "data");
+    let r = revision(&base, 1);
+    let pods: Vec<Pod> = (0..3).map(|i| pod_at(&base, i, &r)).collect();
+    let mut claims = vec![
+        claim("data-web-0"),
+        claim("data-web-1"),
+        claim("data-web-2"),
+    ];
+    claims[1].metadata.owner_references = Some(vec![configmap_controller_ref()]);
+
+    // Retain/Retain: another controller is no conflict.
+    let p = run(
+        &with_status(base.clone(), &r),
+        &pods,
+        &claims,
+        std::slice::from_ref(&r),
+    );
+    assert_eq!(p.conflicting_claims, Vec::<String>::new());
+    assert_eq!(summary(&p), Vec::<String>::new());
+
+    // whenScaled: Delete, all live: reported, and its refs are left alone.
+    let s = with_policy(base.clone(), "Retain", "Delete");
+    let p = run(
+        &with_status(s.clone(), &r),
+        &pods,
+        &claims,
+        std::slice::from_ref(&r),
+    );
+    assert_eq!(p.conflicting_claims, ["data-web-1"]);
+    assert_eq!(summary(&p), Vec::<String>::new());
+
+    // Scaled to 0: the condemned pods' claims get pod refs, except the conflicting one, which
+    // is reported once although the routine looks at it before every deletion.
+    let mut scaled = with_status(s, &r);
+    spec_mut(&mut scaled).replicas = Some(0);
+    let p = run(&scaled, &pods, &claims, &[r]);
+    assert_eq!(p.conflicting_claims, ["data-web-1"]);
+    assert_eq!(
+        summary(&p),
+        vec![
+            "refs data-web-2",
+            "refs data-web-0",
+            "delete web-2 Condemned"
+        ]
+    );
+}
+
+#[test]
+fn the_update_phase_reports_no_block_when_no_pod_is_outdated() {
+    // A Parallel scale-up with unready pods has nothing to update: no MaxUnavailable wait (it
+    // would name a different pod on every sync and flood `Waiting` events).
+    let s = parallel(set("web", 3));
+    let r = revision(&s, 1);
+    let pods: Vec<Pod> = (0..3)
+        .map(|i| with_phase(pod_at(&s, i, &r), "Running", false, at(0)))
+        .collect();
+    let gate_on = Features {
+        max_unavailable_statefulset: true,
+    };
+    for features in [Features::default(), gate_on] {
+        let p = run_with(
+            &with_status(s.clone(), &r),
+            &pods,
+            &[],
+            std::slice::from_ref(&r),
+            features,
+            at(1000),
+        );
+        assert_eq!(summary(&p), Vec::<String>::new());
+        assert_eq!(p.blocked_on, None, "{features:?}");
+    }
+    // With an outdated pod the same world waits for availability.
+    let updated = with_image(&s, "img:2");
+    let p = run_with(
+        &with_status(updated, &r),
+        &pods,
+        &[],
+        std::slice::from_ref(&r),
+        gate_on,
+        at(1000),
+    );
+    assert!(
+        matches!(p.blocked_on, Some((_, BlockReason::MaxUnavailable { .. }))),
+        "{:?}",
+        p.blocked_on
+    );
+}
