@@ -36,6 +36,7 @@
 pub mod fake;
 pub mod image;
 pub mod kubelet;
+pub mod log_rotation;
 pub mod node;
 pub mod nodeapi;
 pub mod proxy;

@@ -81,6 +81,8 @@ use crate::runtime::{
 pub use helper::{HELPER_ARG, helper_main};
 pub use network::Cidr;
 
+use crate::log_rotation::LogRotation;
+
 /// How the sandbox runtime is set up.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -95,10 +97,14 @@ pub struct SandboxConfig {
     pub bridge: String,
     /// The cgroup under each hierarchy's root that holds the pods (`stead`).
     pub cgroup_parent: String,
+    /// When container logs rotate and how many files each keeps (`containerLogMaxSize`,
+    /// `containerLogMaxFiles`; upstream's 10Mi and 5 by default).
+    pub container_log: LogRotation,
 }
 
 impl SandboxConfig {
-    /// The defaults: pod range 10.42.0.0/16 on bridge `stead0`, cgroup parent `stead`.
+    /// The defaults: pod range 10.42.0.0/16 on bridge `stead0`, cgroup parent `stead`,
+    /// container logs rotated at 10Mi keeping 5 files.
     pub fn new(state_dir: impl Into<PathBuf>, helper_exe: impl Into<PathBuf>) -> SandboxConfig {
         SandboxConfig {
             state_dir: state_dir.into(),
@@ -106,6 +112,7 @@ impl SandboxConfig {
             pod_cidr: "10.42.0.0/16".into(),
             bridge: "stead0".into(),
             cgroup_parent: "stead".into(),
+            container_log: LogRotation::default(),
         }
     }
 }

@@ -232,7 +232,7 @@ impl Inner {
             .map(PathBuf::from)
             .chain(containers.iter().map(|c| c.log_path.clone()))
         {
-            let _ = fs::remove_file(log);
+            crate::log_rotation::remove_log(&log);
         }
         let _ = fs::remove_dir_all(&dir);
     }
