@@ -19,7 +19,7 @@
 //!   upper dir, fresh `/proc`, a minimal `/dev`, read-only `/sys`, the pod's hosts/resolv.conf/
 //!   hostname files and the volume mounts (mount points resolved through the image's symlinks
 //!   inside the rootfs), then `pivot_root`, user, working dir, exec. The shim
-//!   writes the CRI log and, when the process ends, `exit.json`; so exits that happen while
+//!   writes the CRI log (rotated by size, [`crate::log_rotation`]) and, when the process ends, `exit.json`; so exits that happen while
 //!   the agent is down are seen by the next agent. It keeps the container's stdin (a pipe,
 //!   or a pty with `tty`) and serves `attach.sock` for [`Runtime::attach`] ([`attach`]).
 //! - **cgroups** ([`cgroup`]): v1 or v2, `<cgroup_parent>/pod<uid>/{pause,<container>}`, with
