@@ -61,6 +61,7 @@ mod container_user;
 mod containers;
 mod exec;
 pub mod helper;
+mod netlink;
 pub mod network;
 mod rootfs;
 mod sandboxes;
