@@ -235,9 +235,10 @@ mod tests {
         b.nested(IFLA_LINKINFO, |info| {
             info.name(IFLA_INFO_KIND, "veth");
         });
-        // 4 (outer header) + 4 (inner header) + "veth\0" (5) = 13, padded to 16.
+        // 4 (outer header) + 4 (inner header) + "veth\0" (5) = 13, padded to 16; the outer
+        // length covers the inner attribute's padding, as iproute2's does.
         assert_eq!(b.0.len(), 16);
-        assert_eq!(u16::from_ne_bytes([b.0[0], b.0[1]]), 13);
+        assert_eq!(u16::from_ne_bytes([b.0[0], b.0[1]]), 16);
         assert_eq!(u16::from_ne_bytes([b.0[4], b.0[5]]), 9);
         assert_eq!(&b.0[8..13], b"veth\0");
     }
