@@ -753,6 +753,17 @@ async fn a_restarted_runtime_finds_its_pods_and_exits_that_happened_meanwhile() 
     let (sandboxes, containers) = restarted.list().await.unwrap();
     assert_eq!(sandboxes, before.0);
     assert_eq!(containers.len(), 2);
+    // The one-pod listing the kubelet's workers use holds the same.
+    let (one, theirs) = restarted.list_pod(&pod.id).await.unwrap();
+    assert_eq!(one, sandboxes);
+    assert_eq!(
+        theirs.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        containers.iter().map(|c| &c.id).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        restarted.list_pod("no-such-pod").await.unwrap(),
+        (vec![], vec![])
+    );
     assert_eq!(exit_code(&wait_exit(&restarted, &id).await), 5);
     assert!(matches!(
         status(&restarted, &keep).await.state,

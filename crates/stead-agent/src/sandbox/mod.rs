@@ -291,6 +291,14 @@ impl Runtime for SandboxRuntime {
         self.blocking(|inner| inner.list()).await
     }
 
+    async fn list_pod(
+        &self,
+        uid: &str,
+    ) -> Result<(Vec<SandboxStatus>, Vec<ContainerStatus>), RuntimeError> {
+        let uid = uid.to_string();
+        self.blocking(move |inner| inner.list_pod(&uid)).await
+    }
+
     async fn exec_sync(
         &self,
         id: &ContainerId,
