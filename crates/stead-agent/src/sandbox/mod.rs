@@ -51,9 +51,12 @@
 //!
 //! # Measured (debug build, 2 shared cores)
 //!
-//! `create_sandbox` 20–35 ms, plus `start_container` to a running container 45–55 ms in all;
+//! `create_sandbox` 28–50 ms, plus `start_container` to a running container 50–115 ms in all,
+//! with the machine at load average 9 (before netlink: 20–35 and 45–55 ms at a lower load);
 //! RSS of the pause process about 1.3 MB and of a shim about 2 MB
-//! (`measure_pod_start_time_and_helper_memory` in `tests/sandbox.rs` prints them).
+//! (`measure_pod_start_time_and_helper_memory` in `tests/sandbox.rs` prints them). Each
+//! sandbox's pause and network times are logged at debug level (`sandbox created`); release
+//! figures are in `docs/BENCHMARKS.md`.
 
 mod attach;
 pub mod cgroup;
