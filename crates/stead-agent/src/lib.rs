@@ -23,6 +23,9 @@
 //!
 //! - [`nodeapi`]: the node's HTTPS API the API server forwards `pods/log` and `pods/exec` to.
 //!
+//! - [`log_rotation`]: container logs on disk, rotated by size (`containerLogMaxSize`,
+//!   `containerLogMaxFiles`): written by the sandbox's shim, followed by the node API.
+//!
 //! - [`sandbox`]: the real container runtime (`--runtime sandbox`): pod sandboxes as Linux
 //!   namespaces on a node bridge, containers on overlayfs with cgroup limits, supervised by a
 //!   shim that writes CRI logs. Start at [`sandbox::SandboxRuntime`].
@@ -36,6 +39,7 @@
 pub mod fake;
 pub mod image;
 pub mod kubelet;
+pub mod log_rotation;
 pub mod node;
 pub mod nodeapi;
 pub mod proxy;

@@ -298,6 +298,19 @@ pub trait Runtime: Send + Sync + 'static {
         &self,
     ) -> impl Future<Output = Result<(Vec<SandboxStatus>, Vec<ContainerStatus>), RuntimeError>> + Send;
 
+    /// What [`Runtime::list`] holds for the pod with this uid (its sandbox is the one whose id
+    /// or pod-uid label is `uid`), possibly more. The default lists everything; a runtime that
+    /// can look one pod up without reading the others overrides it (the kubelet's pod workers
+    /// call it on every pass).
+    fn list_pod(
+        &self,
+        uid: &str,
+    ) -> impl Future<Output = Result<(Vec<SandboxStatus>, Vec<ContainerStatus>), RuntimeError>> + Send
+    {
+        let _ = uid;
+        self.list()
+    }
+
     /// Runs `command` in the container to its end, or until `timeout` (then killed; the result
     /// is an error). For exec probes.
     fn exec_sync(

@@ -16,6 +16,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, AttachParams, LogParams, Patch, PatchParams, PostParams};
 use kube::{Client, Config};
 use serde_json::json;
+use stead_agent::log_rotation::{LogRotation, RotatingLog};
 use stead_agent::nodeapi;
 use stead_agent::runtime::*;
 use tokio::io::AsyncReadExt;
@@ -288,6 +289,66 @@ async fn a_followed_log_streams_new_lines_until_the_container_stops() -> Result<
         .write_all_str(&cri(&["l4"]))?;
     assert_eq!(lines.next().await.context("appended line")??, "l4");
     // The container stops: the stream ends.
+    env.runtime.containers.lock().unwrap()[1] = container(1, env.current_log.clone(), false);
+    let rest = tokio::time::timeout(Duration::from_secs(20), lines.next()).await?;
+    assert!(rest.is_none(), "{rest:?}");
+    Ok(())
+}
+
+/// Lines `line-<i>` as the shim writes them, through the real rotation.
+fn write_numbered(log: &mut RotatingLog, range: std::ops::Range<usize>) {
+    for i in range {
+        let record = format!("{} stdout F line-{i}\n", Timestamp::now());
+        log.write_record(record.as_bytes()).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_followed_log_loses_and_repeats_no_line_across_rotations() -> Result<()> {
+    let env = start().await?;
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), "default");
+    // About four records a file, three rotated files kept: a batch of ten lines rotates the
+    // log two or three times and fits in what is kept.
+    let rotation = LogRotation {
+        max_size: 200,
+        max_files: 4,
+    };
+    let mut log = RotatingLog::open(&env.current_log, rotation)?;
+    let follow = LogParams {
+        follow: true,
+        tail_lines: Some(1),
+        ..Default::default()
+    };
+    let mut lines = pods.log_stream("p", &follow).await?.lines();
+    assert_eq!(lines.next().await.context("first line")??, "l3");
+    const BATCH: usize = 10;
+    let mut seen = Vec::new();
+    for batch in 0..30 {
+        write_numbered(&mut log, batch * BATCH..(batch + 1) * BATCH);
+        // The next batch waits until this one was read: the follower never falls behind by
+        // more than the kept files hold.
+        for _ in 0..BATCH {
+            seen.push(lines.next().await.context("a followed line")??);
+        }
+    }
+    let expected: Vec<String> = (0..30 * BATCH).map(|i| format!("line-{i}")).collect();
+    assert_eq!(seen, expected);
+    let files = stead_agent::log_rotation::rotated_files(&env.current_log);
+    assert_eq!(files.len(), 3, "{files:?}");
+
+    // A plain read sees the current file only; the tail is the log's last lines.
+    let current = pods.logs("p", &LogParams::default()).await?;
+    assert!(!current.is_empty());
+    assert!(
+        expected.join("\n").ends_with(current.trim_end()),
+        "{current}"
+    );
+    let tail = LogParams {
+        tail_lines: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(pods.logs("p", &tail).await?, "line-298\nline-299\n");
+
     env.runtime.containers.lock().unwrap()[1] = container(1, env.current_log.clone(), false);
     let rest = tokio::time::timeout(Duration::from_secs(20), lines.next()).await?;
     assert!(rest.is_none(), "{rest:?}");

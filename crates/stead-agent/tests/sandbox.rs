@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use stead_agent::log_rotation::{LogRotation, rotated_files};
 use stead_agent::runtime::{
     ContainerSpec, ContainerState, ContainerStatus, ExecSpec, Image, ImageConfig, Limits, Mount,
     Runtime, SandboxSpec, SandboxStatus,
@@ -21,6 +22,7 @@ struct Node {
     dir: tempfile::TempDir,
     layer: PathBuf,
     cgroup_parent: String,
+    log_rotation: LogRotation,
 }
 
 impl Node {
@@ -34,7 +36,9 @@ impl Node {
     }
 
     fn config(&self) -> SandboxConfig {
-        config(self.dir.path(), &self.cgroup_parent)
+        let mut config = config(self.dir.path(), &self.cgroup_parent);
+        config.container_log = self.log_rotation;
+        config
     }
 }
 
@@ -60,6 +64,11 @@ impl Drop for Node {
 
 /// A node, or `None` (with the reason printed) when not root or busybox is missing.
 fn node() -> Option<Node> {
+    node_with(LogRotation::default())
+}
+
+/// A node whose container logs rotate as given.
+fn node_with(log_rotation: LogRotation) -> Option<Node> {
     if !nix::unistd::Uid::effective().is_root() {
         eprintln!("skipping: the sandbox runtime needs root");
         return None;
@@ -73,12 +82,15 @@ fn node() -> Option<Node> {
     let layer = dir.path().join("layer");
     busybox_layer(busybox, &layer);
     let cgroup_parent = format!("stead-test-{}", std::process::id());
-    let rt = SandboxRuntime::new(config(dir.path(), &cgroup_parent)).expect("runtime");
+    let mut config = config(dir.path(), &cgroup_parent);
+    config.container_log = log_rotation;
+    let rt = SandboxRuntime::new(config).expect("runtime");
     Some(Node {
         rt,
         dir,
         layer,
         cgroup_parent,
+        log_rotation,
     })
 }
 
@@ -649,6 +661,62 @@ async fn exec_runs_commands_inside_the_container() {
     assert_eq!(session.exit.await.unwrap(), 0);
 }
 
+// Ref: kubelet containerLogMaxSize / containerLogMaxFiles (pkg/kubelet/logs/container_log_manager.go)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_log_rotates_by_size_and_keeps_at_most_max_files() {
+    let rotation = LogRotation {
+        max_size: 4096,
+        max_files: 3,
+    };
+    let Some(node) = node_with(rotation) else {
+        return;
+    };
+    let pod = node
+        .rt
+        .create_sandbox(&sandbox_spec("pod-rotate", "rotate"))
+        .await
+        .unwrap();
+    // About 50 bytes a record: 3000 lines rotate the log some 35 times.
+    let spec = container_spec(
+        &node,
+        "chatty",
+        "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done",
+    );
+    let (state, _) = run_to_end(&node, &pod, &spec).await;
+    assert_eq!(exit_code(&state), 0);
+
+    let rotated = rotated_files(&spec.log_path);
+    assert_eq!(rotated.len(), 2, "{rotated:?}");
+    let logs_dir = spec.log_path.parent().unwrap();
+    let on_disk = std::fs::read_dir(logs_dir).unwrap().count();
+    assert_eq!(on_disk, 3, "the current file and two rotated ones");
+    // Oldest first: the kept files hold one unbroken run of lines, ending with the last.
+    let mut lines = Vec::new();
+    for path in rotated
+        .iter()
+        .map(|(_, p)| p.as_path())
+        .chain([spec.log_path.as_path()])
+    {
+        let size = std::fs::metadata(path).unwrap().len();
+        assert!(
+            size <= rotation.max_size,
+            "{} holds {size} bytes",
+            path.display()
+        );
+        lines.extend(log_lines(path));
+    }
+    let first: usize = lines[0].strip_prefix("line-").unwrap().parse().unwrap();
+    let expected: Vec<String> = (first..3000).map(|i| format!("line-{i}")).collect();
+    assert_eq!(lines, expected);
+    assert!(first > 2000, "older lines were rotated away: {first}");
+
+    node.rt
+        .remove_sandbox(&pod.id, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_dir(logs_dir).unwrap().count(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_runtime_finds_its_pods_and_exits_that_happened_meanwhile() {
     let Some(node) = node() else { return };
@@ -685,6 +753,17 @@ async fn a_restarted_runtime_finds_its_pods_and_exits_that_happened_meanwhile() 
     let (sandboxes, containers) = restarted.list().await.unwrap();
     assert_eq!(sandboxes, before.0);
     assert_eq!(containers.len(), 2);
+    // The one-pod listing the kubelet's workers use holds the same.
+    let (one, theirs) = restarted.list_pod(&pod.id).await.unwrap();
+    assert_eq!(one, sandboxes);
+    assert_eq!(
+        theirs.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        containers.iter().map(|c| &c.id).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        restarted.list_pod("no-such-pod").await.unwrap(),
+        (vec![], vec![])
+    );
     assert_eq!(exit_code(&wait_exit(&restarted, &id).await), 5);
     assert!(matches!(
         status(&restarted, &keep).await.state,

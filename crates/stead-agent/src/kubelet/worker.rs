@@ -177,7 +177,7 @@ impl<R: Runtime, I: Images> Worker<R, I> {
     }
 
     async fn view(&self, pod: &Pod) -> Option<PodRuntime> {
-        match self.ctx.runtime.list().await {
+        match self.ctx.runtime.list_pod(&Self::uid(pod)).await {
             Ok((sandboxes, containers)) => {
                 Some(PodRuntime::of(&Self::uid(pod), &sandboxes, &containers))
             }

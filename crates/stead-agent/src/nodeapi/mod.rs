@@ -8,7 +8,8 @@
 //! kubelet certificates by default either); every request must carry the cluster's bearer
 //! token (`Authorization: Bearer <token>`), which only the API server and agents hold.
 //!
-//! - `GET /containerLogs/{namespace}/{pod}/{container}?follow&tailLines&...` ([`logs`])
+//! - `GET /containerLogs/{namespace}/{pod}/{container}?follow&tailLines&...` ([`logs`];
+//!   a follow goes on across log rotations: [`follow`])
 //! - `GET|POST /exec/{namespace}/{pod}/{container}?command=...` — WebSocket
 //!   (`v5`/`v4.channel.k8s.io`) or SPDY/3.1 (`Upgrade: SPDY/3.1`, kubectl before 1.30) ([`exec`])
 //! - `GET|POST /attach/{namespace}/{pod}/{container}?stdin&stdout&tty...` — the same, attached
@@ -21,6 +22,7 @@
 //! from the pod workers.
 
 pub mod exec;
+pub mod follow;
 pub mod locate;
 pub mod logs;
 pub mod portforward;
@@ -44,11 +46,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use jiff::Timestamp;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::runtime::{ContainerStatus, Runtime};
+use follow::LogFollower;
 use locate::{locate, locate_sandbox};
 use logs::{LineReader, LogOptions};
 
@@ -228,7 +230,9 @@ async fn container_logs<R: Runtime>(
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
 /// Sends the log of `target` to `tx`: what is there now (since/tail applied), then, when
-/// following, every new line until the container stops or the client goes away.
+/// following, every new line until the container stops or the client goes away. Without
+/// `follow` only the current log file is read (as upstream's kubelet does); a follow goes on
+/// across rotations ([`follow::LogFollower`]).
 async fn stream_log<R: Runtime>(
     runtime: Arc<R>,
     target: ContainerStatus,
@@ -239,8 +243,12 @@ async fn stream_log<R: Runtime>(
 ) {
     let mut limit = logs::Limit(opts.limit_bytes);
     let mut reader = LineReader::default();
-    let mut offset = 0u64;
-    let initial = read_from(&target.log_path, &mut offset).await;
+    let mut follower = Some(LogFollower::open(&target.log_path));
+    let initial = if follow {
+        read_new(&mut follower).await
+    } else {
+        read_current(target.log_path.clone()).await
+    };
     let lines = reader.push(&initial);
     let first = logs::render(lines, &opts);
     if !first.is_empty() {
@@ -261,7 +269,7 @@ async fn stream_log<R: Runtime>(
             return;
         }
         tokio::time::sleep(FOLLOW_POLL).await;
-        let more = read_from(&target.log_path, &mut offset).await;
+        let more = read_new(&mut follower).await;
         if more.is_empty() {
             checks += 1;
             // Every second without output: is the container still the one running?
@@ -270,7 +278,7 @@ async fn stream_log<R: Runtime>(
                     Ok(now) if now.current.id == target.id && now.running() => {}
                     _ => {
                         // Drain what was written before it stopped, then end.
-                        let rest = read_from(&target.log_path, &mut offset).await;
+                        let rest = read_new(&mut follower).await;
                         let _ = send_lines(&mut reader, &rest, &opts, &mut limit, &tx).await;
                         return;
                     }
@@ -304,19 +312,28 @@ async fn send_lines(
     }
 }
 
-/// Reads `path` from `offset` to its end (nothing if it does not exist yet).
-async fn read_from(path: &PathBuf, offset: &mut u64) -> Vec<u8> {
-    let Ok(mut f) = tokio::fs::File::open(path).await else {
+/// What the follower has not read yet (files are read on the blocking pool).
+async fn read_new(follower: &mut Option<LogFollower>) -> Vec<u8> {
+    let Some(mut f) = follower.take() else {
         return Vec::new();
     };
-    let mut buf = Vec::new();
-    if f.seek(std::io::SeekFrom::Start(*offset)).await.is_err() {
-        return buf;
+    match tokio::task::spawn_blocking(move || {
+        let bytes = f.read_new();
+        (f, bytes)
+    })
+    .await
+    {
+        Ok((f, bytes)) => {
+            *follower = Some(f);
+            bytes
+        }
+        Err(_) => Vec::new(),
     }
-    if f.read_to_end(&mut buf).await.is_ok() {
-        *offset += buf.len() as u64;
-    }
-    buf
+}
+
+/// The log's current file whole (nothing if it does not exist yet).
+async fn read_current(path: PathBuf) -> Vec<u8> {
+    tokio::fs::read(path).await.unwrap_or_default()
 }
 
 /// `kubectl exec` or `kubectl attach`.

@@ -166,6 +166,7 @@ impl Inner {
             working_dir: spec.working_dir.clone(),
             user: spec.user.clone(),
             log_path: spec.log_path.clone(),
+            log_rotation: self.config.container_log,
             cgroup_procs,
             oom_file,
             exit_path: dir.join("exit.json"),

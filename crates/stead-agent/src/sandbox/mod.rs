@@ -19,7 +19,7 @@
 //!   upper dir, fresh `/proc`, a minimal `/dev`, read-only `/sys`, the pod's hosts/resolv.conf/
 //!   hostname files and the volume mounts (mount points resolved through the image's symlinks
 //!   inside the rootfs), then `pivot_root`, user, working dir, exec. The shim
-//!   writes the CRI log and, when the process ends, `exit.json`; so exits that happen while
+//!   writes the CRI log (rotated by size, [`crate::log_rotation`]) and, when the process ends, `exit.json`; so exits that happen while
 //!   the agent is down are seen by the next agent. It keeps the container's stdin (a pipe,
 //!   or a pty with `tty`) and serves `attach.sock` for [`Runtime::attach`] ([`attach`]).
 //! - **cgroups** ([`cgroup`]): v1 or v2, `<cgroup_parent>/pod<uid>/{pause,<container>}`, with
@@ -51,9 +51,12 @@
 //!
 //! # Measured (debug build, 2 shared cores)
 //!
-//! `create_sandbox` 20–35 ms, plus `start_container` to a running container 45–55 ms in all;
+//! `create_sandbox` 28–50 ms, plus `start_container` to a running container 50–115 ms in all,
+//! with the machine at load average 9 (before netlink: 20–35 and 45–55 ms at a lower load);
 //! RSS of the pause process about 1.3 MB and of a shim about 2 MB
-//! (`measure_pod_start_time_and_helper_memory` in `tests/sandbox.rs` prints them).
+//! (`measure_pod_start_time_and_helper_memory` in `tests/sandbox.rs` prints them). Each
+//! sandbox's pause and network times are logged at debug level (`sandbox created`); release
+//! figures are in `docs/BENCHMARKS.md`.
 
 mod attach;
 pub mod cgroup;
@@ -61,6 +64,7 @@ mod container_user;
 mod containers;
 mod exec;
 pub mod helper;
+mod netlink;
 pub mod network;
 mod rootfs;
 mod sandboxes;
@@ -81,6 +85,8 @@ use crate::runtime::{
 pub use helper::{HELPER_ARG, helper_main};
 pub use network::Cidr;
 
+use crate::log_rotation::LogRotation;
+
 /// How the sandbox runtime is set up.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -95,10 +101,14 @@ pub struct SandboxConfig {
     pub bridge: String,
     /// The cgroup under each hierarchy's root that holds the pods (`stead`).
     pub cgroup_parent: String,
+    /// When container logs rotate and how many files each keeps (`containerLogMaxSize`,
+    /// `containerLogMaxFiles`; upstream's 10Mi and 5 by default).
+    pub container_log: LogRotation,
 }
 
 impl SandboxConfig {
-    /// The defaults: pod range 10.42.0.0/16 on bridge `stead0`, cgroup parent `stead`.
+    /// The defaults: pod range 10.42.0.0/16 on bridge `stead0`, cgroup parent `stead`,
+    /// container logs rotated at 10Mi keeping 5 files.
     pub fn new(state_dir: impl Into<PathBuf>, helper_exe: impl Into<PathBuf>) -> SandboxConfig {
         SandboxConfig {
             state_dir: state_dir.into(),
@@ -106,6 +116,7 @@ impl SandboxConfig {
             pod_cidr: "10.42.0.0/16".into(),
             bridge: "stead0".into(),
             cgroup_parent: "stead".into(),
+            container_log: LogRotation::default(),
         }
     }
 }
@@ -281,6 +292,14 @@ impl Runtime for SandboxRuntime {
 
     async fn list(&self) -> Result<(Vec<SandboxStatus>, Vec<ContainerStatus>), RuntimeError> {
         self.blocking(|inner| inner.list()).await
+    }
+
+    async fn list_pod(
+        &self,
+        uid: &str,
+    ) -> Result<(Vec<SandboxStatus>, Vec<ContainerStatus>), RuntimeError> {
+        let uid = uid.to_string();
+        self.blocking(move |inner| inner.list_pod(&uid)).await
     }
 
     async fn exec_sync(

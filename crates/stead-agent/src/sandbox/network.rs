@@ -1,7 +1,8 @@
 //! The node's pod network: one node network namespace (an nsfs bind mount under the state
 //! dir) holding a bridge with the pod range's first address; each pod a veth pair from that
-//! bridge to `eth0` in the pod's own namespace. Links are configured with iproute2's `ip`
-//! (`ip -batch`, one process per namespace), run inside a namespace by the `nsexec` helper.
+//! bridge to `eth0` in the pod's own namespace. A pod's links, address and route are set with
+//! netlink ([`super::netlink`]) from threads that entered the namespaces; the bridge, once per
+//! node, with iproute2's `ip -batch`, run inside the node namespace by the `nsexec` helper.
 //! Addresses are allocated as files under `ipam/` (create-exclusive, so concurrent allocations
 //! never collide; they survive agent restarts).
 //!
@@ -17,6 +18,7 @@ use std::process::{Command, Stdio};
 use nix::sched::{CloneFlags, setns};
 
 use super::helper::HELPER_ARG;
+use super::netlink::Netlink;
 
 /// A parsed IPv4 pod range, e.g. `10.42.0.0/16`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,34 +176,44 @@ impl NodeNetwork {
 
     /// Connects the pod whose pause process is `pause_pid`: a veth pair, host end on the
     /// bridge, `eth0` with `ip` and a default route in the pod, `lo` up. Returns the host end.
+    /// Netlink from two short-lived threads, one in each namespace (no process is started).
     pub fn attach_pod(&self, uid: &str, pause_pid: i32, ip: Ipv4Addr) -> Result<String, String> {
         let veth = veth_name(uid);
-        let bridge = &self.bridge;
-        self.ip_batch(
-            &self.netns,
-            &format!(
-                "link add {veth} type veth peer name eth0 netns {pause_pid}\nlink set {veth} master {bridge}\nlink set {veth} up\n"
-            ),
-        )?;
+        let (bridge, name) = (self.bridge.clone(), veth.clone());
+        in_netns(&self.netns, move || {
+            let master = if_index(&bridge)?;
+            Netlink::open()?.add_veth(&name, master, "eth0", pause_pid)
+        })
+        .map_err(|e| format!("add veth {veth}: {e}"))?;
         let (prefix, gw) = (self.cidr.prefix, self.cidr.gateway());
-        self.ip_batch(
-            Path::new(&format!("/proc/{pause_pid}/ns/net")),
-            &format!("link set lo up\naddr add {ip}/{prefix} dev eth0\nlink set eth0 up\nroute add default via {gw}\n"),
-        )?;
+        in_netns(Path::new(&format!("/proc/{pause_pid}/ns/net")), move || {
+            let mut nl = Netlink::open()?;
+            nl.set_up(if_index("lo")?)?;
+            let eth0 = if_index("eth0")?;
+            nl.add_address(eth0, ip, prefix)?;
+            nl.set_up(eth0)?;
+            nl.add_default_route(gw, eth0)
+        })
+        .map_err(|e| format!("configure eth0 of pid {pause_pid}: {e}"))?;
         Ok(veth)
     }
 
     /// Deletes a pod's host-side veth (gone already when the pod's namespace died).
     pub fn detach_pod(&self, veth: &str) {
-        let _ = self.ns_command(&["ip", "link", "del", veth]).run();
+        let name = veth.to_string();
+        let _ = in_netns(&self.netns, move || Netlink::open()?.delete_link(&name));
     }
 
     /// Whether a link of this name exists in the node namespace.
     pub fn link_exists(&self, name: &str) -> bool {
-        self.ns_command(&["ip", "link", "show", "dev", name])
-            .run()
-            .is_ok()
+        let name = name.to_string();
+        in_netns(&self.netns, move || if_index(&name)).is_ok()
     }
+}
+
+/// The index of the link called `name` in the calling thread's network namespace.
+fn if_index(name: &str) -> io::Result<u32> {
+    nix::net::if_::if_nametoindex(name).map_err(|e| io::Error::other(format!("link {name}: {e}")))
 }
 
 /// The host-side veth name of a pod: `vs` + 11 hex digits of a hash of its uid (15 chars max).

@@ -94,6 +94,7 @@ impl Inner {
         } else {
             "new".into()
         };
+        let t0 = Instant::now(); // pause process, then network: logged at debug
         let out = Command::new(&self.config.helper_exe)
             .args([HELPER_ARG, "pause", &spec.hostname, &network])
             .stdin(Stdio::null())
@@ -130,6 +131,7 @@ impl Inner {
             fs::write(procs, pid.to_string())
                 .map_err(|e| failed(format!("sandbox {uid}: move pause into cgroup: {e}")))?;
         }
+        let t1 = Instant::now();
         if let Some(ip) = ip {
             record.veth = Some(
                 self.net
@@ -140,6 +142,12 @@ impl Inner {
         write_json(&dir.join("sandbox.json"), &record)
             .map_err(|e| failed(format!("sandbox {uid}: write record: {e}")))?;
         let _ = fs::remove_file(dir.join("sandbox.json.pending"));
+        tracing::debug!(
+            sandbox = %uid,
+            pause = ?(t1 - t0),
+            network = ?t1.elapsed(),
+            "sandbox created"
+        );
         Ok(status_of(&record))
     }
 
@@ -232,7 +240,7 @@ impl Inner {
             .map(PathBuf::from)
             .chain(containers.iter().map(|c| c.log_path.clone()))
         {
-            let _ = fs::remove_file(log);
+            crate::log_rotation::remove_log(&log);
         }
         let _ = fs::remove_dir_all(&dir);
     }
@@ -260,6 +268,27 @@ impl Inner {
         sandboxes.sort_by(|a, b| a.id.cmp(&b.id));
         containers.sort_by(|a, b| a.id.cmp(&b.id));
         Ok((sandboxes, containers))
+    }
+}
+
+impl Inner {
+    /// The sandbox named `uid` (the pod's uid, as the kubelet creates them) and its
+    /// containers, reading no other sandbox.
+    pub(super) fn list_pod(
+        &self,
+        uid: &str,
+    ) -> Result<(Vec<SandboxStatus>, Vec<ContainerStatus>), RuntimeError> {
+        // As in `list`: a sandbox without a readable record is not listed.
+        let Ok(record) = self.sandbox_record(uid) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let mut containers: Vec<ContainerStatus> = self
+            .container_records(uid)
+            .iter()
+            .map(|c| self.container_status(c))
+            .collect();
+        containers.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok((vec![status_of(&record)], containers))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The shim: the container's supervisor, like conmon. Forked by the `shim` helper into a new
 //! session (so it outlives the agent), it starts the container process in the pod's
 //! namespaces, reports its pid, copies its stdout/stderr into the CRI log
-//! (`<RFC3339Nano> <stream> <F|P> <line>`) and records how it ended in `exit.json`
+//! (`<RFC3339Nano> <stream> <F|P> <line>`, rotated by size: [`crate::log_rotation`]) and records how it ended in `exit.json`
 //! (`OOMKilled` when the cgroup counted an OOM kill).
 //!
 //! It also serves the container's attach socket (`attach.sock` in the container dir, protocol
@@ -16,7 +16,7 @@
 
 #![allow(unsafe_code)]
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -37,6 +37,7 @@ use super::attach;
 use super::helper::{ctx, detach_stdio, fork_or_fail, open_ns};
 use super::rootfs::start_container;
 use super::state::{ExitRecord, Launch, ProcId, ShimReport, now_rfc3339, read_json, write_json};
+use crate::log_rotation::RotatingLog;
 
 /// Splits a stream into CRI log lines: `<RFC3339Nano> <stream> <F|P> <line>`.
 struct LogStream {
@@ -57,7 +58,7 @@ impl LogStream {
         }
     }
 
-    fn push(&mut self, data: &[u8], log: &mut File) {
+    fn push(&mut self, data: &[u8], log: &mut RotatingLog) {
         self.buf.extend_from_slice(data);
         while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.buf.drain(..=pos).collect();
@@ -69,18 +70,18 @@ impl LogStream {
         }
     }
 
-    fn finish(&mut self, log: &mut File) {
+    fn finish(&mut self, log: &mut RotatingLog) {
         if !self.buf.is_empty() {
             let rest = std::mem::take(&mut self.buf);
             self.write(&rest, 'F', log);
         }
     }
 
-    fn write(&self, line: &[u8], tag: char, log: &mut File) {
+    fn write(&self, line: &[u8], tag: char, log: &mut RotatingLog) {
         let mut record = format!("{} {} {tag} ", now_rfc3339(), self.name).into_bytes();
         record.extend_from_slice(line);
         record.push(b'\n');
-        let _ = log.write_all(&record);
+        let _ = log.write_record(&record);
     }
 }
 
@@ -134,14 +135,8 @@ fn send_report(report: &mut Option<File>, line: &ShimReport) {
 
 /// The shim proper: starts the container and supervises it to its end.
 fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
-    if let Some(parent) = launch.log_path.parent() {
-        fs::create_dir_all(parent).map_err(ctx("create log dir"))?;
-    }
-    let mut log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&launch.log_path)
-        .map_err(ctx("open log"))?;
+    let mut log =
+        RotatingLog::open(&launch.log_path, launch.log_rotation).map_err(ctx("open log"))?;
     let stdio = Stdio::new(launch)?;
     let (status_r, status_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx("pipe"))?;
     let listener = bind_attach_socket(&launch.exit_path)?;
@@ -645,7 +640,7 @@ fn pump_until_exit(
     child: Pid,
     outputs: Vec<(OwnedFd, &'static str)>,
     sigfd: &SignalFd,
-    log: &mut File,
+    log: &mut RotatingLog,
     attach: &mut Attach,
 ) -> WaitStatus {
     let mut streams: Vec<LogStream> = outputs.iter().map(|(_, n)| LogStream::new(n)).collect();

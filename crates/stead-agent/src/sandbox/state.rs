@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::log_rotation::LogRotation;
+
 /// A process as the kernel knows it: its pid and its start time (field 22 of `/proc/<pid>/stat`,
 /// clock ticks since boot), so a recycled pid is not mistaken for the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +132,9 @@ pub struct Launch {
     pub working_dir: String,
     pub user: Option<String>,
     pub log_path: PathBuf,
+    /// When the log rotates (the runtime's config).
+    #[serde(default)]
+    pub log_rotation: LogRotation,
     /// `cgroup.procs` files the container's process writes itself into.
     pub cgroup_procs: Vec<PathBuf>,
     /// `memory.oom_control` (v1) or `memory.events` (v2) of the container's cgroup.
