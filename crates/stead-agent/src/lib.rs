@@ -11,6 +11,9 @@
 //!   docker-save archives, pulls from registries, layers unpacked as overlay lower dirs.
 //!   [`image::ImageStore`] implements [`runtime::Images`].
 //!
+//! - [`join`]: joining a server from elsewhere (`stead agent`): the join token pins the
+//!   server's CA, then a [`kube::Client`] that trusts only it ([`join::connect`]).
+//!
 //! - [`reclaim`]: the node side of the local-path provisioner: removes the directories of this
 //!   node's Released `Delete` volumes, then the volumes ([`reclaim::run_reclaimer`]).
 //!
@@ -35,6 +38,7 @@
 
 pub mod fake;
 pub mod image;
+pub mod join;
 pub mod kubelet;
 pub mod node;
 pub mod nodeapi;
@@ -44,5 +48,5 @@ pub mod runtime;
 pub mod sandbox;
 
 pub use fake::run_fake_node;
-pub use kubelet::{NodeConfig, run_node};
+pub use kubelet::{NodeConfig, run_node, wait_for_pod_cidr};
 pub use node::default_node_name;
