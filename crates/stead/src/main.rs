@@ -275,10 +275,13 @@ enum Agent {
 /// (`STEAD_LOG`, default `warn`) and the async runtime.
 fn init_process() -> Result<tokio::runtime::Runtime, ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // kube warns on every unverified connection; the agent makes exactly one, on purpose
+    // (fetching the CA its join token pins), so that warning is not shown by default.
+    let default = "warn,kube_client::client::tls=error";
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STEAD_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| default.into()),
         )
         .with_writer(std::io::stderr)
         .init();
