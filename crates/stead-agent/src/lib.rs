@@ -17,6 +17,9 @@
 //! - [`reclaim`]: the node side of the local-path provisioner: removes the directories of this
 //!   node's Released `Delete` volumes, then the volumes ([`reclaim::run_reclaimer`]).
 //!
+//! - [`peering`]: pod traffic between sandbox nodes on one machine: veth pairs between node
+//!   network namespaces and a route per peer's pod range ([`peering::run_peering`]).
+//!
 //! - [`proxy`]: the service proxy: `ClusterIP:port` → a ready endpoint through nftables NAT
 //!   rules in the node network namespace, kept equal to Services and EndpointSlices
 //!   ([`proxy::run_proxy`]).
@@ -42,6 +45,7 @@ pub mod join;
 pub mod kubelet;
 pub mod node;
 pub mod nodeapi;
+pub mod peering;
 pub mod proxy;
 pub mod reclaim;
 pub mod runtime;

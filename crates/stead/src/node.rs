@@ -31,8 +31,9 @@ pub struct SandboxNode {
 
 /// Starts the node: its node API (logs, exec, attach, port-forward) on `node_ip`, registration
 /// and a wait for the pod range the control plane assigns (`spec.podCIDR`), the sandbox
-/// runtime with its bridge on that range, the cluster DNS, the service proxy and the
-/// `kubernetes` Service relay inside the node network namespace, the volume reclaimer and the
+/// runtime with its bridge on that range, the cluster DNS, the service proxy, the
+/// `kubernetes` Service relay and the links to other nodes' namespaces on this machine
+/// (`stead_agent::peering`) inside the node network namespace, the volume reclaimer and the
 /// kubelet. Returns the tasks, which end after `stopped()` completes.
 pub async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
     client: &kube::Client,
@@ -72,6 +73,10 @@ pub async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
         .await?
         .context("start the sandbox runtime")?;
     let runtime = Arc::new(runtime);
+    config.annotations.insert(
+        stead_agent::peering::NETNS_ANNOTATION.to_string(),
+        runtime.node_netns().display().to_string(),
+    );
 
     let dns_addr = SocketAddr::from((CLUSTER_DNS, 53));
     runtime
@@ -92,6 +97,12 @@ pub async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
     let dns_client = client.clone();
     let dns_stop = stopped();
     let proxy = stead_agent::proxy::run_proxy(client.clone(), runtime.clone(), stopped());
+    let peering = stead_agent::peering::run_peering(
+        client.clone(),
+        runtime.clone(),
+        config.node_name.clone(),
+        stopped(),
+    );
     // The `kubernetes` Service reaches the API server through a relay in the node namespace.
     let mut upstream = api_server;
     if upstream.ip().is_unspecified() {
@@ -105,6 +116,7 @@ pub async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
     );
     Ok(vec![
         tokio::spawn(proxy),
+        tokio::spawn(peering),
         tokio::spawn(async move {
             if let Err(e) = relay.await {
                 tracing::error!(error = %e, "kubernetes service relay stopped");

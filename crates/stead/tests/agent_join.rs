@@ -5,6 +5,7 @@
 //!
 //! - both nodes are Ready with different pod ranges from node IPAM (`spec.podCIDR`);
 //! - a pod pinned to each node runs there with an address from that node's range;
+//! - the two pods reach each other across the nodes (`ping` between their addresses);
 //! - `kubectl logs` and `kubectl exec` reach the pod on node-b through the server;
 //! - the agent refuses a missing token file, a token for another CA and a wrong secret with
 //!   exit code 2, one line on stderr, and no data dir written.
@@ -335,6 +336,22 @@ fn an_agent_joins_with_the_token_and_runs_pods_reached_through_the_server() {
         assert_eq!(p["spec"]["nodeName"], node);
         let ip = p["status"]["podIP"].as_str().expect("a pod IP");
         assert!(in_range(ip, range), "{pod}: {ip} not in {range}");
+    }
+
+    // Pods on the two nodes reach each other: node namespaces joined by a veth pair, each
+    // routing the other's pod range (stead_agent::peering).
+    let ip_of = |pod: &str| {
+        c.json(&["get", "pod", pod])["status"]["podIP"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (ip_a, ip_b) = (ip_of("on-a"), ip_of("on-b"));
+    for (from, to) in [("on-a", &ip_b), ("on-b", &ip_a)] {
+        eventually(&format!("{from} to reach {to}"), || {
+            let (code, _, _) = c.kubectl(&["exec", from, "--", "ping", "-c1", "-W2", to]);
+            (code == 0).then_some(())
+        });
     }
 
     // Logs and exec reach node-b's node API through the server.

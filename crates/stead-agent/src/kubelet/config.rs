@@ -1,6 +1,7 @@
 //! [`NodeConfig`]: what a kubelet is told at start, and where it keeps pod files under its data
 //! dir (`<data_dir>/pods/<uid>/{volumes,logs,etc-hosts}`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The default cluster domain (`--cluster-domain`).
@@ -25,6 +26,9 @@ pub struct NodeConfig {
     pub pod_cidr: String,
     /// The node's `InternalIP` (and pods' `hostIP`): where the API server reaches the node API.
     pub node_ip: String,
+    /// Annotations the Node carries besides the kubelet's (e.g. `stead.io/node-netns` for
+    /// [`crate::peering`]), re-asserted on every registration.
+    pub annotations: BTreeMap<String, String>,
     /// The port the node API ([`crate::nodeapi`]) listens on, advertised in the Node's
     /// `status.daemonEndpoints`; 0 when there is none.
     pub api_port: u16,
@@ -41,6 +45,7 @@ impl NodeConfig {
             cluster_dns: DEFAULT_CLUSTER_DNS.to_string(),
             pod_cidr: String::new(),
             node_ip: crate::node::object::HOST_IP.to_string(),
+            annotations: BTreeMap::new(),
             api_port: 0,
         }
     }

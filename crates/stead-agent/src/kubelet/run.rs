@@ -5,7 +5,7 @@
 //! restarted agent, sandboxes and containers of pods that still exist are found again by their
 //! labels and adopted by their workers, never started twice.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,10 +71,15 @@ fn node_profile(config: &NodeConfig) -> NodeProfile {
         pod_cidr: String::new(),
         node_ip: config.node_ip.clone(),
         runtime_version: RUNTIME_VERSION.to_string(),
-        annotations: BTreeMap::from([(
-            VOLUMES_DIR_ANNOTATION.to_string(),
-            config.volumes_dir().display().to_string(),
-        )]),
+        annotations: config
+            .annotations
+            .clone()
+            .into_iter()
+            .chain([(
+                VOLUMES_DIR_ANNOTATION.to_string(),
+                config.volumes_dir().display().to_string(),
+            )])
+            .collect(),
         api_port: config.api_port,
     }
 }
