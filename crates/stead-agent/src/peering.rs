@@ -249,6 +249,7 @@ pub async fn run_peering(
     let mut nodes: BTreeMap<String, Peer> = BTreeMap::new();
     let mut listing: Option<BTreeMap<String, Peer>> = None;
     let mut tick = tokio::time::interval(RESYNC);
+    let mut had_peers = false;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -278,6 +279,12 @@ pub async fn run_peering(
                 }
                 continue;
             }
+        }
+        // A lone node has nothing to do (and no helper process to run every round) unless
+        // peers it had left links behind.
+        had_peers |= nodes.len() > 1;
+        if !had_peers {
+            continue;
         }
         // This node's own range, once the Node shows it with the annotation.
         let Some(my_cidr) = nodes.get(&node_name).map(|p| p.pod_cidr.clone()) else {

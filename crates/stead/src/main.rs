@@ -1,5 +1,11 @@
 //! The `stead` binary: command-line parsing and wiring only. Everything it runs lives in the
 //! library crates (`stead-apiserver`, `stead-storage`, ...).
+//!
+//! - this file: the CLI, `stead server` (API server, then controllers, then its own node) and
+//!   `stead image`;
+//! - [`node`]: the sandbox node both `stead server` and `stead agent` run;
+//! - [`agent`]: `stead agent`, a node joining a server with the join token
+//!   (`<server data dir>/agent-token`).
 
 mod agent;
 mod node;

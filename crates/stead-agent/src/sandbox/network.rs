@@ -70,6 +70,8 @@ pub struct NodeNetwork {
 
 impl NodeNetwork {
     /// Creates the node namespace and bridge, or adopts them when an earlier agent made them.
+    /// An adopted bridge whose range differs gets the new gateway beside its old addresses
+    /// (see `adopt_range`): earlier pods keep working, new pods get the new range.
     pub fn ensure(
         state_dir: &Path,
         helper: &Path,

@@ -11,9 +11,10 @@
 //! - [`run`]: the Node watch, the [`NodeIpamEffects`] trait (one patch) with its
 //!   `kube::Client` implementation, and the loop.
 //!
-//! A range set by someone else is respected when it is a block of this allocator; one that is
-//! not (the fake node's whole `10.42.0.0/16`, a range outside the cluster range) is left alone
-//! and occupies nothing.
+//! A range set by someone else is respected: it takes every block it overlaps (so a node that
+//! registered with the whole `10.42.0.0/16` — an older stead's node, or the fake node — leaves
+//! no block for another node, which then waits, logged; delete that Node and let its agent
+//! register again to give it a `/24`). Ranges outside the cluster range take nothing.
 
 pub mod plan;
 pub mod run;

@@ -69,13 +69,33 @@ impl RangeAllocator {
             .then(|| (net.base - self.cluster.base) >> (32 - u32::from(self.mask)))
     }
 
-    /// Marks `cidr` used. False when it is not one of this allocator's blocks (then nothing
-    /// changes) or it was used already.
+    /// Marks used every block `cidr` overlaps (as upstream's `cidrset.Occupy`: a range larger
+    /// than a block, such as a node's whole `10.42.0.0/16` from an older stead or the fake
+    /// node, takes every block it covers; a smaller one takes the block it lies in). False when
+    /// nothing new was taken: not a network, outside the cluster range, or already used.
     pub fn occupy(&mut self, cidr: &str) -> bool {
-        match self.index(cidr) {
-            Some(i) => self.used.insert(i),
-            None => false,
+        let Some(net) = Net::parse(cidr) else {
+            return false;
+        };
+        let (cluster_last, net_last) = (
+            self.cluster.base | !mask(self.cluster.prefix),
+            net.base | !mask(net.prefix),
+        );
+        let first = net.base.max(self.cluster.base);
+        let last = net_last.min(cluster_last);
+        if first > last {
+            return false;
         }
+        let shift = 32 - u32::from(self.mask);
+        let (from, to) = (
+            (first - self.cluster.base) >> shift,
+            (last - self.cluster.base) >> shift,
+        );
+        let mut taken = false;
+        for i in from..=to {
+            taken |= self.used.insert(i);
+        }
+        taken
     }
 
     /// Returns `cidr` to the pool (nothing when it is not one of the blocks).
@@ -179,16 +199,20 @@ mod tests {
         assert_eq!(a.allocate(), None);
     }
 
+    // Ref: upstream cidr_set_test.go TestOccupy
     #[test]
-    fn only_blocks_of_this_allocator_can_be_occupied() {
+    fn occupying_takes_every_block_a_range_overlaps() {
         let mut a = cluster();
         assert!(a.occupy("10.42.5.0/24"));
         assert!(!a.occupy("10.42.5.0/24"), "already used");
-        assert!(!a.occupy("10.42.0.0/16"), "the whole range is not a block");
         assert!(!a.occupy("10.43.0.0/24"), "outside the cluster range");
         assert!(!a.occupy("10.42.6.1/24"), "not a network address");
         assert!(!a.occupy("nonsense"));
-        assert_eq!(a.allocate().as_deref(), Some("10.42.0.0/24"));
+        assert!(a.occupy("10.42.0.0/23"), "two blocks");
+        assert!(a.occupy("10.42.2.128/25"), "inside one block");
+        assert_eq!(a.allocate().as_deref(), Some("10.42.3.0/24"));
+        assert!(a.occupy("10.0.0.0/8"), "covers the whole cluster range");
+        assert_eq!(a.allocate(), None);
     }
 
     #[test]
@@ -236,10 +260,13 @@ mod tests {
     }
 
     #[test]
-    fn a_foreign_range_occupies_nothing() {
-        let nodes = [node("fake", Some("10.42.0.0/16")), node("b", None)];
+    fn a_node_holding_the_whole_range_leaves_nothing_to_share() {
+        // A node registered by an older stead (or the fake node) with 10.42.0.0/16: no other
+        // node may get an overlapping block.
+        let nodes = [node("old", Some("10.42.0.0/16")), node("b", None)];
         let p = plan(&cluster(), &nodes, &BTreeMap::new());
-        assert_eq!(p.assign, [("b".to_string(), "10.42.0.0/24".to_string())]);
+        assert_eq!(p.assign, []);
+        assert_eq!(p.blocked_on_full_range, ["b".to_string()]);
     }
 
     #[test]
