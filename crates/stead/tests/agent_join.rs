@@ -6,7 +6,8 @@
 //! - both nodes are Ready with different pod ranges from node IPAM (`spec.podCIDR`);
 //! - a pod pinned to each node runs there with an address from that node's range;
 //! - the two pods reach each other across the nodes (`ping` between their addresses);
-//! - `kubectl logs` and `kubectl exec` reach the pod on node-b through the server;
+//! - `kubectl logs`, `kubectl exec` and `kubectl port-forward` reach pods on node-b through
+//!   the server;
 //! - the agent refuses a missing token file, a token for another CA and a wrong secret with
 //!   exit code 2, one line on stderr, and no data dir written.
 //!
@@ -178,6 +179,42 @@ fn in_range(ip: &str, cidr: &str) -> bool {
     ip & mask == net & mask
 }
 
+/// The nginx of the seed walkthroughs, pinned to `node`.
+fn pinned_nginx(name: &str, node: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  nodeSelector:
+    kubernetes.io/hostname: {node}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: nginx
+    image: registry.cn-hangzhou.aliyuncs.com/larswang/nginx:1.0
+    ports:
+    - containerPort: 80
+"
+    )
+}
+
+/// `GET /` on a loopback port; the status line and body.
+fn http_get(port: u16) -> (String, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (
+        head.lines().next().unwrap_or_default().to_string(),
+        body.to_string(),
+    )
+}
+
 fn pinned_pod(name: &str, node: &str) -> String {
     format!(
         "apiVersion: v1
@@ -305,7 +342,12 @@ fn an_agent_joins_with_the_token_and_runs_pods_reached_through_the_server() {
         "{table}"
     );
 
-    for (pod, node) in [("on-a", "node-a"), ("on-b", "node-b")] {
+    let manifests = [
+        pinned_pod("on-a", "node-a"),
+        pinned_pod("on-b", "node-b"),
+        pinned_nginx("web-b", "node-b"),
+    ];
+    for manifest in manifests {
         let o = Command::new("kubectl")
             .args(["apply", "-f", "-"])
             .env("KUBECONFIG", &c.kubeconfig)
@@ -315,10 +357,7 @@ fn an_agent_joins_with_the_token_and_runs_pods_reached_through_the_server() {
             .stderr(Stdio::piped())
             .spawn()
             .and_then(|mut k| {
-                k.stdin
-                    .take()
-                    .unwrap()
-                    .write_all(pinned_pod(pod, node).as_bytes())?;
+                k.stdin.take().unwrap().write_all(manifest.as_bytes())?;
                 k.wait_with_output()
             })
             .unwrap();
@@ -329,6 +368,7 @@ fn an_agent_joins_with_the_token_and_runs_pods_reached_through_the_server() {
         "--for=condition=Ready",
         "pod/on-a",
         "pod/on-b",
+        "pod/web-b",
         "--timeout=240s",
     ]);
     for (pod, node, range) in [("on-a", "node-a", &ranges.0), ("on-b", "node-b", &ranges.1)] {
@@ -361,6 +401,28 @@ fn an_agent_joins_with_the_token_and_runs_pods_reached_through_the_server() {
     assert_eq!(c.ok(&["exec", "on-b", "--", "hostname"]).trim(), "on-b");
     let (code, _, err) = c.kubectl(&["exec", "on-b", "--", "sh", "-c", "exit 3"]);
     assert_eq!(code, 3, "{err}");
+
+    // Port-forward reaches nginx on node-b through the server.
+    let mut forward = Command::new("kubectl")
+        .args(["port-forward", "pod/web-b", ":80"])
+        .env("KUBECONFIG", &c.kubeconfig)
+        .env("HOME", c.dir.path().join("home"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(forward.stdout.take().unwrap()).lines();
+    // "Forwarding from 127.0.0.1:43121 -> 80"
+    let first = lines.next().expect("port-forward output").unwrap();
+    let local: u16 = first
+        .strip_prefix("Forwarding from 127.0.0.1:")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("port-forward said {first:?}"));
+    std::thread::spawn(move || lines.for_each(drop));
+    let (status, body) = http_get(local);
+    let _ = forward.kill();
+    let _ = forward.wait();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}\n{body}");
 
     let leftover = c.teardown();
     assert_eq!(
