@@ -311,6 +311,38 @@ async fn a_cluster_ip_reaches_every_ready_backend_from_pods_and_from_the_node() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_node_port_reaches_the_backends_on_the_nodes_own_address() {
+    let Some(node) = node() else { return };
+    let a = server(&node, "web-a").await;
+    let (client, _) = pod(&node, "client", "exec sleep 3600").await;
+    let mut proxy = Proxy::new(node.rt.clone());
+    let mut web = service("web", "10.43.0.53", false);
+    let spec = web.spec.as_mut().unwrap();
+    spec.type_ = Some("NodePort".into());
+    spec.ports.as_mut().unwrap()[0].node_port = Some(30080);
+    apply(
+        &mut proxy,
+        std::slice::from_ref(&web),
+        &[slice("web", &[a])],
+    );
+    wait_ready(&node, &client, &format!("http://{a}:8080/")).await;
+    // The bridge address is the node's address as pods see it.
+    let url = "http://10.42.0.1:30080/";
+    assert_eq!(fetch(&node, &client, url).await.unwrap(), "web-a");
+    let out = node
+        .rt
+        .node_netns_command(&["/bin/busybox", "wget", "-qO-", url])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "web-a");
+
+    // Without endpoints nothing listens there: refused.
+    apply(&mut proxy, &[web], &[slice("web", &[])]);
+    let err = fetch(&node, &client, url).await.expect_err("no endpoints");
+    assert!(err.contains("refused"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_pod_reaches_itself_through_its_own_service() {
     let Some(node) = node() else { return };
     let a = server(&node, "web-a").await;

@@ -14,6 +14,7 @@
 
 pub mod app;
 pub mod bootstrap;
+mod compactor;
 pub mod discovery;
 pub mod handlers;
 pub mod join;
@@ -81,6 +82,7 @@ pub struct RunningServer {
     pub app: Arc<App>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    compactor: tokio::task::JoinHandle<()>,
     _lock: File,
 }
 
@@ -91,6 +93,7 @@ impl RunningServer {
             let _ = tx.send(());
         }
         let _ = (&mut self.task).await;
+        self.compactor.abort();
     }
 
     /// Marks the server ready: `/readyz` answers 200 from now on.
@@ -137,8 +140,25 @@ fn load_or_create_token(dir: &Path) -> Result<String, StartError> {
     Ok(token)
 }
 
-/// Starts the API server: returns once it accepts connections and the kubeconfig is written.
+/// Starts the API server on the embedded store under the data dir: returns once it accepts
+/// connections and the kubeconfig is written.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+    start_on(config, None).await
+}
+
+/// [`start`] on `store` (e.g. etcd) instead of the embedded store; the data dir still holds the
+/// TLS material, the token and the kubeconfig.
+pub async fn start_with_store(
+    config: ServerConfig,
+    store: Arc<dyn Storage>,
+) -> Result<RunningServer, StartError> {
+    start_on(config, Some(store)).await
+}
+
+async fn start_on(
+    config: ServerConfig,
+    store: Option<Arc<dyn Storage>>,
+) -> Result<RunningServer, StartError> {
     // Bind first: a taken port fails before anything is written.
     let listener = TcpListener::bind(config.listen)
         .await
@@ -169,11 +189,17 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     let join_path = dir.join(join::TOKEN_FILE);
     let join_token = join::load_or_create(dir, &pki.ca_pem).map_err(data_dir_error(&join_path))?;
 
-    let db_dir = dir.join("db");
-    std::fs::create_dir_all(&db_dir).map_err(data_dir_error(&db_dir))?;
-    let store: Arc<dyn Storage> = Arc::new(stead_storage::embedded::EmbeddedStore::open(
-        &db_dir.join("stead.redb"),
-    )?);
+    let store: Arc<dyn Storage> = match store {
+        Some(store) => store,
+        None => {
+            let db_dir = dir.join("db");
+            std::fs::create_dir_all(&db_dir).map_err(data_dir_error(&db_dir))?;
+            Arc::new(stead_storage::embedded::EmbeddedStore::open(
+                &db_dir.join("stead.redb"),
+            )?)
+        }
+    };
+    let history = store.clone();
     let registry = Registry::new(store, config.features);
     bootstrap::ensure_defaults(&registry)
         .await
@@ -214,6 +240,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
     std::fs::write(&tmp, text).map_err(data_dir_error(&tmp))?;
     std::fs::rename(&tmp, &kubeconfig).map_err(data_dir_error(&kubeconfig))?;
 
+    let compactor = tokio::spawn(compactor::run(history, compactor::INTERVAL));
     let (tx, rx) = oneshot::channel();
     let router = app::router(app.clone());
     let task = tokio::spawn(serve::serve(listener, Some(tls_config), router, async {
@@ -225,6 +252,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         app,
         shutdown: Some(tx),
         task,
+        compactor,
         _lock: lock,
     })
 }

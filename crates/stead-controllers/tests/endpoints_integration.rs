@@ -2,11 +2,9 @@
 //! with a kube client, as `stead server` runs them. No agent: the test plays the kubelet by
 //! patching pod status (IP, phase, Ready condition).
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -26,7 +24,7 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-use stead_testkit::stopped;
+use stead_testkit::{eventually, stopped};
 
 async fn start() -> Result<Env> {
     let dir = tempfile::tempdir()?;
@@ -116,21 +114,6 @@ impl Env {
         let lp = ListParams::default().labels(&format!("kubernetes.io/service-name={service}"));
         Ok(self.slices().list(&lp).await?.items)
     }
-}
-
-/// Polls `check` every 20 ms until it returns `Some`, for at most 20 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    for _ in 0..1000 {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    bail!("timed out waiting for {what}")
 }
 
 /// (ip, hostname) of the ready and the not-ready addresses of an Endpoints object.

@@ -1,10 +1,7 @@
 //! The garbage collector and the namespace controller against a real API server in-process, over
 //! HTTPS with a kube client, as `stead server` runs them.
 
-use std::future::Future;
-use std::time::Duration;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Client;
@@ -19,7 +16,7 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-use stead_testkit::stopped;
+use stead_testkit::{eventually, gone, stopped};
 
 async fn start() -> Result<Env> {
     let dir = tempfile::tempdir()?;
@@ -87,31 +84,6 @@ async fn create_cm(
         ..Default::default()
     };
     Ok(api.create(&PostParams::default(), &cm).await?)
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, for at most 20 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    for _ in 0..400 {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("timed out waiting for {what}")
-}
-
-async fn gone<K>(api: &Api<K>, name: &str) -> Result<()>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    eventually(&format!("{name} to be gone"), || async {
-        Ok(api.get_opt(name).await?.is_none().then_some(()))
-    })
-    .await
 }
 
 async fn unhold(api: &Api<ConfigMap>, name: &str) -> Result<()> {

@@ -3,11 +3,9 @@
 //! the scheduler (it writes `volume.kubernetes.io/selected-node`) and the kubelet (it makes the
 //! volume directory).
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::{Event, Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Client;
@@ -24,7 +22,7 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-use stead_testkit::stopped;
+use stead_testkit::{eventually, gone, stopped};
 
 const NODE: &str = "node-1";
 
@@ -145,31 +143,6 @@ fn annotation(
     key: &str,
 ) -> Option<String> {
     meta.annotations.as_ref().and_then(|a| a.get(key).cloned())
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, for at most 20 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    for _ in 0..400 {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("timed out waiting for {what}")
-}
-
-async fn gone<K>(api: &Api<K>, name: &str) -> Result<()>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    eventually(&format!("{name} to be gone"), || async {
-        Ok(api.get_opt(name).await?.is_none().then_some(()))
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,6 @@
 //! controller) and queries over UDP and TCP, and with `dig` when it is installed.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -28,7 +27,7 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-use stead_testkit::stopped;
+use stead_testkit::{eventually, stopped};
 
 async fn start() -> Result<Env> {
     let dir = tempfile::tempdir()?;
@@ -152,21 +151,6 @@ fn ips(list: &[&str]) -> Vec<IpAddr> {
     let mut v: Vec<IpAddr> = list.iter().map(|s| s.parse().expect("ip")).collect();
     v.sort();
     v
-}
-
-/// Polls `check` every 10 ms until it returns `Some`, for at most 20 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    for _ in 0..2000 {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    bail!("timed out waiting for {what}")
 }
 
 async fn resolves_to(env: &Env, name: &str, want: &[&str]) -> Result<()> {

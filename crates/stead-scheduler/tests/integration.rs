@@ -2,10 +2,7 @@
 //! `stead server` runs it. The test registers two Nodes itself (no node agent runs), creates pods
 //! and claims, and plays the volume binder where one is needed.
 
-use std::future::Future;
-use std::time::Duration;
-
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -22,7 +19,7 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-use stead_testkit::stopped;
+use stead_testkit::{eventually, stopped};
 
 async fn start() -> Result<Env> {
     let dir = tempfile::tempdir()?;
@@ -137,27 +134,6 @@ impl Env {
             }))
         })
         .await
-    }
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, for at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let mut last_err = None;
-    for _ in 0..600 {
-        match check().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    match last_err {
-        Some(e) => Err(e).context(format!("timed out waiting for {what}")),
-        None => bail!("timed out waiting for {what}"),
     }
 }
 

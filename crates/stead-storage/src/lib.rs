@@ -3,6 +3,7 @@
 //! # Layout
 //! - this file: the contract ([`Storage`]) and its value types;
 //! - [`embedded`]: the default durable backend (redb), group-committed;
+//! - [`etcd`]: an etcd v3 cluster (`--store etcd://HOST:PORT[,...]`);
 //! - [`conformance`]: the one suite every backend must pass (used by each backend's tests).
 //!
 //! # The contract
@@ -21,6 +22,7 @@ use futures::Stream;
 
 pub mod conformance;
 pub mod embedded;
+pub mod etcd;
 
 /// A global store revision. Revision 0 means "nothing written yet".
 pub type Revision = u64;

@@ -161,9 +161,9 @@ fn main() -> ExitCode {
             node_name,
             cluster_domain,
         } => {
-            if store != "embedded" {
+            if store != "embedded" && !store.starts_with("etcd://") {
                 return fail(format!(
-                    "--store {store}: only the embedded store is available in this build"
+                    "--store {store}: want embedded or etcd://HOST:PORT[,HOST:PORT...]"
                 ));
             }
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
@@ -184,6 +184,7 @@ fn main() -> ExitCode {
                     listen,
                     features: Default::default(),
                 },
+                &store,
                 agent,
             )
         }
@@ -298,13 +299,23 @@ fn init_process() -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 /// Runs the server and, beside it, the controllers and the `agent`.
-fn run_server(config: stead_apiserver::ServerConfig, agent: Agent) -> ExitCode {
+fn run_server(config: stead_apiserver::ServerConfig, store: &str, agent: Agent) -> ExitCode {
     let runtime = match init_process() {
         Ok(r) => r,
         Err(e) => return e,
     };
     runtime.block_on(async move {
-        let mut server = match stead_apiserver::start(config).await {
+        let started = if store.starts_with("etcd://") {
+            match stead_storage::etcd::EtcdStore::connect(store).await {
+                Ok(etcd) => {
+                    stead_apiserver::start_with_store(config, std::sync::Arc::new(etcd)).await
+                }
+                Err(e) => return fail(format!("--store {store}: {e}")),
+            }
+        } else {
+            stead_apiserver::start(config).await
+        };
+        let mut server = match started {
             Ok(s) => s,
             Err(e) => return fail(e),
         };

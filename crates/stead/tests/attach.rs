@@ -3,7 +3,7 @@
 //! dns-test --restart=Never --rm`). Needs root (the sandbox runtime) and the machine's
 //! packages the test images are built from; `script` (util-linux) gives kubectl a terminal.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -62,22 +62,7 @@ fn start_server() -> Option<Server> {
         "import: {}",
         String::from_utf8_lossy(&import.stderr)
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stead"))
-        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn stead server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let kubeconfig = PathBuf::from(
-        line.trim()
-            .strip_prefix("export KUBECONFIG=")
-            .expect("export line"),
-    );
+    let (child, kubeconfig) = common::spawn_server(data.path(), &[], Stdio::inherit());
     let server = Server {
         child,
         kubeconfig,

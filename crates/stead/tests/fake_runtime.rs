@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
 const WEB_YAML: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -35,27 +37,12 @@ impl Drop for Server {
 /// server stops, so a chatty server could fill the pipe).
 fn start(extra: &[&str], capture_stderr: bool) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stead"))
-        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(if capture_stderr {
-            Stdio::piped()
-        } else {
-            Stdio::inherit()
-        })
-        .spawn()
-        .expect("spawn stead server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let kubeconfig = PathBuf::from(
-        line.trim()
-            .strip_prefix("export KUBECONFIG=")
-            .unwrap_or_else(|| panic!("export line, got {line:?}")),
-    );
+    let stderr = if capture_stderr {
+        Stdio::piped()
+    } else {
+        Stdio::inherit()
+    };
+    let (child, kubeconfig) = common::spawn_server(&dir.path().join("data"), extra, stderr);
     Server {
         child,
         kubeconfig,
@@ -299,4 +286,66 @@ fn a_disabled_agent_is_silent_and_registers_no_node() {
     let server = start(&["--disable-agent", "--runtime", "fake"], true);
     assert_eq!(server.ok(&["get", "nodes", "-o", "name"]).trim(), "");
     assert_eq!(server.stop_and_stderr(), "");
+}
+
+#[test]
+fn with_store_etcd_the_cluster_state_lives_in_etcd() {
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    let (etcd, _) = tokio.block_on(stead_storage::conformance::EtcdProcess::start());
+    let store = ["--store", etcd.url.as_str()];
+    let fake = ["--runtime", "fake", "--node-name", NODE];
+    let first = start(&[&store[..], &fake[..]].concat(), false);
+    let manifest = web_manifest(first.dir.path());
+    first.ok(&["create", "namespace", "kept"]);
+    first.ok(&["apply", "-f", manifest.to_str().unwrap()]);
+    first.ok(&[
+        "wait",
+        "--for=jsonpath={.status.readyReplicas}=3",
+        "sts/web",
+        "--timeout=60s",
+    ]);
+    let pods = |s: &Server| {
+        let list = s.json(&["get", "pods"]);
+        let mut uids: Vec<String> = list["items"].as_array().unwrap().iter().map(uid).collect();
+        uids.sort();
+        uids
+    };
+    let before = pods(&first);
+    assert_eq!(before.len(), 3);
+    drop(first);
+
+    // A server with a new, empty data dir on the same etcd sees the same cluster and goes on
+    // running it: the namespace, the set and the very same pods (uids), and it scales.
+    let second = start(&[&store[..], &fake[..]].concat(), false);
+    second.ok(&["get", "namespace", "kept"]);
+    assert_eq!(pods(&second), before);
+    second.ok(&["scale", "sts", "web", "--replicas=4"]);
+    second.ok(&[
+        "wait",
+        "--for=jsonpath={.status.readyReplicas}=4",
+        "sts/web",
+        "--timeout=60s",
+    ]);
+    drop(second);
+    drop(etcd);
+
+    // An etcd that does not answer: one line, exit code 2, nothing served.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stead"))
+        .args([
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "etcd://127.0.0.1:9",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--store etcd://127.0.0.1:9"), "{err}");
+    assert!(out.stdout.is_empty());
 }

@@ -8,6 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+mod common;
+
 const WEB_YAML: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/e2e/manifests/web.yaml"
@@ -29,29 +31,8 @@ impl Drop for Server {
 
 fn start_server() -> Server {
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stead"))
-        .args([
-            "server",
-            "--disable-agent",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn stead server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let kubeconfig = PathBuf::from(
-        line.trim()
-            .strip_prefix("export KUBECONFIG=")
-            .expect("export line"),
-    );
-    assert!(kubeconfig.exists());
+    let (child, kubeconfig) =
+        common::spawn_server(data.path(), &["--disable-agent"], Stdio::inherit());
     Server {
         child,
         kubeconfig,
@@ -423,6 +404,72 @@ fn kubectl_1_28_walkthrough() {
 #[test]
 fn kubectl_1_27_walkthrough() {
     walkthrough(27);
+}
+
+#[test]
+fn node_ports_are_allocated_unique_and_given_back() {
+    let server = start_server();
+    let k = Kubectl {
+        bin: kubectl_binary(33),
+        server: &server,
+    };
+    let node_port = |name: &str| {
+        k.json(&["get", "svc", name])["spec"]["ports"][0]["nodePort"]
+            .as_u64()
+            .map(|n| n.to_string())
+    };
+    // `kubectl create service nodeport NAME --tcp=PORT:PORT [--node-port=N]`.
+    let create = |name: &str, port: &str, node_port: Option<&str>| {
+        let tcp = format!("--tcp={port}:{port}");
+        let mut args = vec!["create", "service", "nodeport", name, &tcp];
+        let flag = node_port.map(|n| format!("--node-port={n}"));
+        args.extend(flag.as_deref());
+        k.run(&args)
+    };
+    assert_eq!(create("a", "80", None).code, 0);
+    let taken = node_port("a").expect("a node port");
+    assert!(
+        (30000..=32767).contains(&taken.parse::<u32>().unwrap()),
+        "{taken}"
+    );
+    let row = k.ok(&["get", "svc", "a", "--no-headers"]);
+    assert!(row.contains(&format!("80:{taken}/TCP")), "{row}");
+
+    // Taken, or outside the range: refused with upstream's reason, nothing created.
+    let o = create("b", "81", Some(&taken));
+    assert_ne!(o.code, 0);
+    assert!(
+        o.stderr.contains(&format!(
+            "spec.ports[0].nodePort: Invalid value: {taken}: provided port is already allocated"
+        )),
+        "{}",
+        o.stderr
+    );
+    let o = create("c", "80", Some("80"));
+    assert!(
+        o.stderr.contains(
+            "provided port is not in the valid range. The range of valid ports is 30000-32767"
+        ),
+        "{}",
+        o.stderr
+    );
+    assert_ne!(k.run(&["get", "svc", "b"]).code, 0);
+
+    // An update that leaves the port out keeps it; a change to ClusterIP gives it back.
+    k.ok(&["label", "svc", "a", "tier=web"]);
+    assert_eq!(node_port("a").as_deref(), Some(taken.as_str()));
+    k.ok(&[
+        "patch",
+        "svc",
+        "a",
+        "-p",
+        r#"{"spec":{"type":"ClusterIP"}}"#,
+    ]);
+    assert_eq!(node_port("a"), None);
+    assert_eq!(create("b", "81", Some(&taken)).code, 0);
+    // Deleting the Service gives it back too.
+    k.ok(&["delete", "svc", "b"]);
+    assert_eq!(create("d", "82", Some(&taken)).code, 0);
 }
 
 #[test]

@@ -94,22 +94,7 @@ impl Cluster {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stead"))
-            .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn stead server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let kubeconfig = PathBuf::from(
-            line.trim()
-                .strip_prefix("export KUBECONFIG=")
-                .unwrap_or_else(|| panic!("export line, got {line:?}")),
-        );
+        let (child, kubeconfig) = common::spawn_server(&data, &[], Stdio::inherit());
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         let cluster = Cluster {
             server: Some(child),

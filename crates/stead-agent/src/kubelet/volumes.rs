@@ -124,60 +124,61 @@ fn select(
     }
 }
 
-fn config_map_data(refs: &Refs, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
-    let cm = refs.config_maps.get(name)?;
-    let mut d: BTreeMap<String, Vec<u8>> = cm
-        .data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
-        .collect();
-    d.extend(
-        cm.binary_data
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.0.clone())),
-    );
-    Some(d)
+/// The two kinds of object whose keys become files.
+#[derive(Clone, Copy)]
+enum Keyed {
+    ConfigMap,
+    Secret,
 }
 
-fn secret_data(refs: &Refs, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
-    let s = refs.secrets.get(name)?;
-    Some(
-        s.data
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.0.clone()))
-            .collect(),
-    )
-}
-
-/// A config map's files (`None` items = every key); `Ok(vec![])` for a missing optional map.
-fn config_map_files(
-    refs: &Refs,
-    name: &str,
-    items: Option<&Vec<KeyToPath>>,
-    mode: u32,
-    optional: bool,
-) -> Result<Vec<File>, VolumeError> {
-    match config_map_data(refs, name) {
-        Some(d) => select(&d, items, mode, optional, VolumeError::ConfigMapKey),
-        None if optional => Ok(vec![]),
-        None => Err(VolumeError::ConfigMapNotFound(name.to_string())),
+impl Keyed {
+    /// The object's keys and values (`binaryData` too for a config map); `None` when absent.
+    fn data(self, refs: &Refs, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        match self {
+            Keyed::ConfigMap => {
+                let cm = refs.config_maps.get(name)?;
+                let text = cm.data.iter().flatten();
+                let binary = cm.binary_data.iter().flatten();
+                Some(
+                    text.map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                        .chain(binary.map(|(k, v)| (k.clone(), v.0.clone())))
+                        .collect(),
+                )
+            }
+            Keyed::Secret => {
+                let s = refs.secrets.get(name)?;
+                Some(
+                    s.data
+                        .iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), v.0.clone()))
+                        .collect(),
+                )
+            }
+        }
     }
-}
 
-fn secret_files(
-    refs: &Refs,
-    name: &str,
-    items: Option<&Vec<KeyToPath>>,
-    mode: u32,
-    optional: bool,
-) -> Result<Vec<File>, VolumeError> {
-    match secret_data(refs, name) {
-        Some(d) => select(&d, items, mode, optional, VolumeError::SecretKey),
-        None if optional => Ok(vec![]),
-        None => Err(VolumeError::SecretNotFound(name.to_string())),
+    /// The object's files (`None` items = every key); `Ok(vec![])` for a missing optional one.
+    fn files(
+        self,
+        refs: &Refs,
+        name: &str,
+        items: Option<&Vec<KeyToPath>>,
+        mode: u32,
+        optional: bool,
+    ) -> Result<Vec<File>, VolumeError> {
+        let missing_key = match self {
+            Keyed::ConfigMap => VolumeError::ConfigMapKey,
+            Keyed::Secret => VolumeError::SecretKey,
+        };
+        match self.data(refs, name) {
+            Some(d) => select(&d, items, mode, optional, missing_key),
+            None if optional => Ok(vec![]),
+            None => Err(match self {
+                Keyed::ConfigMap => VolumeError::ConfigMapNotFound(name.to_string()),
+                Keyed::Secret => VolumeError::SecretNotFound(name.to_string()),
+            }),
+        }
     }
 }
 
@@ -238,7 +239,7 @@ pub fn plan(
             }
         } else if let Some(cm) = &v.config_map {
             let mode = cm.default_mode.map_or(0o644, |m| m as u32);
-            let files = config_map_files(
+            let files = Keyed::ConfigMap.files(
                 refs,
                 &cm.name,
                 cm.items.as_ref(),
@@ -252,7 +253,7 @@ pub fn plan(
         } else if let Some(s) = &v.secret {
             let mode = s.default_mode.map_or(0o644, |m| m as u32);
             let secret = s.secret_name.clone().unwrap_or_default();
-            let files = secret_files(
+            let files = Keyed::Secret.files(
                 refs,
                 &secret,
                 s.items.as_ref(),
@@ -281,7 +282,7 @@ pub fn plan(
             let mut files = vec![];
             for s in p.sources.iter().flatten() {
                 if let Some(cm) = &s.config_map {
-                    files.extend(config_map_files(
+                    files.extend(Keyed::ConfigMap.files(
                         refs,
                         &cm.name,
                         cm.items.as_ref(),
@@ -290,7 +291,7 @@ pub fn plan(
                     )?);
                 }
                 if let Some(sec) = &s.secret {
-                    files.extend(secret_files(
+                    files.extend(Keyed::Secret.files(
                         refs,
                         &sec.name,
                         sec.items.as_ref(),

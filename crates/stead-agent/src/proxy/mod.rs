@@ -29,7 +29,9 @@
 //!
 //! # Known limits
 //!
-//! IPv4 only; no NodePort, no
+//! IPv4 only; node ports answer on the node namespace's own addresses (from pods, e.g. the
+//! bridge address; from the node namespace) — nothing outside it reaches them, and a node port
+//! without endpoints is refused by the kernel (no listener) rather than rejected by a rule; no
 //! `externalTrafficPolicy`/`internalTrafficPolicy`, no terminating-endpoint fallback.
 //! Backends see the bridge address as the client (see [`nft`]).
 

@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! nat_prerouting / nat_output   ip daddr . l4proto . dport vmap @services
+//!                               fib daddr type local l4proto . dport vmap @node_ports
 //!   services map                10.43.0.5 . tcp . 80 : goto svc_<ns>_<name>_tcp_80
+//!   node_ports map              tcp . 30080 : goto svc_<ns>_<name>_tcp_80   (NodePort)
 //!   svc_… chain                 ip saddr @aff_… goto ep_…            (sessionAffinity ClientIP)
 //!                               numgen random mod N vmap { 0 : goto ep_…, … }
 //!   ep_… chain                  update @aff_… { ip saddr timeout Ts }  (affinity only)
@@ -102,6 +104,7 @@ pub fn script(plan: &ProxyPlan, previous: Option<&Applied>, bridge: &str) -> (St
         }
         out.push_str(
             "  map services { type ipv4_addr . inet_proto . inet_service : verdict; }\n  \
+             map node_ports { type inet_proto . inet_service : verdict; }\n  \
              set no_endpoints { type ipv4_addr . inet_proto . inet_service; }\n  \
              set cluster_ips { type ipv4_addr; }\n}\n",
         );
@@ -134,6 +137,9 @@ pub fn script(plan: &ProxyPlan, previous: Option<&Applied>, bridge: &str) -> (St
             let _ = writeln!(out, "delete element {t} no_endpoints {{ {k} }}");
         } else {
             let _ = writeln!(out, "delete element {t} services {{ {k} }}");
+            if let Some(node_port) = node_port_key(old) {
+                let _ = writeln!(out, "delete element {t} node_ports {{ {node_port} }}");
+            }
         }
         for chain in PortObjects::of(old).chains() {
             let _ = writeln!(out, "flush chain {t} {chain}");
@@ -186,6 +192,10 @@ fn base_rules(out: &mut String, t: &str, bridge: &str) {
     let lookup = "ip daddr . meta l4proto . th dport";
     for chain in ["nat_prerouting", "nat_output"] {
         let _ = writeln!(out, "add rule {t} {chain} {lookup} vmap @services");
+        let _ = writeln!(
+            out,
+            "add rule {t} {chain} fib daddr type local meta l4proto . th dport vmap @node_ports"
+        );
     }
     let _ = writeln!(
         out,
@@ -219,6 +229,12 @@ fn port_rules(out: &mut String, t: &str, key: &str, port: &ServicePort) {
     let objects = PortObjects::of(port);
     let svc = &objects.service;
     let _ = writeln!(out, "add element {t} services {{ {key} : goto {svc} }}");
+    if let Some(node_port) = node_port_key(port) {
+        let _ = writeln!(
+            out,
+            "add element {t} node_ports {{ {node_port} : goto {svc} }}"
+        );
+    }
     let mut arms = Vec::new();
     for (i, ep) in objects.endpoints.iter().enumerate() {
         let chain = &ep.chain;
@@ -258,6 +274,12 @@ fn key(port: &ServicePort) -> String {
         port.protocol.nft(),
         port.port
     )
+}
+
+/// `proto . node_port`, the key of the node_ports map, for a port that has a node port.
+fn node_port_key(port: &ServicePort) -> Option<String> {
+    port.node_port
+        .map(|n| format!("{} . {n}", port.protocol.nft()))
 }
 
 /// The chains and sets of one service port. Names: `svc_<ns>_<name>_<proto>_<port>`, and per

@@ -61,6 +61,9 @@ pub struct ServicePort {
     pub endpoints: Vec<SocketAddrV4>,
     /// `Some(seconds)` for `sessionAffinity: ClientIP`.
     pub affinity_timeout: Option<u32>,
+    /// The node port (type NodePort/LoadBalancer): the same forwarding for traffic to any
+    /// address of the node on this port.
+    pub node_port: Option<u16>,
 }
 
 /// Every forwarded service port of the cluster, in a stable order.
@@ -126,6 +129,10 @@ pub fn plan<'a>(
             };
             let port_name = sp.name.clone().unwrap_or_default();
             let endpoints = ready_endpoints(slices, &port_name, protocol);
+            let node_port = sp
+                .node_port
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|n| *n != 0);
             ports.push(ServicePort {
                 service: format!("{ns}/{name}"),
                 port_name,
@@ -134,6 +141,7 @@ pub fn plan<'a>(
                 port,
                 endpoints,
                 affinity_timeout,
+                node_port,
             });
         }
     }
@@ -141,6 +149,15 @@ pub fn plan<'a>(
     // Two Services cannot share a cluster IP, but a bad object must not make nft refuse the
     // whole script: the first one wins.
     ports.dedup_by(|b, a| (a.cluster_ip, a.protocol, a.port) == (b.cluster_ip, b.protocol, b.port));
+    // Likewise for node ports, which the API server hands out uniquely.
+    let mut node_ports = BTreeSet::new();
+    for port in &mut ports {
+        if let Some(n) = port.node_port
+            && !node_ports.insert((port.protocol, n))
+        {
+            port.node_port = None;
+        }
+    }
     ProxyPlan { ports }
 }
 

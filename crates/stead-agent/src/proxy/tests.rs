@@ -346,3 +346,46 @@ fn a_partial_update_touches_only_the_service_ports_that_changed() {
     assert!(script.contains("add element ip stead no_endpoints { 10.43.0.5 . tcp . 80 }"));
     assert!(script.contains("delete chain ip stead svc_default_web_tcp_80"));
 }
+
+#[test]
+fn a_node_port_forwards_like_its_cluster_ip_while_it_has_endpoints() {
+    let svc = |node_port: u16| {
+        service(
+            "web",
+            json!({"type": "NodePort", "clusterIP": "10.43.0.5",
+                   "ports": [{"port": 80, "targetPort": 8080, "nodePort": node_port}]}),
+        )
+    };
+    let ready = slice(
+        "web-abc",
+        "web",
+        json!([{"port": 8080}]),
+        &[("10.42.0.7", true)],
+    );
+    let first = plan([&svc(30080)], [&ready]);
+    assert_eq!(first.ports[0].node_port, Some(30080));
+    let (script, applied) = nft::script(&first, None, "stead0");
+    assert!(
+        script.contains(
+            "add element ip stead node_ports { tcp . 30080 : goto svc_default_web_tcp_80 }"
+        ),
+        "{script}"
+    );
+    assert!(script.contains("fib daddr type local meta l4proto . th dport vmap @node_ports"));
+
+    // A new node port replaces the old one; losing the endpoints takes it out.
+    let (script, moved) = nft::script(&plan([&svc(30081)], [&ready]), Some(&applied), "stead0");
+    assert!(script.contains("delete element ip stead node_ports { tcp . 30080 }"));
+    assert!(script.contains("add element ip stead node_ports { tcp . 30081 : goto"));
+    let (script, _) = nft::script(&plan([&svc(30081)], []), Some(&moved), "stead0");
+    assert!(script.contains("delete element ip stead node_ports { tcp . 30081 }"));
+    assert!(!script.contains("add element ip stead node_ports"));
+
+    // Two Services claiming one node port (never from the API server): the first keeps it.
+    let mut other = svc(30080);
+    other.metadata.name = Some("other".into());
+    other.spec.as_mut().unwrap().cluster_ip = Some("10.43.0.6".into());
+    let both = plan([&svc(30080), &other], [&ready]);
+    let claimed: Vec<Option<u16>> = both.ports.iter().map(|p| p.node_port).collect();
+    assert_eq!(claimed, [Some(30080), None]);
+}

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use stead_api::{ApiError, FieldError, ResourceType, meta};
 use stead_storage::StorageError;
 
-use super::{MAX_RETRIES, Registry, codec, service_ip, storage_error, strategy};
+use super::{MAX_RETRIES, Registry, codec, node_port, service_ip, storage_error, strategy};
 
 /// Options of a delete (`DeleteOptions` body merged with query parameters).
 #[derive(Debug, Clone, Default)]
@@ -27,13 +27,15 @@ pub enum Deleted {
 }
 
 impl Registry {
-    /// Frees what a removed object held (a Service's cluster IP).
+    /// Frees what a removed object held (a Service's cluster IP and node ports).
     pub(super) async fn released(&self, rt: &ResourceType, obj: &Value) {
-        if (rt.group, rt.kind) == ("", "Service")
-            && let Some(ip) = obj.pointer("/spec/clusterIP").and_then(Value::as_str)
-        {
+        if (rt.group, rt.kind) != ("", "Service") {
+            return;
+        }
+        if let Some(ip) = obj.pointer("/spec/clusterIP").and_then(Value::as_str) {
             service_ip::release(self.store.as_ref(), ip).await;
         }
+        node_port::release(self.store.as_ref(), node_port::in_use(obj)).await;
     }
 
     /// Delete with finalizers, propagation policy and graceful deletion.

@@ -10,6 +10,7 @@ pub mod admission;
 pub mod codec;
 mod delete;
 pub mod list;
+pub mod node_port;
 pub mod service_ip;
 pub mod strategy;
 
@@ -284,11 +285,25 @@ impl Registry {
                 created: true,
             });
         }
-        let reserved = if (rt.group, rt.kind) == ("", "Service") {
+        let is_service = (rt.group, rt.kind) == ("", "Service");
+        let reserved = if is_service {
             let range = service_ip::ServiceRange::default();
             service_ip::assign(self.store.as_ref(), range, &mut obj).await?
         } else {
             None
+        };
+        let ports = if is_service {
+            match node_port::reserve(self.store.as_ref(), &mut obj, None).await {
+                Ok(ports) => ports,
+                Err(e) => {
+                    if let Some(ip) = &reserved {
+                        service_ip::release(self.store.as_ref(), ip).await;
+                    }
+                    return Err(e);
+                }
+            }
+        } else {
+            Vec::new()
         };
         let rev = match self
             .store
@@ -300,6 +315,7 @@ impl Registry {
                 if let Some(ip) = reserved {
                     service_ip::release(self.store.as_ref(), &ip).await;
                 }
+                node_port::release(self.store.as_ref(), ports).await;
                 return Err(storage_error(rt, &name, e));
             }
         };
@@ -437,11 +453,29 @@ impl Registry {
             meta::set_str(&mut new, "resourceVersion", &rev.to_string());
             return Ok(new);
         }
-        let rev = self
+        let is_service = (rt.group, rt.kind) == ("", "Service");
+        let ports = if is_service {
+            node_port::reserve(self.store.as_ref(), &mut new, Some(current)).await?
+        } else {
+            Vec::new()
+        };
+        let rev = match self
             .store
             .update(&key, codec::encode_stored(rt, &new), expected)
             .await
-            .map_err(|e| storage_error(rt, &name, e))?;
+        {
+            Ok(rev) => rev,
+            Err(e) => {
+                node_port::release(self.store.as_ref(), ports).await;
+                return Err(storage_error(rt, &name, e));
+            }
+        };
+        if is_service {
+            let dropped = node_port::in_use(current)
+                .into_iter()
+                .filter(|n| !node_port::in_use(&new).contains(n));
+            node_port::release(self.store.as_ref(), dropped.collect::<Vec<_>>()).await;
+        }
         meta::set_str(&mut new, "resourceVersion", &rev.to_string());
         Ok(new)
     }

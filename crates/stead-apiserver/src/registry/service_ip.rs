@@ -122,12 +122,15 @@ pub async fn assign(
         .or_else(|| svc.pointer("/spec/clusterIPs/0").and_then(Value::as_str))
         .unwrap_or("")
         .to_string();
+    check_families(svc, &name, &requested)?;
     let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) else {
         return Ok(None);
     };
     if requested == "None" {
         spec.insert("clusterIP".into(), json!("None"));
         spec.insert("clusterIPs".into(), json!(["None"]));
+        spec.entry("ipFamilies").or_insert(json!(["IPv4"]));
+        spec.entry("ipFamilyPolicy").or_insert(json!("SingleStack"));
         return Ok(None);
     }
     let wanted = if requested.is_empty() {
@@ -170,6 +173,57 @@ pub async fn assign(
     spec.entry("ipFamilies").or_insert(json!(["IPv4"]));
     spec.entry("ipFamilyPolicy").or_insert(json!("SingleStack"));
     Ok(Some(ip))
+}
+
+/// The cluster is IPv4 single-stack: IPv6 families, addresses and required dual-stack are
+/// refused as upstream refuses them on such a cluster.
+fn check_families(svc: &Value, name: &str, requested: &str) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let families = svc
+        .pointer("/spec/ipFamilies")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, family) in families.iter().enumerate() {
+        match family.as_str().unwrap_or("") {
+            "IPv4" => {}
+            "IPv6" => errors.push(FieldError::invalid(
+                format!("spec.ipFamilies[{i}]"),
+                "IPv6",
+                "not configured on this cluster",
+            )),
+            other => errors.push(FieldError::not_supported(
+                format!("spec.ipFamilies[{i}]"),
+                other,
+                &["IPv4", "IPv6"],
+            )),
+        }
+    }
+    match svc.pointer("/spec/ipFamilyPolicy").and_then(Value::as_str) {
+        None | Some("SingleStack" | "PreferDualStack") => {}
+        Some("RequireDualStack") => errors.push(FieldError::invalid(
+            "spec.ipFamilyPolicy",
+            "RequireDualStack",
+            "this cluster is not configured for dual-stack services",
+        )),
+        Some(other) => errors.push(FieldError::not_supported(
+            "spec.ipFamilyPolicy",
+            other,
+            &["PreferDualStack", "RequireDualStack", "SingleStack"],
+        )),
+    }
+    if requested.parse::<std::net::Ipv6Addr>().is_ok() {
+        errors.push(FieldError::invalid(
+            "spec.clusterIPs[0]",
+            requested,
+            "IPv6 is not configured on this cluster",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("", "Service", name, &errors))
+    }
 }
 
 #[cfg(test)]
@@ -224,5 +278,33 @@ mod tests {
                 .code,
             422
         );
+    }
+
+    #[tokio::test]
+    async fn the_cluster_is_ipv4_single_stack() {
+        let store = EmbeddedStore::open_in_memory().unwrap();
+        let range = ServiceRange::default();
+        for (spec, field) in [
+            (json!({"ipFamilies": ["IPv6"]}), "spec.ipFamilies[0]"),
+            (
+                json!({"ipFamilyPolicy": "RequireDualStack"}),
+                "spec.ipFamilyPolicy",
+            ),
+            (json!({"clusterIP": "fd00::10"}), "spec.clusterIPs[0]"),
+        ] {
+            let mut svc = json!({"metadata": {"name": "v6"}, "spec": spec});
+            let e = assign(&store, range, &mut svc).await.unwrap_err();
+            assert_eq!(e.code, 422);
+            let text = e.to_status().to_string();
+            assert!(text.contains(field), "{text}");
+        }
+        let mut prefer =
+            json!({"metadata": {"name": "p"}, "spec": {"ipFamilyPolicy": "PreferDualStack"}});
+        assign(&store, range, &mut prefer).await.unwrap();
+        assert_eq!(prefer["spec"]["ipFamilies"], json!(["IPv4"]));
+        assert_eq!(prefer["spec"]["ipFamilyPolicy"], "PreferDualStack");
+        let mut headless = json!({"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}});
+        assign(&store, range, &mut headless).await.unwrap();
+        assert_eq!(headless["spec"]["ipFamilies"], json!(["IPv4"]));
     }
 }

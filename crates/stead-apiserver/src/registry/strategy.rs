@@ -79,6 +79,7 @@ pub fn prepare_update(rt: &ResourceType, new: &mut Value, old: &Value) {
         }
     }
     if (rt.group, rt.kind) == ("", "Service") {
+        keep_node_ports(new, old);
         // Allocated addresses stay unless the client names them.
         for key in ["clusterIP", "clusterIPs"] {
             let missing = new
@@ -193,6 +194,52 @@ pub fn grace_period(rt: &ResourceType, obj: &Value, requested: Option<i64>) -> O
     match requested.unwrap_or(default) {
         0 => None,
         n => Some(n.max(1)),
+    }
+}
+
+/// Node ports on a Service update, as upstream: a port that lost its `nodePort` gets back the
+/// one the old port of the same name had (unless another port now uses it), while the type
+/// still wants node ports; a type change away from them (to ClusterIP) drops the node ports
+/// the client left as they were.
+fn keep_node_ports(new: &mut Value, old: &Value) {
+    use super::node_port::{in_use, wanted};
+    let (old_wants, new_wants) = (wanted(old), wanted(new));
+    let old_ports: Vec<Value> = old
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let node_port = |p: &Value| p.get("nodePort").and_then(Value::as_u64).unwrap_or(0);
+    if old_wants && new_wants {
+        let used: Vec<u16> = in_use(old).intersection(&in_use(new)).copied().collect();
+        let Some(ports) = new.pointer_mut("/spec/ports").and_then(Value::as_array_mut) else {
+            return;
+        };
+        for port in ports.iter_mut().filter(|p| node_port(p) == 0) {
+            let name = port.get("name").cloned().unwrap_or(json!(""));
+            let before = old_ports
+                .iter()
+                .find(|p| p.get("name").cloned().unwrap_or(json!("")) == name)
+                .map(node_port)
+                .filter(|n| *n != 0 && !used.iter().any(|u| u64::from(*u) == *n));
+            if let (Some(n), Some(map)) = (before, port.as_object_mut()) {
+                map.insert("nodePort".into(), json!(n));
+            }
+        }
+    } else if old_wants && !new_wants {
+        let new_ports: Vec<u64> = new
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .map(|ps| ps.iter().map(node_port).collect())
+            .unwrap_or_default();
+        let old_node_ports: Vec<u64> = old_ports.iter().map(node_port).collect();
+        if new_ports == old_node_ports
+            && let Some(ports) = new.pointer_mut("/spec/ports").and_then(Value::as_array_mut)
+        {
+            for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+                port.remove("nodePort");
+            }
+        }
     }
 }
 

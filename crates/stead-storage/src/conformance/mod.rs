@@ -21,12 +21,14 @@
 mod compaction;
 mod concurrency;
 mod crud;
+mod etcd_process;
 mod list;
 mod watch;
 
 pub use compaction::*;
 pub use concurrency::*;
 pub use crud::*;
+pub use etcd_process::EtcdProcess;
 pub use list::*;
 pub use watch::*;
 

@@ -1,6 +1,36 @@
-//! Support shared by the sandbox end-to-end tests.
+//! Support shared by the end-to-end tests: starting `stead server`, and cleaning up after the
+//! sandbox runtime. (Each test binary uses only part of it.)
+#![allow(dead_code)]
 
-use std::path::Path;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Spawns `stead server --listen 127.0.0.1:0 --data-dir DATA EXTRA...` and waits for the line
+/// `export KUBECONFIG=...` it prints once it serves; returns the process and the kubeconfig.
+/// Its stderr goes to `stderr` (a pipe nobody reads can fill up: inherit unless the test reads
+/// it after stopping the server).
+pub fn spawn_server(data: &Path, extra: &[&str], stderr: Stdio) -> (Child, PathBuf) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stead"))
+        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn stead server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let kubeconfig = PathBuf::from(
+        line.trim()
+            .strip_prefix("export KUBECONFIG=")
+            .unwrap_or_else(|| panic!("export line, got {line:?}")),
+    );
+    assert!(kubeconfig.exists(), "{} written", kubeconfig.display());
+    (child, kubeconfig)
+}
 
 /// Removes whatever sandboxes are left under the data dir (none, when the pods were deleted
 /// through the API), then the node network namespace and the runtime's parent cgroups.
