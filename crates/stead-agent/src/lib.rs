@@ -11,8 +11,14 @@
 //!   docker-save archives, pulls from registries, layers unpacked as overlay lower dirs.
 //!   [`image::ImageStore`] implements [`runtime::Images`].
 //!
+//! - [`join`]: joining a server from elsewhere (`stead agent`): the join token pins the
+//!   server's CA, then a [`kube::Client`] that trusts only it ([`join::connect`]).
+//!
 //! - [`reclaim`]: the node side of the local-path provisioner: removes the directories of this
 //!   node's Released `Delete` volumes, then the volumes ([`reclaim::run_reclaimer`]).
+//!
+//! - [`peering`]: pod traffic between sandbox nodes on one machine: veth pairs between node
+//!   network namespaces and a route per peer's pod range ([`peering::run_peering`]).
 //!
 //! - [`proxy`]: the service proxy: `ClusterIP:port` → a ready endpoint through nftables NAT
 //!   rules in the node network namespace, kept equal to Services and EndpointSlices
@@ -38,15 +44,17 @@
 
 pub mod fake;
 pub mod image;
+pub mod join;
 pub mod kubelet;
 pub mod log_rotation;
 pub mod node;
 pub mod nodeapi;
+pub mod peering;
 pub mod proxy;
 pub mod reclaim;
 pub mod runtime;
 pub mod sandbox;
 
 pub use fake::run_fake_node;
-pub use kubelet::{NodeConfig, run_node};
+pub use kubelet::{NodeConfig, run_node, wait_for_pod_cidr};
 pub use node::default_node_name;

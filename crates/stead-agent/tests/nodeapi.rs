@@ -177,9 +177,8 @@ async fn start() -> Result<Env> {
     .await?;
     let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig)?;
     let client = Client::try_from(Config::from_custom_kubeconfig(kc, &Default::default()).await?)?;
-    let token = std::fs::read_to_string(dir.path().join("token"))?
-        .trim()
-        .to_string();
+    // What the API server presents to node APIs: the join token's secret.
+    let token = server.app.node_token.clone();
 
     let previous_log = dir.path().join("0.log");
     let current_log = dir.path().join("1.log");

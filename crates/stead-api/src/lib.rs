@@ -13,10 +13,12 @@
 //! - [`table`]: `meta.k8s.io/v1` Table conversion with the upstream columns.
 //! - [`defaults`] and [`validation`]: per-kind defaulting and validation.
 //! - [`protobuf`]: decoding the protobuf request bodies kubectl 1.32+ sends.
+//! - [`join`]: the join token node agents join a server with (format, CA hash).
 
 pub mod convert;
 pub mod defaults;
 pub mod error;
+pub mod join;
 pub mod meta;
 pub mod patch;
 pub mod protobuf;

@@ -44,8 +44,12 @@ pub struct App {
     pub watch_hub: Arc<crate::watch_cache::WatchHub>,
     /// Requests served, for `/metrics`.
     pub requests: RequestCounts,
-    /// The bearer token presented to node agents when forwarding logs and exec to them.
+    /// The bearer token presented to node agents when forwarding logs and exec to them: the
+    /// join token's secret ([`crate::join`]).
     pub node_token: String,
+    /// The cluster CA certificate (PEM), served at `/cacerts` so a joining agent can check it
+    /// against the hash in its join token.
+    pub ca_pem: String,
 }
 
 impl App {
@@ -58,6 +62,7 @@ impl App {
             watch_hub: Arc::default(),
             requests: RequestCounts::default(),
             node_token: String::new(),
+            ca_pem: String::new(),
         }
     }
 
@@ -87,8 +92,10 @@ impl App {
 }
 
 fn is_public(path: &str) -> bool {
-    matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
-        || path.starts_with("/healthz/")
+    matches!(
+        path,
+        "/version" | "/healthz" | "/livez" | "/readyz" | "/cacerts"
+    ) || path.starts_with("/healthz/")
         || path.starts_with("/livez/")
         || path.starts_with("/readyz/")
 }
@@ -194,6 +201,15 @@ async fn route(State(app): State<Arc<App>>, req: Request) -> Response {
     match path.trim_end_matches('/') {
         "/version" => return json_response(StatusCode::OK, &discovery::version()),
         "/healthz" | "/livez" => return text(StatusCode::OK, "ok"),
+        // Public like k3s' `/cacerts`: the joining agent trusts it only if its hash matches
+        // the join token.
+        "/cacerts" => {
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(Body::from(app.ca_pem.clone()))
+                .expect("static headers are valid");
+        }
         "/readyz" => {
             return if app.ready.load(Ordering::Acquire) {
                 text(StatusCode::OK, "ok")

@@ -9,6 +9,7 @@
 //! - [`handlers`]: one function per verb; [`watch`], [`scale`]: the streaming and subresource
 //!   verbs ([`watch_cache`] fans one store watch per type out to all watchers); [`discovery`]: `/api`, `/apis`, `/version`.
 //! - [`registry`]: the generic store with per-resource strategies — verb semantics live there.
+//! - [`join`]: the join token file node agents join with (`<data-dir>/agent-token`).
 //! - [`serve`], [`tls`], [`kubeconfig`], [`bootstrap`]: the server's plumbing.
 
 pub mod app;
@@ -16,6 +17,7 @@ pub mod bootstrap;
 mod compactor;
 pub mod discovery;
 pub mod handlers;
+pub mod join;
 pub mod kubeconfig;
 pub mod proxy;
 pub mod registry;
@@ -117,7 +119,8 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> StartError + '_
     }
 }
 
-/// Creates `<data_dir>/token` on first start: the bearer token node agents join with.
+/// Creates `<data_dir>/token` on first start: an admin bearer token (node agents join with
+/// the separate [`join`] token).
 fn load_or_create_token(dir: &Path) -> Result<String, StartError> {
     let path = dir.join("token");
     match std::fs::read_to_string(&path) {
@@ -183,6 +186,8 @@ async fn start_on(
     let pki = tls::Pki::load_or_create(dir, config.listen.ip())?;
     let tls_config = Arc::new(pki.server_config()?);
     let token = load_or_create_token(dir)?;
+    let join_path = dir.join(join::TOKEN_FILE);
+    let join_token = join::load_or_create(dir, &pki.ca_pem).map_err(data_dir_error(&join_path))?;
 
     let store: Arc<dyn Storage> = match store {
         Some(store) => store,
@@ -201,7 +206,11 @@ async fn start_on(
         .map_err(StartError::Bootstrap)?;
 
     let mut app = App::new(registry);
-    app.node_token = token.clone();
+    app.ca_pem = pki.ca_pem.clone();
+    // Node agents (the local one too) accept the join secret from the API server.
+    app.node_token = join_token.secret.clone();
+    app.tokens
+        .push((join_token.secret.clone(), join::node_identity()));
     app.tokens.push((
         token,
         Identity {

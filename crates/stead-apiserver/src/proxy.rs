@@ -10,7 +10,8 @@
 //! the node API. Logs are streamed through as they come.
 //!
 //! The node is reached over HTTPS without verifying its certificate (upstream's default without
-//! `--kubelet-certificate-authority`), authenticated with the cluster token.
+//! `--kubelet-certificate-authority`), authenticated with the join token's secret
+//! ([`crate::join`]), which every node agent accepts.
 
 use std::net::IpAddr;
 use std::sync::Arc;

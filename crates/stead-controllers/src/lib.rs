@@ -8,6 +8,7 @@
 //! - [`endpoints`]: the Endpoints and EndpointSlice controllers.
 //! - [`gc`]: the garbage collector for `ownerReferences` (background, foreground, orphan).
 //! - [`namespace`]: empties and finalizes namespaces being deleted.
+//! - [`nodeipam`]: a pod range (`/24` of `10.42.0.0/16`) per Node in `spec.podCIDR`.
 //! - [`statefulset`]: the StatefulSet controller.
 //! - [`volume`]: the persistent volume binder, the local-path provisioner and the in-use
 //!   protection of claims and volumes.
@@ -16,6 +17,7 @@
 pub mod endpoints;
 pub mod gc;
 pub mod namespace;
+pub mod nodeipam;
 pub mod queue;
 pub mod statefulset;
 pub mod volume;

@@ -1,8 +1,16 @@
 //! The `stead` binary: command-line parsing and wiring only. Everything it runs lives in the
 //! library crates (`stead-apiserver`, `stead-storage`, ...).
+//!
+//! - this file: the CLI, `stead server` (API server, then controllers, then its own node) and
+//!   `stead image`;
+//! - [`node`]: the sandbox node both `stead server` and `stead agent` run;
+//! - [`agent`]: `stead agent`, a node joining a server with the join token
+//!   (`<server data dir>/agent-token`).
 
-use std::future::Future;
-use std::net::SocketAddr;
+mod agent;
+mod node;
+
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,7 +28,7 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-enum Runtime {
+pub(crate) enum Runtime {
     Sandbox,
     Fake,
 }
@@ -50,16 +58,27 @@ enum Command {
     },
     /// Run a node agent that joins a server.
     Agent {
+        /// The server's URL, `https://HOST:PORT`.
         #[arg(long)]
         server: String,
+        /// The join token: the server's `<data-dir>/agent-token`.
         #[arg(long)]
         token_file: PathBuf,
+        /// Where this node keeps images, pod state, logs and volumes.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// The Node's name (default: the host name).
         #[arg(long)]
         node_name: Option<String>,
         #[arg(long, value_enum, default_value = "sandbox")]
         runtime: Runtime,
+        /// The address the node API listens on (a free port) and the Node advertises as its
+        /// InternalIP; the server must reach it.
+        #[arg(long, default_value = "127.0.0.1")]
+        node_ip: IpAddr,
+        /// The cluster domain (as the server's `--cluster-domain`).
+        #[arg(long, default_value = "cluster.local")]
+        cluster_domain: String,
     },
     /// Manage the node's image store.
     Image {
@@ -169,7 +188,23 @@ fn main() -> ExitCode {
                 agent,
             )
         }
-        Command::Agent { .. } => fail("agent: the node agent is not available in this build yet"),
+        Command::Agent {
+            server,
+            token_file,
+            data_dir,
+            node_name,
+            runtime,
+            node_ip,
+            cluster_domain,
+        } => agent::run_agent(agent::AgentArgs {
+            server,
+            token_file,
+            data_dir: data_dir.unwrap_or_else(default_data_dir),
+            node_name: node_name.unwrap_or_else(stead_agent::default_node_name),
+            runtime,
+            node_ip,
+            cluster_domain,
+        }),
         Command::Image { command } => image_command(command),
     }
 }
@@ -243,25 +278,31 @@ enum Agent {
     },
 }
 
-/// Where the cluster DNS answers inside the node network namespace (pods' `nameserver`).
-const CLUSTER_DNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 43, 0, 10);
-
-/// Runs the server and, beside it, the controllers and the `agent`.
-fn run_server(config: stead_apiserver::ServerConfig, store: &str, agent: Agent) -> ExitCode {
+/// What every long-running command sets up first: the TLS provider, logging to stderr
+/// (`STEAD_LOG`, default `warn`) and the async runtime.
+fn init_process() -> Result<tokio::runtime::Runtime, ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // kube warns on every unverified connection; the agent makes exactly one, on purpose
+    // (fetching the CA its join token pins), so that warning is not shown by default.
+    let default = "warn,kube_client::client::tls=error";
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STEAD_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| default.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
+        .map_err(|e| fail(format!("start runtime: {e}")))
+}
+
+/// Runs the server and, beside it, the controllers and the `agent`.
+fn run_server(config: stead_apiserver::ServerConfig, store: &str, agent: Agent) -> ExitCode {
+    let runtime = match init_process() {
         Ok(r) => r,
-        Err(e) => return fail(format!("start runtime: {e}")),
+        Err(e) => return e,
     };
     runtime.block_on(async move {
         let started = if store.starts_with("etcd://") {
@@ -278,13 +319,15 @@ fn run_server(config: stead_apiserver::ServerConfig, store: &str, agent: Agent) 
             Ok(s) => s,
             Err(e) => return fail(e),
         };
-        let controllers = match Controllers::start(&server.kubeconfig, server.addr, agent).await {
-            Ok(c) => c,
-            Err(e) => {
-                server.stop().await;
-                return fail(format!("start controllers: {e:#}"));
-            }
-        };
+        let node_token = server.app.node_token.clone();
+        let controllers =
+            match Controllers::start(&server.kubeconfig, server.addr, node_token, agent).await {
+                Ok(c) => c,
+                Err(e) => {
+                    server.stop().await;
+                    return fail(format!("start controllers: {e:#}"));
+                }
+            };
         server.set_ready();
         println!("export KUBECONFIG={}", server.kubeconfig.display());
         tokio::select! {
@@ -305,7 +348,7 @@ fn run_server(config: stead_apiserver::ServerConfig, store: &str, agent: Agent) 
     })
 }
 
-/// The controllers (and the fake node, with `--runtime fake`) `stead server` runs in-process,
+/// The controllers (and the node, unless `--disable-agent`) `stead server` runs in-process,
 /// each a client of the API server over HTTPS with the admin kubeconfig, exactly as it would run
 /// on another machine.
 struct Controllers {
@@ -314,53 +357,35 @@ struct Controllers {
 }
 
 impl Controllers {
+    /// Starts the control-plane controllers first (node IPAM among them: the node waits for
+    /// its pod range), then the node.
     async fn start(
         kubeconfig: &std::path::Path,
         api_addr: SocketAddr,
+        node_token: String,
         agent: Agent,
     ) -> anyhow::Result<Controllers> {
         let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
         let client = kube::Client::try_from(config)?;
         let (stop, rx) = tokio::sync::watch::channel(false);
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
+        let stopped = move || {
+            let mut rx = rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
         };
         let mut tasks = Vec::new();
-        let fake_node = matches!(agent, Agent::Fake(_));
-        match agent {
-            Agent::None => {}
-            Agent::Fake(node) => tasks.push(tokio::spawn(stead_agent::run_fake_node(
-                client.clone(),
-                node,
-                stopped(rx.clone()),
-            ))),
-            Agent::Sandbox {
-                node_name,
-                data_dir,
-                cluster_domain,
-            } => {
-                let node = start_sandbox_node(
-                    &client,
-                    node_name,
-                    data_dir,
-                    cluster_domain,
-                    api_addr,
-                    || stopped(rx.clone()),
-                )
-                .await?;
-                tasks.extend(node);
-            }
-        }
         // The fake node binds pods to itself (kwok-like); everywhere else the scheduler does.
-        if !fake_node {
+        if !matches!(agent, Agent::Fake(_)) {
             tasks.push(tokio::spawn(stead_scheduler::run(
                 client.clone(),
                 stead_scheduler::DEFAULT_SCHEDULER,
-                stopped(rx.clone()),
+                stopped(),
             )));
         }
         tasks.extend([
+            tokio::spawn(stead_controllers::nodeipam::run(client.clone(), stopped())),
             tokio::spawn(stead_controllers::endpoints::run_with(
                 client.clone(),
                 stead_controllers::endpoints::KubeEndpoints::new(client.clone()),
@@ -368,25 +393,51 @@ impl Controllers {
                     apiserver: Some(api_addr),
                     ..Default::default()
                 },
-                stopped(rx.clone()),
+                stopped(),
             )),
-            tokio::spawn(stead_controllers::gc::run(
-                client.clone(),
-                stopped(rx.clone()),
-            )),
-            tokio::spawn(stead_controllers::namespace::run(
-                client.clone(),
-                stopped(rx.clone()),
-            )),
+            tokio::spawn(stead_controllers::gc::run(client.clone(), stopped())),
+            tokio::spawn(stead_controllers::namespace::run(client.clone(), stopped())),
             // Binder, local-path provisioner and the pvc/pv-protection finalizers the API server
             // adds on create (without it a deleted claim stays Terminating).
-            tokio::spawn(stead_controllers::volume::run(
+            tokio::spawn(stead_controllers::volume::run(client.clone(), stopped())),
+            tokio::spawn(stead_controllers::statefulset::run(
                 client.clone(),
-                stopped(rx.clone()),
+                stopped(),
             )),
-            tokio::spawn(stead_controllers::statefulset::run(client, stopped(rx))),
         ]);
-        Ok(Controllers { stop, tasks })
+        let mut controllers = Controllers { stop, tasks };
+        match agent {
+            Agent::None => {}
+            Agent::Fake(node) => controllers
+                .tasks
+                .push(tokio::spawn(stead_agent::run_fake_node(
+                    client,
+                    node,
+                    stopped(),
+                ))),
+            Agent::Sandbox {
+                node_name,
+                data_dir,
+                cluster_domain,
+            } => {
+                let node = node::SandboxNode {
+                    node_name,
+                    data_dir,
+                    cluster_domain,
+                    node_ip: stead_agent::node::object::HOST_IP.parse()?,
+                    api_token: node_token,
+                    api_server: api_addr,
+                };
+                match node::start_sandbox_node(&client, node, &stopped).await {
+                    Ok(t) => controllers.tasks.extend(t),
+                    Err(e) => {
+                        controllers.stop().await;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(controllers)
     }
 
     async fn stop(self) {
@@ -395,103 +446,6 @@ impl Controllers {
             let _ = t.await;
         }
     }
-}
-
-/// The real node beside the control plane: the sandbox runtime, its node API (logs, exec) on
-/// a free loopback port, the cluster DNS, the service proxy and the `kubernetes` Service relay
-/// inside the node network namespace, and the kubelet.
-async fn start_sandbox_node<F: Future<Output = ()> + Send + 'static>(
-    client: &kube::Client,
-    node_name: String,
-    data_dir: PathBuf,
-    cluster_domain: String,
-    api_addr: SocketAddr,
-    stopped: impl Fn() -> F,
-) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    use anyhow::Context;
-    use std::sync::Arc;
-    use stead_agent::sandbox::{SandboxConfig, SandboxRuntime};
-
-    let exe = std::env::current_exe().context("locate the stead binary")?;
-    let state = data_dir.join("sandbox");
-    let runtime =
-        tokio::task::spawn_blocking(move || SandboxRuntime::new(SandboxConfig::new(state, exe)))
-            .await?
-            .context("start the sandbox runtime")?;
-    let runtime = Arc::new(runtime);
-    let images = stead_agent::image::ImageStore::open(&data_dir).context("open the image store")?;
-    let token = std::fs::read_to_string(data_dir.join("token")).context("read the node token")?;
-
-    let api_ip: std::net::IpAddr = stead_agent::node::object::HOST_IP.parse()?;
-    let api_listener = tokio::net::TcpListener::bind((api_ip, 0))
-        .await
-        .context("bind the node API")?;
-    let api_port = api_listener.local_addr()?.port();
-    let tls = stead_agent::nodeapi::self_signed_tls(&[api_ip]).map_err(anyhow::Error::msg)?;
-
-    let dns_addr = SocketAddr::from((CLUSTER_DNS, 53));
-    runtime
-        .add_node_address(CLUSTER_DNS)
-        .context("add the cluster DNS address")?;
-    let udp = runtime
-        .bind_udp_in_node_netns(dns_addr)
-        .context("bind cluster DNS (udp)")?;
-    let tcp = runtime
-        .bind_tcp_in_node_netns(dns_addr)
-        .context("bind cluster DNS (tcp)")?;
-    let dns_config = stead_dns::DnsConfig {
-        cluster_domain: cluster_domain.clone(),
-        ..Default::default()
-    };
-
-    let reclaimer =
-        stead_agent::reclaim::run_reclaimer(client.clone(), node_name.clone(), stopped());
-    let mut node = stead_agent::NodeConfig::new(node_name, data_dir);
-    node.cluster_domain = cluster_domain;
-    node.api_port = api_port;
-
-    let dns_client = client.clone();
-    let dns_stop = stopped();
-    let proxy = stead_agent::proxy::run_proxy(client.clone(), runtime.clone(), stopped());
-    // The `kubernetes` Service reaches the API server through a relay in the node namespace.
-    let mut upstream = api_addr;
-    if upstream.ip().is_unspecified() {
-        upstream.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    let relay = stead_agent::proxy::run_relay(
-        runtime.clone(),
-        stead_agent::proxy::KUBERNETES_SERVICE,
-        upstream,
-        stopped(),
-    );
-    Ok(vec![
-        tokio::spawn(proxy),
-        tokio::spawn(async move {
-            if let Err(e) = relay.await {
-                tracing::error!(error = %e, "kubernetes service relay stopped");
-            }
-        }),
-        tokio::spawn(stead_agent::nodeapi::serve(
-            api_listener,
-            tls,
-            runtime.clone(),
-            token.trim().to_string(),
-            stopped(),
-        )),
-        tokio::spawn(async move {
-            if let Err(e) = stead_dns::serve(dns_client, dns_config, udp, tcp, dns_stop).await {
-                tracing::error!(error = %e, "cluster DNS stopped");
-            }
-        }),
-        tokio::spawn(reclaimer),
-        tokio::spawn(stead_agent::run_node(
-            client.clone(),
-            node,
-            runtime,
-            Arc::new(images),
-            stopped(),
-        )),
-    ])
 }
 
 async fn shutdown_signal() {

@@ -1,6 +1,7 @@
 //! [`NodeConfig`]: what a kubelet is told at start, and where it keeps pod files under its data
 //! dir (`<data_dir>/pods/<uid>/{volumes,logs,etc-hosts}`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The default cluster domain (`--cluster-domain`).
@@ -19,23 +20,32 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     pub cluster_domain: String,
     pub cluster_dns: String,
-    /// The node's pod range (`spec.podCIDR`).
+    /// The node's pod range (`spec.podCIDR`), as the control plane assigned it
+    /// ([`super::wait_for_pod_cidr`]); empty until then. Never written to the Node by the
+    /// kubelet: the node IPAM owns `spec.podCIDR`.
     pub pod_cidr: String,
+    /// The node's `InternalIP` (and pods' `hostIP`): where the API server reaches the node API.
+    pub node_ip: String,
+    /// Annotations the Node carries besides the kubelet's (e.g. `stead.io/node-netns` for
+    /// [`crate::peering`]), re-asserted on every registration.
+    pub annotations: BTreeMap<String, String>,
     /// The port the node API ([`crate::nodeapi`]) listens on, advertised in the Node's
     /// `status.daemonEndpoints`; 0 when there is none.
     pub api_port: u16,
 }
 
 impl NodeConfig {
-    /// A config with the defaults: domain `cluster.local`, DNS `10.43.0.10`, pods from
-    /// `10.42.0.0/16`.
+    /// A config with the defaults: domain `cluster.local`, DNS `10.43.0.10`, no pod range yet,
+    /// node address `127.0.0.1`.
     pub fn new(node_name: impl Into<String>, data_dir: impl Into<PathBuf>) -> NodeConfig {
         NodeConfig {
             node_name: node_name.into(),
             data_dir: data_dir.into(),
             cluster_domain: DEFAULT_CLUSTER_DOMAIN.to_string(),
             cluster_dns: DEFAULT_CLUSTER_DNS.to_string(),
-            pod_cidr: crate::node::object::POD_CIDR.to_string(),
+            pod_cidr: String::new(),
+            node_ip: crate::node::object::HOST_IP.to_string(),
+            annotations: BTreeMap::new(),
             api_port: 0,
         }
     }

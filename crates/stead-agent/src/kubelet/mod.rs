@@ -37,5 +37,5 @@ mod worker;
 
 pub use actions::{PodActions, compute_pod_actions};
 pub use config::{NodeConfig, log_path};
-pub use run::run_node;
+pub use run::{run_node, wait_for_pod_cidr};
 pub use status::pod_status;

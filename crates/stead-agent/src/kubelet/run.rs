@@ -5,7 +5,7 @@
 //! restarted agent, sandboxes and containers of pods that still exist are found again by their
 //! labels and adopted by their workers, never started twice.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,15 +41,7 @@ pub async fn run_node<R: Runtime, I: Images>(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let host = HostFacts::read();
-    let profile = NodeProfile {
-        pod_cidr: config.pod_cidr.clone(),
-        runtime_version: RUNTIME_VERSION.to_string(),
-        annotations: BTreeMap::from([(
-            VOLUMES_DIR_ANNOTATION.to_string(),
-            config.volumes_dir().display().to_string(),
-        )]),
-        api_port: config.api_port,
-    };
+    let profile = node_profile(&config);
     let _ = std::fs::create_dir_all(config.volumes_dir());
     let _ = std::fs::create_dir_all(config.data_dir.join("pods"));
     let mut shutdown = std::pin::pin!(shutdown);
@@ -70,6 +62,52 @@ pub async fn run_node<R: Runtime, I: Images>(
         () = heartbeat::keep_alive(client, name, host, profile, registered) => {}
         () = dispatch(ctx, shutdown) => {}
     }
+}
+
+/// What the kubelet registers: no pod range (the control plane's node IPAM assigns it), its
+/// address, runtime, volumes dir and node API port.
+fn node_profile(config: &NodeConfig) -> NodeProfile {
+    NodeProfile {
+        pod_cidr: String::new(),
+        node_ip: config.node_ip.clone(),
+        runtime_version: RUNTIME_VERSION.to_string(),
+        annotations: config
+            .annotations
+            .clone()
+            .into_iter()
+            .chain([(
+                VOLUMES_DIR_ANNOTATION.to_string(),
+                config.volumes_dir().display().to_string(),
+            )])
+            .collect(),
+        api_port: config.api_port,
+    }
+}
+
+/// Registers the node `config.node_name` (as [`run_node`] does, retrying until the API server
+/// takes it) and waits until the control plane has written its `spec.podCIDR`, which it
+/// returns: a runtime that hands out pod addresses needs its range before the first pod.
+/// Waits for as long as it takes (a control plane without node IPAM never answers).
+pub async fn wait_for_pod_cidr(
+    client: &Client,
+    config: &NodeConfig,
+) -> Result<String, kube::runtime::wait::Error> {
+    let host = HostFacts::read();
+    heartbeat::register_until_done(client, &config.node_name, &host, &node_profile(config)).await;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    let cidr_of = |n: &k8s_openapi::api::core::v1::Node| {
+        n.spec
+            .as_ref()
+            .and_then(|s| s.pod_cidr.clone())
+            .filter(|c| !c.is_empty())
+    };
+    let node = kube::runtime::wait::await_condition(
+        nodes,
+        &config.node_name,
+        move |n: Option<&k8s_openapi::api::core::v1::Node>| n.and_then(cidr_of).is_some(),
+    )
+    .await?;
+    Ok(node.as_ref().and_then(cidr_of).unwrap_or_default())
 }
 
 struct Handle {

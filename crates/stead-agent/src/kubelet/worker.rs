@@ -38,7 +38,6 @@ use super::view::{
     Memory, PodRuntime, ProbeResults, StartFailure, pull_key, start_key,
 };
 use super::volumes;
-use crate::node::object::HOST_IP;
 use crate::runtime::{
     ContainerSpec, ContainerState, Images, Mount, Runtime, SandboxSpec, SandboxStatus,
 };
@@ -241,7 +240,7 @@ impl<R: Runtime, I: Images> Worker<R, I> {
                 runtime: &view,
                 probes: &probes,
                 waiting: &waiting,
-                host_ip: HOST_IP,
+                host_ip: &self.ctx.config.node_ip,
                 now: Timestamp::now(),
             },
         );
@@ -425,7 +424,7 @@ impl<R: Runtime, I: Images> Worker<R, I> {
                 .and_then(|s| s.ip)
                 .map(|ip| ip.to_string())
                 .or_else(|| pod.status.as_ref().and_then(|s| s.pod_ip.clone())),
-            host_ip: HOST_IP.to_string(),
+            host_ip: self.ctx.config.node_ip.clone(),
             node_name: self.ctx.config.node_name.clone(),
         }
     }

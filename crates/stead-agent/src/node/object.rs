@@ -18,7 +18,7 @@ pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 pub const LEASE_DURATION_SECONDS: i64 = 40;
 /// The default pod range (k3s' default cluster CIDR).
 pub const POD_CIDR: &str = "10.42.0.0/16";
-/// The node's own address.
+/// The node's own address unless told otherwise (`stead agent --node-ip`).
 pub const HOST_IP: &str = "127.0.0.1";
 /// Kubelet's default hard eviction threshold `memory.available<100Mi`, subtracted from
 /// allocatable memory.
@@ -37,8 +37,11 @@ pub fn micro_time(t: Timestamp) -> String {
 /// What differs between the kinds of node agent: the fake node and the real one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeProfile {
-    /// `spec.podCIDR`.
+    /// `spec.podCIDR` at creation; empty for a real node, whose range the control plane's node
+    /// IPAM assigns (`stead_controllers::nodeipam`).
     pub pod_cidr: String,
+    /// The node's `InternalIP`: where the API server reaches its node API.
+    pub node_ip: String,
     /// `nodeInfo.containerRuntimeVersion` (`fake://stead`, `stead://0.1`).
     pub runtime_version: String,
     /// Annotations besides the kubelet's usual ones (re-asserted on every registration).
@@ -53,6 +56,7 @@ impl NodeProfile {
     pub fn fake() -> NodeProfile {
         NodeProfile {
             pod_cidr: POD_CIDR.to_string(),
+            node_ip: HOST_IP.to_string(),
             runtime_version: "fake://stead".to_string(),
             annotations: BTreeMap::new(),
             api_port: 0,
@@ -84,9 +88,18 @@ pub fn node_object(name: &str, host: &HostFacts, profile: &NodeProfile, now: Tim
             "labels": node_labels(name, host),
             "annotations": node_annotations(profile),
         },
-        "spec": {"podCIDR": profile.pod_cidr, "podCIDRs": [profile.pod_cidr]},
+        "spec": node_spec(profile),
         "status": node_status(name, host, profile, now, now),
     })
+}
+
+/// The spec a node registers with: its pod range when it has one of its own (the fake node),
+/// else nothing (the control plane assigns one).
+fn node_spec(profile: &NodeProfile) -> Value {
+    if profile.pod_cidr.is_empty() {
+        return json!({});
+    }
+    json!({"podCIDR": profile.pod_cidr, "podCIDRs": [profile.pod_cidr]})
 }
 
 /// The well-known labels a kubelet sets on its node.
@@ -151,7 +164,7 @@ pub fn node_status(
             condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
         ],
         "addresses": [
-            {"type": "InternalIP", "address": HOST_IP},
+            {"type": "InternalIP", "address": profile.node_ip},
             {"type": "Hostname", "address": name},
         ],
         "daemonEndpoints": {"kubeletEndpoint": {"Port": profile.api_port}},
@@ -319,6 +332,21 @@ mod tests {
         assert_eq!(n["metadata"]["labels"]["kubernetes.io/arch"], "amd64");
         assert_eq!(n["spec"]["podCIDR"], "10.42.0.0/16");
         assert_eq!(n["status"]["addresses"][1]["address"], "n1");
+    }
+
+    #[test]
+    fn a_real_node_registers_without_a_pod_range_at_its_own_address() {
+        let profile = NodeProfile {
+            pod_cidr: String::new(),
+            node_ip: "10.1.2.3".into(),
+            ..NodeProfile::fake()
+        };
+        let n = node_object("n1", &host(), &profile, at());
+        assert_eq!(n["spec"], json!({}));
+        assert_eq!(
+            n["status"]["addresses"][0],
+            json!({"type": "InternalIP", "address": "10.1.2.3"})
+        );
     }
 
     #[test]

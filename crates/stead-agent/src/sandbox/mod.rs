@@ -5,7 +5,10 @@
 //!
 //! - **Node network** ([`network`]): one network namespace the runtime creates and keeps as an
 //!   nsfs bind mount at `<state>/netns/node`, holding the bridge (`stead0`, the pod range's
-//!   first address). The host's interfaces, routes and firewall are never touched. Other
+//!   first address; the range is the node's `spec.podCIDR`, a `/24` the control plane
+//!   assigns, and pods started before a range change keep their addresses, see
+//!   [`network::NodeNetwork::ensure`]). Links to other nodes' namespaces on the same machine
+//!   are [`crate::peering`]'s. The host's interfaces, routes and firewall are never touched. Other
 //!   components make sockets in it with [`SandboxRuntime::in_node_netns`] and friends; the
 //!   service proxy ([`crate::proxy`]) keeps its nftables table `ip stead` there, removed by
 //!   [`SandboxRuntime::teardown_node`].
@@ -95,7 +98,8 @@ pub struct SandboxConfig {
     /// The executable that runs [`helper_main`] when given [`HELPER_ARG`] first
     /// (`std::env::current_exe()` for the `stead` binary).
     pub helper_exe: PathBuf,
-    /// The pod range, e.g. `10.42.0.0/16`; the bridge takes its first address.
+    /// The pod range, e.g. `10.42.0.0/16`, or the node's `spec.podCIDR` (`10.42.1.0/24`); the
+    /// bridge takes its first address.
     pub pod_cidr: String,
     /// The bridge's name in the node network namespace (at most 15 characters).
     pub bridge: String,

@@ -72,6 +72,8 @@ pub struct NodeNetwork {
 
 impl NodeNetwork {
     /// Creates the node namespace and bridge, or adopts them when an earlier agent made them.
+    /// An adopted bridge whose range differs gets the new gateway beside its old addresses
+    /// (see `adopt_range`): earlier pods keep working, new pods get the new range.
     pub fn ensure(
         state_dir: &Path,
         helper: &Path,
@@ -96,9 +98,14 @@ impl NodeNetwork {
             .ns_command(&["ip", "link", "show", "dev", bridge])
             .run()
             .is_ok();
-        if !has_bridge {
-            let gw = cidr.gateway();
-            let prefix = cidr.prefix;
+        let (gw, prefix) = (cidr.gateway(), cidr.prefix);
+        if has_bridge {
+            // Not fatal: the pods already on the bridge keep working, and tearing a node down
+            // (`SandboxRuntime::reset`) opens it without knowing its range.
+            if let Err(e) = net.adopt_range() {
+                tracing::warn!(bridge = %bridge, error = %e, "sandbox: adopting the node's pod range failed");
+            }
+        } else {
             net.ip_batch(
                 &net.netns,
                 &format!(
@@ -107,6 +114,28 @@ impl NodeNetwork {
             )?;
         }
         Ok(net)
+    }
+
+    /// On an adopted bridge, makes sure it holds this range's gateway address. The range
+    /// changes when the node was registered anew and the control plane assigned it another
+    /// `podCIDR` (or it came from a stead that used the whole `10.42.0.0/16` per node): the new
+    /// gateway is added and the old addresses stay, so pods started before keep their routes
+    /// and addresses until they are recreated; new pods get addresses from the new range.
+    fn adopt_range(&self) -> Result<(), String> {
+        let want = format!("{}/{}", self.cidr.gateway(), self.cidr.prefix);
+        let out = self
+            .ns_command(&["ip", "-4", "-o", "addr", "show", "dev", &self.bridge])
+            .stdout(Stdio::piped())
+            .output()
+            .map_err(|e| format!("list bridge addresses: {e}"))?;
+        let listed = String::from_utf8_lossy(&out.stdout);
+        if listed.split_whitespace().any(|w| w == want) {
+            return Ok(());
+        }
+        tracing::warn!(bridge = %self.bridge, range = %want, had = %listed.trim(), "sandbox: the node's pod range changed; pods started before keep their old addresses");
+        self.ns_command(&["ip", "addr", "add", &want, "dev", &self.bridge])
+            .run()
+            .map_err(|e| format!("add {want} to the bridge: {e}"))
     }
 
     /// A command that runs `argv` inside the node network namespace (host mount namespace).
