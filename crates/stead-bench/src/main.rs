@@ -79,6 +79,9 @@ struct Args {
     /// Measured writes while the watches are open.
     #[arg(long, default_value_t = 10)]
     watch_writes: usize,
+    /// The store of the StatefulSet scenario's servers: `embedded` or `etcd://HOST:PORT`.
+    #[arg(long, default_value = "embedded")]
+    store: String,
     /// Which benchmarks to run.
     #[arg(long, value_enum, default_value = "all")]
     scenario: Scenario,
@@ -124,6 +127,7 @@ fn main() -> Result<()> {
             parallel: args.sts_parallel,
             ordered: args.sts_ordered,
             first_pod: args.sts_first_pod,
+            store: args.store.clone(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

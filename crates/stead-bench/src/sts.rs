@@ -47,6 +47,9 @@ pub struct Counts {
     pub ordered: usize,
     /// One-replica sets timed from POST to pod 0 (0: skip).
     pub first_pod: usize,
+    /// `--store` of the servers (`embedded`, or `etcd://...`: give each run a fresh etcd, and run
+    /// the Parallel and OrderedReady sets in separate runs, since every server of a run shares it).
+    pub store: String,
 }
 
 /// One scale-up from 0.
@@ -96,12 +99,12 @@ pub async fn run(stead: &Path, counts: &Counts) -> Result<StsResult> {
     };
     if counts.parallel > 0 {
         eprintln!("stead-bench: Parallel StatefulSet 0 → {}", counts.parallel);
-        let server = FakeServer::start(stead)?;
+        let server = FakeServer::start(stead, &counts.store)?;
         let (up, _) = server.scale_up("Parallel", counts.parallel, true).await?;
         result.parallel = Some(up);
     }
     if counts.ordered > 0 || counts.first_pod > 0 {
-        let server = FakeServer::start(stead)?;
+        let server = FakeServer::start(stead, &counts.store)?;
         if counts.ordered > 0 {
             eprintln!(
                 "stead-bench: OrderedReady StatefulSet 0 → {}",
@@ -131,7 +134,7 @@ struct FakeServer {
 }
 
 impl FakeServer {
-    fn start(stead: &Path) -> Result<FakeServer> {
+    fn start(stead: &Path, store: &str) -> Result<FakeServer> {
         let dir = tempfile::Builder::new()
             .prefix("stead-bench-sts-")
             .tempdir()
@@ -140,7 +143,14 @@ impl FakeServer {
             stead,
             dir.path(),
             Duration::from_secs(20),
-            &["--runtime", "fake", "--node-name", "bench-node"],
+            &[
+                "--runtime",
+                "fake",
+                "--node-name",
+                "bench-node",
+                "--store",
+                store,
+            ],
         )?;
         let config = tls::admin(&server.kubeconfig)?;
         Ok(FakeServer {
