@@ -1163,3 +1163,25 @@ async fn a_tty_container_is_attached_through_its_terminal() {
     let log = std::fs::read_to_string(&spec.log_path).unwrap();
     assert!(log.contains(" stdout F tty-ok\r"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tty_belongs_to_the_containers_user() {
+    let Some(node) = node() else { return };
+    let pod = node
+        .rt
+        .create_sandbox(&sandbox_spec("pod-tty-user", "tty-user"))
+        .await
+        .unwrap();
+    let mut spec = container_spec(
+        &node,
+        "term",
+        "echo owner=$(stat -c %u:%g $(tty)); echo again > $(tty) && echo reopened",
+    );
+    spec.tty = true;
+    spec.user = Some("1000:1000".into());
+    let (state, lines) = run_to_end(&node, &pod, &spec).await;
+    assert_eq!(exit_code(&state), 0, "{lines:?}");
+    let lines: Vec<&str> = lines.iter().map(|l| l.trim_end_matches('\r')).collect();
+    assert!(lines.contains(&"owner=1000:1000"), "{lines:?}");
+    assert!(lines.contains(&"reopened"), "{lines:?}");
+}

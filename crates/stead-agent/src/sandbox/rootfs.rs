@@ -43,13 +43,13 @@ pub(super) fn start_container(
     umask(Mode::empty());
     build_rootfs(launch)?;
     pivot_into(&launch.rootfs)?;
+    let (uid, gid, groups, home) = resolve_user(launch.user.as_deref(), Path::new("/"))?;
     if let Some(console) = console {
-        super::shim::take_console(console)?;
+        super::shim::take_console(console, uid, gid)?;
     }
     umask(Mode::from_bits_truncate(0o022));
 
     let env = with_defaults(&launch.env);
-    let (uid, gid, groups, home) = resolve_user(launch.user.as_deref(), Path::new("/"))?;
     let mut env = env;
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));

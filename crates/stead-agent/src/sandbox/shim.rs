@@ -337,9 +337,10 @@ impl Stdio {
 }
 
 /// In the container process after `pivot_root`: opens a terminal in the container's own
-/// devpts, makes it stdio and the controlling terminal of a new session, and sends the
-/// controlling side to the shim over `console`.
-pub(super) fn take_console(console: &OwnedFd) -> Result<(), String> {
+/// devpts, gives it to the container's user (`uid`, `gid`: a non-root process can reopen its
+/// `tty`, as under runc), makes it stdio and the controlling terminal of a new session, and
+/// sends the controlling side to the shim over `console`.
+pub(super) fn take_console(console: &OwnedFd, uid: u32, gid: u32) -> Result<(), String> {
     use std::os::fd::{AsRawFd, FromRawFd};
     let flags = nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY;
     let master = nix::pty::posix_openpt(flags | nix::fcntl::OFlag::O_CLOEXEC)
@@ -357,6 +358,12 @@ pub(super) fn take_console(console: &OwnedFd) -> Result<(), String> {
     }
     // SAFETY: `fd` was just returned by the kernel and nothing else owns it.
     let replica = unsafe { OwnedFd::from_raw_fd(fd) };
+    nix::unistd::fchown(
+        &replica,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+    )
+    .map_err(ctx("give the terminal to the container's user"))?;
     let _ = nix::unistd::setsid();
     nix::unistd::dup2_stdin(&replica).map_err(ctx("dup2"))?;
     nix::unistd::dup2_stdout(&replica).map_err(ctx("dup2"))?;
