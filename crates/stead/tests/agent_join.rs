@@ -22,42 +22,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::sweep;
-
-/// How long an eventually-true condition may take before the test gives up (a deadline for a
-/// stuck test, not a performance bound).
-const PATIENCE: Duration = Duration::from_secs(240);
-
-/// Polls `f` until it returns `Some`, panicking with `what` once [`PATIENCE`] has passed.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
+use common::{PATIENCE, eventually, stop, sweep};
 
 fn stead() -> Command {
     Command::new(env!("CARGO_BIN_EXE_stead"))
-}
-
-/// Sends SIGTERM, waits up to a minute, then kills.
-fn stop(child: &mut Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// A server (node-a) and, once joined, an agent (node-b), each on its own data dir.
@@ -248,23 +216,8 @@ fn an_agent_joins_with_the_token_and_runs_pods_reached_through_the_server() {
     let (server_data, agent_data) = (dir.path().join("server"), dir.path().join("agent"));
     import_images(&server_data, &images);
 
-    let mut server = stead()
-        .args(["server", "--listen", "127.0.0.1:0", "--node-name", "node-a"])
-        .arg("--data-dir")
-        .arg(&server_data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn stead server");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let kubeconfig = PathBuf::from(
-        line.trim()
-            .strip_prefix("export KUBECONFIG=")
-            .unwrap_or_else(|| panic!("export line, got {line:?}")),
-    );
+    let (server, kubeconfig) =
+        common::spawn_server(&server_data, &["--node-name", "node-a"], Stdio::inherit());
     let url = std::fs::read_to_string(&kubeconfig)
         .unwrap()
         .lines()

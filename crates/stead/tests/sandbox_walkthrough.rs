@@ -25,13 +25,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::sweep;
+use common::{PATIENCE, eventually, stop, sweep};
 
 const MANIFESTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/e2e/manifests");
-
-/// How long an eventually-true condition may take before the test gives up (a deadline for a
-/// stuck test, not a performance bound).
-const PATIENCE: Duration = Duration::from_secs(240);
 
 fn manifest(name: &str) -> String {
     format!("{MANIFESTS}/{name}")
@@ -39,18 +35,6 @@ fn manifest(name: &str) -> String {
 
 fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
-}
-
-/// Polls `f` until it returns `Some`, panicking with `what` once [`PATIENCE`] has passed.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 struct Out {
@@ -303,18 +287,7 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(300));
         }
-        if let Ok(pid) = i32::try_from(server.id()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while server.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = server.kill();
-        let _ = server.wait();
+        stop(&mut server);
         sweep(&self.data_dir())
     }
 

@@ -5,6 +5,39 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long an eventually-true condition may take before a test gives up (a deadline for a
+/// stuck test, not a performance bound).
+pub const PATIENCE: Duration = Duration::from_secs(240);
+
+/// Polls `f` until it returns `Some`, panicking with `what` once [`PATIENCE`] has passed.
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Stops a `stead` process: SIGTERM, up to a minute to exit, then SIGKILL.
+pub fn stop(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
 
 /// Spawns `stead server --listen 127.0.0.1:0 --data-dir DATA EXTRA...` and waits for the line
 /// `export KUBECONFIG=...` it prints once it serves; returns the process and the kubeconfig.
