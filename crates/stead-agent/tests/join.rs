@@ -16,14 +16,8 @@ struct Env {
 }
 
 async fn start() -> Result<Env> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir()?;
-    let server = stead_apiserver::start(stead_apiserver::ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse()?,
-        features: Default::default(),
-    })
-    .await?;
+    let (server, _) = stead_testkit::server(dir.path()).await?;
     let text = std::fs::read_to_string(dir.path().join(stead_apiserver::join::TOKEN_FILE))?;
     Ok(Env {
         url: format!("https://127.0.0.1:{}", server.addr.port()),

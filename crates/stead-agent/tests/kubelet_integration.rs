@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use kube::api::{Api, DeleteParams, PostParams};
-use kube::{Client, Config};
+use kube::Client;
 use serde_json::{Value, json};
 use stead_agent::kubelet::testing::{Call, FakeImages, FakeRuntime};
 use stead_agent::{NodeConfig, run_node};
@@ -32,15 +32,7 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 async fn server() -> Result<Env> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir()?;
-    let server = stead_apiserver::start(stead_apiserver::ServerConfig {
-        data_dir: dir.path().join("server"),
-        listen: "127.0.0.1:0".parse()?,
-        features: Default::default(),
-    })
-    .await?;
-    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig)?;
-    let config = Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    let client = Client::try_from(config)?;
+    let (server, client) = stead_testkit::server(&dir.path().join("server")).await?;
     Ok(Env {
         server: Some(server),
         client,

@@ -14,7 +14,7 @@ use futures::{AsyncBufReadExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, AttachParams, LogParams, Patch, PatchParams, PostParams};
-use kube::{Client, Config};
+use kube::Client;
 use serde_json::json;
 use stead_agent::log_rotation::{LogRotation, RotatingLog};
 use stead_agent::nodeapi;
@@ -167,16 +167,8 @@ struct Env {
 }
 
 async fn start() -> Result<Env> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir()?;
-    let server = stead_apiserver::start(stead_apiserver::ServerConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse()?,
-        features: Default::default(),
-    })
-    .await?;
-    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig)?;
-    let client = Client::try_from(Config::from_custom_kubeconfig(kc, &Default::default()).await?)?;
+    let (server, client) = stead_testkit::server(dir.path()).await?;
     // What the API server presents to node APIs: the join token's secret.
     let token = server.app.node_token.clone();
 

@@ -477,18 +477,9 @@ async fn run_proxy_follows_services_and_endpoint_slices_from_the_api_server() {
 
     let Some(node) = node() else { return };
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let server = stead_apiserver::start(stead_apiserver::ServerConfig {
-        data_dir: node.dir.path().join("server"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        features: Default::default(),
-    })
-    .await
-    .unwrap();
-    let kc = kube::config::Kubeconfig::read_from(&server.kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+    let (server, client) = stead_testkit::server(&node.dir.path().join("server"))
         .await
         .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
     let (stop, mut rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(proxy::run_proxy(
         client.clone(),
