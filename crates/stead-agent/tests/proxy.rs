@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,8 @@ use stead_agent::runtime::{
 };
 use stead_agent::sandbox::{SandboxConfig, SandboxRuntime};
 
+mod common;
+
 const HELPER: &str = env!("CARGO_BIN_EXE_stead-sandbox-helper");
 
 struct Node {
@@ -28,27 +30,13 @@ struct Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let rt = self.rt.clone();
-        let _ = std::thread::spawn(move || {
-            let tokio = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let _ = tokio.block_on(rt.reset());
-        })
-        .join();
+        common::reset((*self.rt).clone());
     }
 }
 
 /// A node with the proxy's namespace prepared, or `None` (reason printed) when that cannot be.
 fn node() -> Option<Node> {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipping: the sandbox runtime needs root");
-        return None;
-    }
-    let busybox = Path::new("/bin/busybox");
-    if !busybox.exists() {
-        eprintln!("skipping: /bin/busybox is missing (apt-get install busybox-static)");
+    if !common::can_run_sandboxes() {
         return None;
     }
     let has_nft = std::process::Command::new("nft")
@@ -61,7 +49,7 @@ fn node() -> Option<Node> {
     }
     let dir = tempfile::tempdir().unwrap();
     let layer = dir.path().join("layer");
-    busybox_layer(busybox, &layer);
+    common::busybox_layer(&layer);
     let mut config = SandboxConfig::new(dir.path().join("state"), HELPER);
     config.cgroup_parent = format!("stead-proxy-test-{}", std::process::id());
     let rt = SandboxRuntime::new(config).expect("runtime");
@@ -71,25 +59,6 @@ fn node() -> Option<Node> {
         dir,
         layer,
     })
-}
-
-/// `/bin/busybox` plus a link per applet.
-fn busybox_layer(busybox: &Path, layer: &Path) {
-    let bin = layer.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy(busybox, bin.join("busybox")).unwrap();
-    let list = std::process::Command::new(busybox)
-        .arg("--list")
-        .output()
-        .unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-        }
-    }
-    std::fs::create_dir_all(layer.join("etc")).unwrap();
-    std::fs::write(layer.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-    std::fs::write(layer.join("etc/group"), "root:x:0:\n").unwrap();
 }
 
 /// A pod named `name` running `script`: its container id and address.

@@ -15,6 +15,8 @@ use stead_agent::runtime::{
 use stead_agent::sandbox::{SandboxConfig, SandboxRuntime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod common;
+
 const HELPER: &str = env!("CARGO_BIN_EXE_stead-sandbox-helper");
 
 struct Node {
@@ -50,15 +52,7 @@ fn config(dir: &Path, cgroup_parent: &str) -> SandboxConfig {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let rt = self.rt.clone();
-        let _ = std::thread::spawn(move || {
-            let tokio = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let _ = tokio.block_on(rt.reset());
-        })
-        .join();
+        common::reset(self.rt.clone());
     }
 }
 
@@ -69,18 +63,12 @@ fn node() -> Option<Node> {
 
 /// A node whose container logs rotate as given.
 fn node_with(log_rotation: LogRotation) -> Option<Node> {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipping: the sandbox runtime needs root");
-        return None;
-    }
-    let busybox = Path::new("/bin/busybox");
-    if !busybox.exists() {
-        eprintln!("skipping: /bin/busybox is missing (apt-get install busybox-static)");
+    if !common::can_run_sandboxes() {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let layer = dir.path().join("layer");
-    busybox_layer(busybox, &layer);
+    common::busybox_layer(&layer);
     let cgroup_parent = format!("stead-test-{}", std::process::id());
     let mut config = config(dir.path(), &cgroup_parent);
     config.container_log = log_rotation;
@@ -92,29 +80,6 @@ fn node_with(log_rotation: LogRotation) -> Option<Node> {
         cgroup_parent,
         log_rotation,
     })
-}
-
-/// `/bin/busybox` plus a link per applet, `/etc/passwd` and `/etc/group`.
-fn busybox_layer(busybox: &Path, layer: &Path) {
-    let bin = layer.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy(busybox, bin.join("busybox")).unwrap();
-    let list = std::process::Command::new(busybox)
-        .arg("--list")
-        .output()
-        .unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-        }
-    }
-    std::fs::create_dir_all(layer.join("etc")).unwrap();
-    std::fs::write(
-        layer.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-    )
-    .unwrap();
-    std::fs::write(layer.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
 }
 
 fn sandbox_spec(uid: &str, hostname: &str) -> SandboxSpec {
