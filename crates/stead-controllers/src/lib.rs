@@ -21,3 +21,4 @@ pub mod nodeipam;
 pub mod queue;
 pub mod statefulset;
 pub mod volume;
+mod watch;

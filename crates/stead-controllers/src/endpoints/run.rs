@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
-use kube::{Api, Client, Resource};
+
+use crate::watch::watch_all;
+use kube::Client;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -78,17 +78,6 @@ enum Change {
     Node(Box<Result<Event<Node>, watcher::Error>>),
 }
 
-fn watch<K>(client: &Client) -> BoxStream<'static, Box<Result<Event<K>, watcher::Error>>>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    K: Send + 'static,
-{
-    watcher::watcher(Api::<K>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .map(Box::new)
-        .boxed()
-}
-
 /// [`run`] with any effects and configuration (the watches still come from `client`).
 pub async fn run_with<E: EndpointsEffects>(
     client: Client,
@@ -98,11 +87,15 @@ pub async fn run_with<E: EndpointsEffects>(
 ) {
     let effects = Arc::new(effects);
     let mut changes = futures::stream::select_all([
-        watch::<Service>(&client).map(Change::Service).boxed(),
-        watch::<Pod>(&client).map(Change::Pod).boxed(),
-        watch::<Endpoints>(&client).map(Change::Endpoints).boxed(),
-        watch::<EndpointSlice>(&client).map(Change::Slice).boxed(),
-        watch::<Node>(&client).map(Change::Node).boxed(),
+        watch_all::<Service>(&client).map(Change::Service).boxed(),
+        watch_all::<Pod>(&client).map(Change::Pod).boxed(),
+        watch_all::<Endpoints>(&client)
+            .map(Change::Endpoints)
+            .boxed(),
+        watch_all::<EndpointSlice>(&client)
+            .map(Change::Slice)
+            .boxed(),
+        watch_all::<Node>(&client).map(Change::Node).boxed(),
     ]);
     let mut world = World::new();
     let mut queue: WorkQueue<Key> = WorkQueue::new(config.backoff);

@@ -11,13 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::stream::BoxStream;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
-use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::watcher::{self, Event};
-use kube::{Api, Client, Resource};
+
+use crate::watch::watch_all;
+use kube::{Client, Resource};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -164,17 +164,6 @@ enum Change {
     Pod(Box<Result<Event<Pod>, watcher::Error>>),
     Claim(Box<Result<Event<PersistentVolumeClaim>, watcher::Error>>),
     Revision(Box<Result<Event<ControllerRevision>, watcher::Error>>),
-}
-
-fn watch<K>(client: &Client) -> BoxStream<'static, Box<Result<Event<K>, watcher::Error>>>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    K: Send + 'static,
-{
-    watcher::watcher(Api::<K>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .map(Box::new)
-        .boxed()
 }
 
 /// The writers behind [`Stores`] and the bookkeeping of which watches have listed.
@@ -341,12 +330,12 @@ pub async fn run_with<E: StatefulSetEffects>(
         config.waiting_grace,
     ));
     let mut changes = futures::stream::select_all([
-        watch::<StatefulSet>(&client).map(Change::Set).boxed(),
-        watch::<Pod>(&client).map(Change::Pod).boxed(),
-        watch::<PersistentVolumeClaim>(&client)
+        watch_all::<StatefulSet>(&client).map(Change::Set).boxed(),
+        watch_all::<Pod>(&client).map(Change::Pod).boxed(),
+        watch_all::<PersistentVolumeClaim>(&client)
             .map(Change::Claim)
             .boxed(),
-        watch::<ControllerRevision>(&client)
+        watch_all::<ControllerRevision>(&client)
             .map(Change::Revision)
             .boxed(),
     ]);

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
-use kube::{Api, Client, Resource};
+
+use crate::watch::watch_all;
+use kube::{Client, Resource};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -162,17 +162,6 @@ enum Change2 {
     Class(Box<Result<Event<StorageClass>, watcher::Error>>),
     Node(Box<Result<Event<Node>, watcher::Error>>),
     Pod(Box<Result<Event<Pod>, watcher::Error>>),
-}
-
-fn watch<K>(client: &Client) -> BoxStream<'static, Box<Result<Event<K>, watcher::Error>>>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    K: Send + 'static,
-{
-    watcher::watcher(Api::<K>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .map(Box::new)
-        .boxed()
 }
 
 /// The caches, the queue and the events already recorded.
@@ -514,15 +503,17 @@ pub async fn run_with<E: VolumeEffects>(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let mut changes = futures::stream::select_all([
-        watch::<PersistentVolumeClaim>(&client)
+        watch_all::<PersistentVolumeClaim>(&client)
             .map(Change2::Claim)
             .boxed(),
-        watch::<PersistentVolume>(&client)
+        watch_all::<PersistentVolume>(&client)
             .map(Change2::Volume)
             .boxed(),
-        watch::<StorageClass>(&client).map(Change2::Class).boxed(),
-        watch::<Node>(&client).map(Change2::Node).boxed(),
-        watch::<Pod>(&client).map(Change2::Pod).boxed(),
+        watch_all::<StorageClass>(&client)
+            .map(Change2::Class)
+            .boxed(),
+        watch_all::<Node>(&client).map(Change2::Node).boxed(),
+        watch_all::<Pod>(&client).map(Change2::Pod).boxed(),
     ]);
     let mut controller = Controller::new(&config);
     let mut shutdown = std::pin::pin!(shutdown);
