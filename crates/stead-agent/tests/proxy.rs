@@ -13,9 +13,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::json;
 use stead_agent::proxy::{self, Proxy};
-use stead_agent::runtime::{
-    ContainerId, ContainerSpec, Image, ImageConfig, Limits, Runtime, SandboxSpec,
-};
+use stead_agent::runtime::{ContainerId, Runtime, SandboxSpec};
 use stead_agent::sandbox::{SandboxConfig, SandboxRuntime};
 
 mod common;
@@ -77,28 +75,8 @@ async fn pod(node: &Node, name: &str, script: &str) -> (ContainerId, IpAddr) {
         })
         .await
         .unwrap();
-    let spec = ContainerSpec {
-        name: "main".into(),
-        attempt: 0,
-        image: Image {
-            id: "sha256:busybox".into(),
-            repo_digest: None,
-            layers: vec![node.layer.clone()],
-            config: ImageConfig::default(),
-        },
-        image_ref: "busybox".into(),
-        command: vec!["/bin/sh".into(), "-c".into(), script.into()],
-        env: vec!["PATH=/bin".into()],
-        working_dir: "/".into(),
-        user: None,
-        mounts: Vec::new(),
-        limits: Limits::default(),
-        stdin: false,
-        stdin_once: false,
-        tty: false,
-        log_path: node.dir.path().join("logs").join(format!("{name}.log")),
-        labels: BTreeMap::new(),
-    };
+    let log_path = node.dir.path().join("logs").join(format!("{name}.log"));
+    let spec = common::busybox_container(&node.layer, "main", script, log_path);
     let id = node.rt.start_container(&sandbox.id, &spec).await.unwrap();
     (id, sandbox.ip.expect("pod ip"))
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use stead_agent::log_rotation::{LogRotation, rotated_files};
 use stead_agent::runtime::{
-    ContainerSpec, ContainerState, ContainerStatus, ExecSpec, Image, ImageConfig, Limits, Mount,
-    Runtime, SandboxSpec, SandboxStatus,
+    ContainerSpec, ContainerState, ContainerStatus, ExecSpec, Limits, Mount, Runtime, SandboxSpec,
+    SandboxStatus,
 };
 use stead_agent::sandbox::{SandboxConfig, SandboxRuntime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -96,28 +96,8 @@ fn sandbox_spec(uid: &str, hostname: &str) -> SandboxSpec {
 }
 
 fn container_spec(node: &Node, name: &str, script: &str) -> ContainerSpec {
-    ContainerSpec {
-        name: name.into(),
-        attempt: 0,
-        image: Image {
-            id: "sha256:busybox".into(),
-            repo_digest: None,
-            layers: vec![node.layer.clone()],
-            config: ImageConfig::default(),
-        },
-        image_ref: "busybox".into(),
-        command: vec!["/bin/sh".into(), "-c".into(), script.into()],
-        env: vec!["PATH=/bin".into()],
-        working_dir: "/".into(),
-        user: None,
-        mounts: Vec::new(),
-        limits: Limits::default(),
-        stdin: false,
-        stdin_once: false,
-        tty: false,
-        log_path: node.dir.path().join("logs").join(format!("{name}.log")),
-        labels: BTreeMap::new(),
-    }
+    let log_path = node.dir.path().join("logs").join(format!("{name}.log"));
+    common::busybox_container(&node.layer, name, script, log_path)
 }
 
 async fn status(rt: &SandboxRuntime, id: &str) -> ContainerStatus {

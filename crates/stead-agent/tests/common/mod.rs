@@ -1,7 +1,10 @@
 //! Set-up shared by the root sandbox tests (`sandbox.rs`, `proxy.rs`): whether sandboxes can
 //! run here, a busybox image layer, and removing every sandbox and the node when a test ends.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use stead_agent::runtime::{ContainerSpec, Image, ImageConfig, Limits};
 
 use stead_agent::sandbox::SandboxRuntime;
 
@@ -55,4 +58,35 @@ pub fn reset(rt: SandboxRuntime) {
         let _ = tokio.block_on(rt.reset());
     })
     .join();
+}
+
+/// A container `name` of the busybox `layer` running `sh -c script`, logging to `log_path`.
+pub fn busybox_container(
+    layer: &Path,
+    name: &str,
+    script: &str,
+    log_path: PathBuf,
+) -> ContainerSpec {
+    ContainerSpec {
+        name: name.into(),
+        attempt: 0,
+        image: Image {
+            id: "sha256:busybox".into(),
+            repo_digest: None,
+            layers: vec![layer.to_path_buf()],
+            config: ImageConfig::default(),
+        },
+        image_ref: "busybox".into(),
+        command: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        env: vec!["PATH=/bin".into()],
+        working_dir: "/".into(),
+        user: None,
+        mounts: Vec::new(),
+        limits: Limits::default(),
+        stdin: false,
+        stdin_once: false,
+        tty: false,
+        log_path,
+        labels: BTreeMap::new(),
+    }
 }
