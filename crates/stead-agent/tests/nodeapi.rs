@@ -356,32 +356,43 @@ impl WriteStr for std::fs::File {
     }
 }
 
-#[tokio::test]
-async fn exec_runs_with_stdio_and_reports_the_exit_code() -> Result<()> {
-    let env = start().await?;
-    let pods: Api<Pod> = Api::namespaced(env.client.clone(), "default");
-    let mut proc = pods
-        .exec(
-            "p",
-            ["sh", "-c", "echo out; echo err >&2; exit 3"],
-            &AttachParams::default().stderr(true),
-        )
-        .await?;
+/// Reads a session's stdout and stderr (empty when it has none) to their ends, then its status.
+async fn finish(
+    mut proc: kube::api::AttachedProcess,
+) -> Result<(
+    String,
+    String,
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Status,
+)> {
     let mut out = String::new();
     proc.stdout()
         .context("stdout")?
         .read_to_string(&mut out)
         .await?;
     let mut err = String::new();
-    proc.stderr()
-        .context("stderr")?
-        .read_to_string(&mut err)
-        .await?;
+    if let Some(mut stderr) = proc.stderr() {
+        stderr.read_to_string(&mut err).await?;
+    }
     let status = proc
         .take_status()
         .context("status")?
         .await
         .context("a status")?;
+    Ok((out, err, status))
+}
+
+#[tokio::test]
+async fn exec_runs_with_stdio_and_reports_the_exit_code() -> Result<()> {
+    let env = start().await?;
+    let pods: Api<Pod> = Api::namespaced(env.client.clone(), "default");
+    let proc = pods
+        .exec(
+            "p",
+            ["sh", "-c", "echo out; echo err >&2; exit 3"],
+            &AttachParams::default().stderr(true),
+        )
+        .await?;
+    let (out, err, status) = finish(proc).await?;
     assert_eq!((out.as_str(), err.as_str()), ("out\n", "err\n"));
     assert_eq!(status.reason.as_deref(), Some("NonZeroExitCode"));
     let causes = status.details.and_then(|d| d.causes).unwrap_or_default();
@@ -398,16 +409,7 @@ async fn exec_runs_with_stdio_and_reports_the_exit_code() -> Result<()> {
     let mut stdin = proc.stdin().context("stdin")?;
     tokio::io::AsyncWriteExt::write_all(&mut stdin, b"hello\n").await?;
     tokio::io::AsyncWriteExt::shutdown(&mut stdin).await?;
-    let mut out = String::new();
-    proc.stdout()
-        .context("stdout")?
-        .read_to_string(&mut out)
-        .await?;
-    let status = proc
-        .take_status()
-        .context("status")?
-        .await
-        .context("a status")?;
+    let (out, _, status) = finish(proc).await?;
     assert_eq!(out, "hello\n");
     assert_eq!(status.status.as_deref(), Some("Success"));
     Ok(())
@@ -428,21 +430,7 @@ async fn attach_streams_stdio_and_ends_with_the_container() -> Result<()> {
         .await?;
     let mut stdin = proc.stdin().context("stdin")?;
     tokio::io::AsyncWriteExt::write_all(&mut stdin, b"echo hi; echo oops >&2; exit 4\n").await?;
-    let mut out = String::new();
-    proc.stdout()
-        .context("stdout")?
-        .read_to_string(&mut out)
-        .await?;
-    let mut err = String::new();
-    proc.stderr()
-        .context("stderr")?
-        .read_to_string(&mut err)
-        .await?;
-    let status = proc
-        .take_status()
-        .context("status")?
-        .await
-        .context("a status")?;
+    let (out, err, status) = finish(proc).await?;
     assert_eq!((out.as_str(), err.as_str()), ("hi\n", "oops\n"));
     // Like upstream's kubelet: the attach itself succeeded; the exit code is the pod's status.
     assert_eq!(status.status.as_deref(), Some("Success"));
