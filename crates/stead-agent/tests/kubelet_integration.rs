@@ -4,17 +4,17 @@
 //! restarted, a deleted pod leaves the API only after its sandbox is gone, and a restarted agent
 //! adopts what runs instead of starting it again.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, ensure};
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use kube::Client;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
 use stead_agent::kubelet::testing::{Call, FakeImages, FakeRuntime};
 use stead_agent::{NodeConfig, run_node};
+use stead_testkit::{eventually, stopped};
 use tokio::sync::watch;
 
 const NODE: &str = "kube-node";
@@ -23,10 +23,6 @@ struct Env {
     server: Option<stead_apiserver::RunningServer>,
     client: Client,
     dir: tempfile::TempDir,
-}
-
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
 }
 
 async fn server() -> Result<Env> {
@@ -71,21 +67,6 @@ impl Agent {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, for at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    for _ in 0..600 {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("timed out waiting for {what}")
 }
 
 fn web_pod() -> Result<Pod> {
@@ -245,18 +226,18 @@ async fn a_bound_pod_runs_restarts_and_leaves_only_after_its_sandbox() -> Result
 
     // Deleted: the pod object goes only after the sandbox is gone.
     pods.delete("web-0", &DeleteParams::default()).await?;
-    eventually("web-0 to leave the API", || async {
+    let sandbox_left = eventually("web-0 to leave the API", || async {
         let present = pods.get_opt("web-0").await?;
         // Sampled after the GET: the sandbox goes before the pod object, so once the object is
         // seen gone, the sandbox must be gone too.
         let sandbox_left = !runtime.sandboxes().is_empty();
-        match present {
-            Some(_) => Ok(None),
-            None if sandbox_left => bail!("the pod left the API before its sandbox was removed"),
-            None => Ok(Some(())),
-        }
+        Ok(present.is_none().then_some(sandbox_left))
     })
     .await?;
+    ensure!(
+        !sandbox_left,
+        "the pod left the API before its sandbox was removed"
+    );
     let calls = runtime.calls();
     let stop = calls
         .iter()

@@ -407,15 +407,16 @@ fn nft_list(node: &Node, what: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-/// Polls `check` every 100 ms until it holds, for at most 30 s.
+/// Polls `check` every 100 ms until it holds, for at most [`stead_testkit::PATIENCE`].
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if check() {
-            return;
-        }
+    let deadline = tokio::time::Instant::now() + stead_testkit::PATIENCE;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

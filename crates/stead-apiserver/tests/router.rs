@@ -428,6 +428,55 @@ async fn dry_run_writes_nothing() {
     assert_eq!(h.get(&format!("{STS}/web")).await.status, StatusCode::OK);
 }
 
+// Ref: dry-run allocation in pkg/registry/core/service/storage (upstream answers with the
+// address and ports a real create would get, and keeps none of them).
+#[tokio::test]
+async fn a_dry_run_service_create_shows_its_allocations_and_keeps_none() {
+    let h = Harness::new().await;
+    let svcs = "/api/v1/namespaces/default/services";
+    let svc = json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "np"},
+        "spec": {"type": "NodePort", "selector": {"app": "x"}, "ports": [{"port": 80}]}
+    });
+    let r = h
+        .json(Method::POST, &format!("{svcs}?dryRun=All"), svc.clone())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let ip = r.body["spec"]["clusterIP"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.43."), "{ip}");
+    assert_eq!(r.body["spec"]["clusterIPs"], json!([ip]));
+    let port = r.body["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
+    assert!((30000..=32767).contains(&port), "{port}");
+    assert_eq!(
+        h.get(&format!("{svcs}/np")).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Nothing was kept: a real create may ask for exactly what the dry run showed.
+    let mut real = svc.clone();
+    real["spec"]["clusterIP"] = json!(ip);
+    real["spec"]["ports"][0]["nodePort"] = json!(port);
+    let r = h.json(Method::POST, svcs, real).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    // And a dry run that asks for a taken address is refused as a real create would be.
+    let mut other = svc;
+    other["metadata"]["name"] = json!("other");
+    other["spec"]["clusterIP"] = json!(ip);
+    let r = h
+        .json(Method::POST, &format!("{svcs}?dryRun=All"), other)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("already allocated"),
+        "{}",
+        r.body
+    );
+}
+
 #[tokio::test]
 async fn bodies_in_yaml_and_without_content_type_are_accepted() {
     let h = Harness::new().await;

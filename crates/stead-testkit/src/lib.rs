@@ -11,7 +11,7 @@ use kube::{Api, Client, Config};
 use tokio::sync::watch;
 
 /// How long [`eventually`] waits (a deadline for a stuck test, not a performance bound).
-pub const PATIENCE: Duration = Duration::from_secs(30);
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Starts an API server on `127.0.0.1:0` over `data_dir` (created if missing) and returns it
 /// with a client that uses the admin kubeconfig it wrote.

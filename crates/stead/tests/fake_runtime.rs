@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod common;
+use common::{PATIENCE, eventually};
 
 const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
 const WEB_YAML: &str = concat!(
@@ -102,15 +103,6 @@ fn web_manifest(dir: &std::path::Path) -> PathBuf {
     path
 }
 
-/// Polls `done` every 50 ms for up to 30 s.
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn uid(pod: &serde_json::Value) -> String {
     pod["metadata"]["uid"].as_str().unwrap().to_string()
 }
@@ -192,11 +184,8 @@ fn the_fake_node_runs_the_web_statefulset_through_its_lifecycle() {
         let o = server
             .kubectl(&["get", "pod", "web-1", "-o", "json"])
             .output();
-        let Ok(o) = o else { return false };
-        let Ok(p) = serde_json::from_slice::<serde_json::Value>(&o.stdout) else {
-            return false;
-        };
-        uid(&p) != old && p["status"]["containerStatuses"][0]["ready"] == true
+        let p = serde_json::from_slice::<serde_json::Value>(&o.ok()?.stdout).ok()?;
+        (uid(&p) != old && p["status"]["containerStatuses"][0]["ready"] == true).then_some(())
     });
 
     // Scale down to 1: web-2 goes first, then web-1.
@@ -217,7 +206,7 @@ fn the_fake_node_runs_the_web_statefulset_through_its_lifecycle() {
     std::thread::sleep(Duration::from_millis(500)); // let the watch open
     server.ok(&["scale", "sts", "web", "--replicas=1"]);
     let mut deleted = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + PATIENCE;
     while deleted.len() < 2 {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = rx
@@ -238,7 +227,11 @@ fn the_fake_node_runs_the_web_statefulset_through_its_lifecycle() {
     // Deleting the set removes its pod (garbage collector), confirmed by the node.
     server.ok(&["delete", "-f", manifest]);
     eventually("pods gone", || {
-        server.ok(&["get", "pods", "-o", "name"]).trim().is_empty()
+        server
+            .ok(&["get", "pods", "-o", "name"])
+            .trim()
+            .is_empty()
+            .then_some(())
     });
 }
 

@@ -278,13 +278,8 @@ impl Registry {
             );
         }
 
-        if opts.dry_run {
-            return Ok(Written {
-                object: obj,
-                warnings: Vec::new(),
-                created: true,
-            });
-        }
+        // A Service's addresses and node ports are allocated for dry runs too, and given back
+        // at once, so the answer shows what a real create would get.
         let is_service = (rt.group, rt.kind) == ("", "Service");
         let reserved = if is_service {
             let range = service_ip::ServiceRange::default();
@@ -305,6 +300,17 @@ impl Registry {
         } else {
             Vec::new()
         };
+        if opts.dry_run {
+            if let Some(ip) = &reserved {
+                service_ip::release(self.store.as_ref(), ip).await;
+            }
+            node_port::release(self.store.as_ref(), ports).await;
+            return Ok(Written {
+                object: obj,
+                warnings: Vec::new(),
+                created: true,
+            });
+        }
         let rev = match self
             .store
             .create(&rt.key(ns, &name), codec::encode_stored(rt, &obj))
@@ -436,7 +442,14 @@ impl Registry {
                 def,
             );
         }
+        let is_service = (rt.group, rt.kind) == ("", "Service") && !finalize;
+        let ports = if is_service {
+            node_port::reserve(self.store.as_ref(), &mut new, Some(current)).await?
+        } else {
+            Vec::new()
+        };
         if opts.dry_run {
+            node_port::release(self.store.as_ref(), ports).await;
             return Ok(new);
         }
         let expected: u64 = current_rv
@@ -453,12 +466,6 @@ impl Registry {
             meta::set_str(&mut new, "resourceVersion", &rev.to_string());
             return Ok(new);
         }
-        let is_service = (rt.group, rt.kind) == ("", "Service");
-        let ports = if is_service {
-            node_port::reserve(self.store.as_ref(), &mut new, Some(current)).await?
-        } else {
-            Vec::new()
-        };
         let rev = match self
             .store
             .update(&key, codec::encode_stored(rt, &new), expected)

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
@@ -57,6 +57,7 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+pub use stead_testkit::eventually;
 use stead_testkit::stopped;
 
 /// Starts the server, the controllers, the kubelet and the pod recorder.
@@ -215,27 +216,6 @@ async fn record_pods(
     tokio::select! {
         () = shutdown => {}
         () = work => {}
-    }
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, for at most 30 s.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let mut last_err = None;
-    for _ in 0..600 {
-        match check().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    match last_err {
-        Some(e) => Err(e).context(format!("timed out waiting for {what}")),
-        None => bail!("timed out waiting for {what}"),
     }
 }
 
