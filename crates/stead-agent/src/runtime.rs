@@ -101,6 +101,9 @@ pub struct SandboxSpec {
     pub resolv_conf: String,
     /// `spec.hostNetwork`: no network namespace of its own.
     pub host_network: bool,
+    /// `spec.shareProcessNamespace`: the containers share one PID namespace with the pause
+    /// process (which is PID 1 there); otherwise each container has its own, its command PID 1.
+    pub share_process_namespace: bool,
     /// Labels kept with the sandbox so a restarted agent can tell which pod it belongs to.
     pub labels: BTreeMap<String, String>,
 }

@@ -71,6 +71,7 @@ async fn pod(node: &Node, name: &str, script: &str) -> (ContainerId, IpAddr) {
             hosts_file: "127.0.0.1\tlocalhost\n".into(),
             resolv_conf: "nameserver 10.43.0.10\n".into(),
             host_network: false,
+            share_process_namespace: false,
             labels: BTreeMap::new(),
         })
         .await

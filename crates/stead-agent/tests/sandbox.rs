@@ -91,6 +91,7 @@ fn sandbox_spec(uid: &str, hostname: &str) -> SandboxSpec {
         hosts_file: format!("127.0.0.1\tlocalhost\n10.42.0.99\t{hostname}\n"),
         resolv_conf: "nameserver 10.43.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local\n".into(),
         host_network: false,
+        share_process_namespace: false,
         labels: BTreeMap::from([("pod".to_string(), hostname.to_string())]),
     }
 }
@@ -196,14 +197,15 @@ async fn a_container_sees_its_pod_hostname_files_network_and_pid_namespace() {
         lines.contains(&"nameserver 10.43.0.10".to_string()),
         "{lines:?}"
     );
+    // The container's command is PID 1 of a PID namespace of its own.
     let cmd1 = lines.iter().find(|l| l.starts_with("cmd1=")).unwrap();
-    assert!(cmd1.contains("pause"), "pid 1 is the pause process: {cmd1}");
-    // Only the pod's processes: pause, the shell and the pipeline's commands (no host process,
-    // not the test runner).
+    assert!(cmd1.starts_with("cmd1=/bin/sh -c hostname;"), "{cmd1}");
+    // Only the container's processes: the shell and the pipeline's commands (not the pause
+    // process, no host process, not the test runner).
     let procs = lines.iter().find_map(|l| l.strip_prefix("procs=")).unwrap();
     for comm in procs.split_whitespace() {
         assert!(
-            ["stead-sandbox-h", "sh", "cat", "sort", "tr"].contains(&comm),
+            ["sh", "cat", "sort", "tr"].contains(&comm),
             "unexpected process {comm} in {procs}"
         );
     }
@@ -218,6 +220,53 @@ async fn a_container_sees_its_pod_hostname_files_network_and_pid_namespace() {
     assert!(lines.contains(&"err".to_string()));
     let log = std::fs::read_to_string(&spec.log_path).unwrap();
     assert!(log.lines().any(|l| l.contains(" stderr F err")), "{log}");
+}
+
+// Ref: shareProcessNamespace (k8s.io/api core/v1 PodSpec); runc gives each container a new
+// PID namespace unless the CRI config names the sandbox's.
+#[tokio::test(flavor = "multi_thread")]
+async fn containers_see_each_other_only_when_the_pod_shares_its_process_namespace() {
+    let Some(node) = node() else { return };
+    for share in [false, true] {
+        let name = if share { "shared" } else { "private" };
+        let mut sandbox = sandbox_spec(&format!("pod-{name}"), name);
+        sandbox.share_process_namespace = share;
+        let pod = node.rt.create_sandbox(&sandbox).await.unwrap();
+        let sleeper = container_spec(&node, &format!("{name}-sleeper"), "echo up; exec sleep 61");
+        let sleeper_id = node.rt.start_container(&pod.id, &sleeper).await.unwrap();
+        wait_for_log(&sleeper.log_path, "up").await;
+        // Looks (for up to 2 s, in case the exec is still under way) for the sleeper.
+        let looker = container_spec(
+            &node,
+            &format!("{name}-looker"),
+            "seen() { for f in /proc/[0-9]*/cmdline; do \
+               [ \"$(tr '\\0' ' ' < $f 2>/dev/null)\" = 'sleep 61 ' ] && echo x; done; }; \
+             for i in $(seq 40); do [ -n \"$(seen)\" ] && break; sleep 0.05; done; \
+             printf 'cmd1=%s\\n' \"$(tr '\\0' ' ' < /proc/1/cmdline)\"; \
+             printf 'sleeper=%s\\n' \"$(seen | wc -l)\"",
+        );
+        let (state, lines) = run_to_end(&node, &pod, &looker).await;
+        assert_eq!(exit_code(&state), 0, "{lines:?}");
+        let cmd1 = lines.iter().find(|l| l.starts_with("cmd1=")).unwrap();
+        let sleeper_seen = lines.iter().find(|l| l.starts_with("sleeper=")).unwrap();
+        if share {
+            // The pause process is PID 1 of the pod's namespace, and the other container's
+            // process is visible.
+            assert!(!cmd1.contains("/bin/sh"), "{cmd1}");
+            assert_eq!(sleeper_seen, "sleeper=1", "{lines:?}");
+        } else {
+            assert!(cmd1.starts_with("cmd1=/bin/sh -c seen()"), "{cmd1}");
+            assert_eq!(sleeper_seen, "sleeper=0", "{lines:?}");
+        }
+        node.rt
+            .stop_container(&sleeper_id, Duration::ZERO)
+            .await
+            .unwrap();
+        node.rt
+            .remove_sandbox(&pod.id, Duration::from_secs(1))
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

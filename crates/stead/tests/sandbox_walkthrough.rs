@@ -925,6 +925,7 @@ kind: Pod
 metadata:
   name: liveness
 spec:
+  terminationGracePeriodSeconds: 2
   containers:
   - name: main
     image: busybox:1.28
@@ -941,6 +942,7 @@ kind: Pod
 metadata:
   name: readiness
 spec:
+  terminationGracePeriodSeconds: 2
   containers:
   - name: main
     image: busybox:1.28

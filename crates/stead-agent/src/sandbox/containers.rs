@@ -156,6 +156,7 @@ impl Inner {
         );
         let launch = Launch {
             pause_pid: record.pause.pid,
+            share_pid: record.share_pid,
             layers: spec.image.layers.clone(),
             upper: dir.join("upper"),
             work: dir.join("work"),
@@ -214,6 +215,10 @@ impl Inner {
     }
 
     pub(super) fn container_status(&self, c: &ContainerRecord) -> ContainerStatus {
+        // Liveness first, then the exit record: the shim writes the record before it ends, so a
+        // shim seen gone here has left whatever record it wrote for the read below.
+        let process_alive = c.process.is_some_and(|p| p.alive());
+        let shim_alive = c.shim.is_some_and(|s| s.alive());
         let state = if let Some(exit) = self.exit_record(c) {
             ContainerState::Exited {
                 started_at: exit.started_at.as_deref().map(parse_ts),
@@ -224,15 +229,12 @@ impl Inner {
                 message: exit.message,
             }
         } else {
-            match (c.process, c.shim) {
-                (Some(p), _) if p.alive() => ContainerState::Running {
+            match c.process {
+                // Running, or ended and the shim is about to record the exit.
+                Some(_) if process_alive || shim_alive => ContainerState::Running {
                     started_at: parse_ts(c.started_at.as_deref().unwrap_or("")),
                 },
-                // The shim is about to record the exit.
-                (Some(_), Some(s)) if s.alive() => ContainerState::Running {
-                    started_at: parse_ts(c.started_at.as_deref().unwrap_or("")),
-                },
-                (Some(_), _) => ContainerState::Exited {
+                Some(_) => ContainerState::Exited {
                     started_at: c.started_at.as_deref().map(parse_ts),
                     finished_at: jiff::Timestamp::now(),
                     exit_code: 255,
@@ -240,7 +242,7 @@ impl Inner {
                     reason: Some("Unknown".into()),
                     message: Some("the container's shim ended without recording an exit".into()),
                 },
-                (None, _) => ContainerState::Created,
+                None => ContainerState::Created,
             }
         };
         ContainerStatus {

@@ -15,10 +15,11 @@
 //! - **Sandbox**: a pause process, pid 1 of a new PID namespace, holding the pod's UTS
 //!   (hostname), IPC and network namespaces (a veth pair from the bridge to `eth0`, an address
 //!   from the pod range, default route via the bridge). A `host_network` pod shares the node
-//!   namespace instead (and has no address of its own). The pause process reaps orphans.
+//!   namespace instead (and has no address of its own).
 //! - **Container**: a shim (the helper re-exec'd, a new session reparented to init, like
-//!   conmon) forks the container process into the pause process's PID, net, UTS and IPC
-//!   namespaces and a new mount namespace: an overlay of the image layers with a per-container
+//!   conmon) forks the container process into a new PID namespace where it is PID 1 (or, with
+//!   `shareProcessNamespace`, the pause process's, where pause reaps orphans), the pause
+//!   process's net, UTS and IPC namespaces and a new mount namespace: an overlay of the image layers with a per-container
 //!   upper dir, fresh `/proc`, a minimal `/dev`, read-only `/sys`, the pod's hosts/resolv.conf/
 //!   hostname files and the volume mounts (mount points resolved through the image's symlinks
 //!   inside the rootfs), then `pivot_root`, user, working dir, exec. The shim

@@ -1,5 +1,5 @@
-//! The container process's own setup, in the child the shim forks (already in the pod's PID
-//! namespace): join the pod's net/UTS/IPC namespaces and the container cgroup, build the root
+//! The container process's own setup, in the child the shim forks (already in its PID
+//! namespace, its own or the pod's shared one): join the pod's net/UTS/IPC namespaces and the container cgroup, build the root
 //! filesystem in a new mount namespace (overlay of the image layers, `/proc`, minimal `/dev`,
 //! read-only `/sys`, the pod's files and the volume mounts), `pivot_root`, user, working dir,
 //! exec.

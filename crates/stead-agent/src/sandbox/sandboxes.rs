@@ -119,6 +119,7 @@ impl Inner {
             name: spec.name.clone(),
             hostname: spec.hostname.clone(),
             host_network: spec.host_network,
+            share_pid: spec.share_process_namespace,
             labels: spec.labels.clone(),
             ip,
             veth: None,

@@ -23,7 +23,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sched::{CloneFlags, setns};
+use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::socket::{
@@ -140,13 +140,19 @@ fn supervise(launch: &Launch, report: &mut Option<File>) -> Result<(), String> {
     let stdio = Stdio::new(launch)?;
     let (status_r, status_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx("pipe"))?;
     let listener = bind_attach_socket(&launch.exit_path)?;
-    let pid_ns = open_ns(launch.pause_pid, "pid")?;
     let other_ns = [
         (open_ns(launch.pause_pid, "net")?, CloneFlags::CLONE_NEWNET),
         (open_ns(launch.pause_pid, "uts")?, CloneFlags::CLONE_NEWUTS),
         (open_ns(launch.pause_pid, "ipc")?, CloneFlags::CLONE_NEWIPC),
     ];
-    setns(pid_ns.as_fd(), CloneFlags::CLONE_NEWPID).map_err(ctx("setns pid"))?;
+    // The PID namespace the forked container process is born in: the pod's shared one, or a
+    // fresh one where it is PID 1 (as with runc and upstream's default).
+    if launch.share_pid {
+        let pid_ns = open_ns(launch.pause_pid, "pid")?;
+        setns(pid_ns.as_fd(), CloneFlags::CLONE_NEWPID).map_err(ctx("setns pid"))?;
+    } else {
+        unshare(CloneFlags::CLONE_NEWPID).map_err(ctx("unshare pid"))?;
+    }
     let mut chld = SigSet::empty();
     chld.add(Signal::SIGCHLD);
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&chld), None).map_err(ctx("block SIGCHLD"))?;

@@ -73,6 +73,9 @@ pub struct SandboxRecord {
     pub name: String,
     pub hostname: String,
     pub host_network: bool,
+    /// The containers join the pause process's PID namespace (`shareProcessNamespace`).
+    #[serde(default)]
+    pub share_pid: bool,
     pub labels: BTreeMap<String, String>,
     pub ip: Option<Ipv4Addr>,
     /// The host side of the pod's veth pair in the node network namespace.
@@ -117,8 +120,12 @@ pub struct ExitRecord {
 /// container record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Launch {
-    /// The pod's pause process: the container joins its net, UTS, IPC and PID namespaces.
+    /// The pod's pause process: the container joins its net, UTS and IPC namespaces, and its
+    /// PID namespace with `share_pid`.
     pub pause_pid: i32,
+    /// Join the pause process's PID namespace instead of getting one of its own.
+    #[serde(default)]
+    pub share_pid: bool,
     /// Image layers, lowest first.
     pub layers: Vec<PathBuf>,
     pub upper: PathBuf,
