@@ -6,31 +6,12 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::json::{arr_of, int_of, obj_of, str_of, value_of};
-use super::meta::{nonnegative, validate_object_meta, validate_object_meta_update};
+use super::meta::{meta_create, meta_update, nonnegative};
 use super::names;
 use crate::error::FieldError;
 
 /// Upstream `core.MaxSecretSize` (also the ConfigMap limit).
 const MAX_SECRET_SIZE: usize = 1024 * 1024;
-
-fn meta_create(obj: &Value, namespaced: bool, name_fn: super::meta::NameFn) -> Vec<FieldError> {
-    validate_object_meta(
-        obj.get("metadata").unwrap_or(&Value::Null),
-        namespaced,
-        name_fn,
-        "metadata",
-    )
-}
-
-/// Metadata update rules only.
-pub fn meta_update(new: &Value, old: &Value) -> Vec<FieldError> {
-    let null = Value::Null;
-    validate_object_meta_update(
-        new.get("metadata").unwrap_or(&null),
-        old.get("metadata").unwrap_or(&null),
-        "metadata",
-    )
-}
 
 /// Keys of `data`/`binaryData` style maps, sorted; returns the sum of value sizes.
 fn validate_keys(

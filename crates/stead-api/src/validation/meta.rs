@@ -87,6 +87,26 @@ fn validate_common(meta: &Value, path: &str) -> Vec<FieldError> {
     errs
 }
 
+/// [`validate_object_meta`] of the whole object `obj`'s `metadata`.
+pub fn meta_create(obj: &Value, namespaced: bool, name_fn: NameFn) -> Vec<FieldError> {
+    validate_object_meta(
+        obj.get("metadata").unwrap_or(&Value::Null),
+        namespaced,
+        name_fn,
+        "metadata",
+    )
+}
+
+/// [`validate_object_meta_update`] of the whole objects' `metadata`.
+pub fn meta_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    let null = Value::Null;
+    validate_object_meta_update(
+        new.get("metadata").unwrap_or(&null),
+        old.get("metadata").unwrap_or(&null),
+        "metadata",
+    )
+}
+
 /// Update-time metadata validation (upstream `ValidateObjectMetaAccessorUpdate`). The caller must
 /// have copied the stored `resourceVersion` into `new` for unconditional updates, as upstream's
 /// store does before validating.
