@@ -203,14 +203,22 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     Ok(respond(ctx, StatusCode::OK, &page.into_list(ctx.target.rt)))
 }
 
-async fn create(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> {
+/// The write options of a create or update and its body, decoded and admitted (converted,
+/// defaulted, unknown fields handled as the request asks), with the warnings that produced.
+fn admit_body(ctx: &Ctx<'_>, body: &[u8]) -> Result<(WriteOptions, Value, Vec<String>), ApiError> {
     let rt = ctx.target.rt;
     let opts = write_options(&ctx.query, &ctx.headers)?;
-    let raw = decode_body(&content_type(&ctx.headers), &body)?;
+    let raw = decode_body(&content_type(&ctx.headers), body)?;
     let (obj, warnings) =
         ctx.app
             .registry
             .admit(rt.group, rt.version, rt.kind, raw, opts.validation)?;
+    Ok((opts, obj, warnings))
+}
+
+async fn create(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> {
+    let rt = ctx.target.rt;
+    let (opts, obj, warnings) = admit_body(ctx, &body)?;
     let written = ctx
         .app
         .registry
@@ -225,12 +233,7 @@ async fn create(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError>
 async fn update(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> {
     let rt = ctx.target.rt;
     let name = ctx.target.name.clone().unwrap_or_default();
-    let opts = write_options(&ctx.query, &ctx.headers)?;
-    let raw = decode_body(&content_type(&ctx.headers), &body)?;
-    let (obj, warnings) =
-        ctx.app
-            .registry
-            .admit(rt.group, rt.version, rt.kind, raw, opts.validation)?;
+    let (opts, obj, warnings) = admit_body(ctx, &body)?;
     let sub = ctx
         .target
         .subresource
