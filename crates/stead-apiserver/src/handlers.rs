@@ -9,7 +9,7 @@ use stead_api::table::IncludeObject;
 use stead_api::{ApiError, meta, patch, schema};
 
 use crate::app::App;
-use crate::registry::{DeleteOptions, Deleted, FieldValidation, ListQuery, WriteOptions};
+use crate::registry::{DeleteOptions, Deleted, FieldValidation, ListQuery, WriteOptions, Written};
 use crate::request::{Output, Query, Target, content_type, decode_body, negotiate};
 use crate::response::{Failure, encode, json_response, with_warnings};
 use crate::{scale, watch};
@@ -119,6 +119,17 @@ pub fn write_options(q: &Query, headers: &HeaderMap) -> Result<WriteOptions, Api
 
 fn respond(ctx: &Ctx<'_>, code: StatusCode, obj: &Value) -> Response {
     encode(code, ctx.output, ctx.target.rt, obj, ctx.include)
+}
+
+/// The answer to an update or patch: 201 when the write created the object, else 200, with the
+/// admission warnings.
+fn respond_written(ctx: &Ctx<'_>, written: &Written, warnings: &[String]) -> Response {
+    let code = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    with_warnings(respond(ctx, code, &written.object), warnings)
 }
 
 async fn get(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
@@ -252,15 +263,7 @@ async fn update(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError>
             Ok(obj.clone())
         })
         .await?;
-    let code = if written.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(with_warnings(
-        respond(ctx, code, &written.object),
-        &warnings,
-    ))
+    Ok(respond_written(ctx, &written, &warnings))
 }
 
 /// Applies a PATCH body of `content_type` to `current` (or to nothing, for server-side apply
@@ -338,15 +341,7 @@ async fn patch(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> 
             Ok(obj)
         })
         .await?;
-    let code = if written.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(with_warnings(
-        respond(ctx, code, &written.object),
-        &warnings,
-    ))
+    Ok(respond_written(ctx, &written, &warnings))
 }
 
 /// DeleteOptions from the body (kubectl) and the query (the Python client).

@@ -292,6 +292,25 @@ mod tests {
     }
 
     #[test]
+    fn namespaced_kinds_outside_a_namespace_are_lists_only() {
+        let t = parse_target("/api/v1/pods").unwrap().unwrap();
+        assert_eq!((t.namespace.as_str(), t.name.as_deref()), ("", None));
+        for path in [
+            "/api/v1/pods/web-0",
+            "/api/v1/pods/web-0/status",
+            "/api/v1/nodes/n1/status/extra",
+            "/api/v1/namespaces/d/pods/web-0/status/extra",
+        ] {
+            assert_eq!(parse_target(path).unwrap_err().code, 404, "{path}");
+        }
+        let t = parse_target("/api/v1/nodes/n1/status").unwrap().unwrap();
+        assert_eq!(
+            (t.rt.plural, t.name.as_deref(), t.subresource.as_deref()),
+            ("nodes", Some("n1"), Some("status"))
+        );
+    }
+
+    #[test]
     fn unknown_resources_and_subresources_are_not_found() {
         assert_eq!(
             parse_target("/api/v1/namespaces/d/widgets")
