@@ -186,6 +186,18 @@ fn same_scalar(a: &Value, b: &Value) -> bool {
     (zero(a) && zero(b)) || a == b
 }
 
+/// A required field with a fixed set of values: `Required` when `value` is empty, `Unsupported
+/// value` (listing `supported` in this order) when it is not one of them.
+pub fn required_one_of(path: &str, value: &str, supported: &[&str]) -> Option<FieldError> {
+    if value.is_empty() {
+        Some(FieldError::required(path, ""))
+    } else if !supported.contains(&value) {
+        Some(FieldError::not_supported(path, value, supported))
+    } else {
+        None
+    }
+}
+
 /// `must be greater than or equal to 0`.
 pub fn nonnegative(value: i64, path: &str) -> Vec<FieldError> {
     if value < 0 {

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::json::{arr_of, int_of, normalized, semantic_eq, str_of, value_of};
-use super::meta::{meta_create, meta_update, validate_labels};
+use super::meta::{meta_create, meta_update, required_one_of, validate_labels};
 use super::names;
 use crate::error::FieldError;
 
@@ -237,24 +237,16 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
             &mut errs,
         );
     }
-    match str_of(spec, "restartPolicy") {
-        "Always" | "OnFailure" | "Never" => {}
-        "" => errs.push(FieldError::required(format!("{path}.restartPolicy"), "")),
-        other => errs.push(FieldError::not_supported(
-            format!("{path}.restartPolicy"),
-            other,
-            &["Always", "OnFailure", "Never"],
-        )),
-    }
-    match str_of(spec, "dnsPolicy") {
-        "ClusterFirstWithHostNet" | "ClusterFirst" | "Default" | "None" => {}
-        "" => errs.push(FieldError::required(format!("{path}.dnsPolicy"), "")),
-        other => errs.push(FieldError::not_supported(
-            format!("{path}.dnsPolicy"),
-            other,
-            &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
-        )),
-    }
+    errs.extend(required_one_of(
+        &format!("{path}.restartPolicy"),
+        str_of(spec, "restartPolicy"),
+        &["Always", "OnFailure", "Never"],
+    ));
+    errs.extend(required_one_of(
+        &format!("{path}.dnsPolicy"),
+        str_of(spec, "dnsPolicy"),
+        &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
+    ));
     errs.extend(validate_labels(
         spec.get("nodeSelector").unwrap_or(&Value::Null),
         &format!("{path}.nodeSelector"),
@@ -392,15 +384,11 @@ fn validate_container(
                 errs.push(FieldError::invalid(format!("{p}.hostPort"), hp, msg));
             }
         }
-        match str_of(port, "protocol") {
-            "TCP" | "UDP" | "SCTP" => {}
-            "" => errs.push(FieldError::required(format!("{p}.protocol"), "")),
-            other => errs.push(FieldError::not_supported(
-                format!("{p}.protocol"),
-                other,
-                &["SCTP", "TCP", "UDP"],
-            )),
-        }
+        errs.extend(required_one_of(
+            &format!("{p}.protocol"),
+            str_of(port, "protocol"),
+            &["SCTP", "TCP", "UDP"],
+        ));
     }
     for (i, env) in arr_of(c, "env").iter().enumerate() {
         let p = format!("{path}.env[{i}].name");

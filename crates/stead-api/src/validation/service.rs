@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::json::{arr_of, str_of, value_of};
-use super::meta::{meta_create, meta_update, validate_labels};
+use super::meta::{meta_create, meta_update, required_one_of, validate_labels};
 use super::names;
 use crate::error::FieldError;
 
@@ -120,15 +120,11 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
             errs.push(FieldError::invalid(format!("{p}.port"), port, msg));
         }
         let protocol = str_of(sp, "protocol");
-        match protocol {
-            "TCP" | "UDP" | "SCTP" => {}
-            "" => errs.push(FieldError::required(format!("{p}.protocol"), "")),
-            other => errs.push(FieldError::not_supported(
-                format!("{p}.protocol"),
-                other,
-                &["SCTP", "TCP", "UDP"],
-            )),
-        }
+        errs.extend(required_one_of(
+            &format!("{p}.protocol"),
+            protocol,
+            &["SCTP", "TCP", "UDP"],
+        ));
         match sp.get("targetPort") {
             Some(Value::String(s)) => {
                 for msg in names::port_name(s) {
@@ -169,15 +165,11 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
         spec.get("selector").unwrap_or(&Value::Null),
         "spec.selector",
     ));
-    match str_of(spec, "sessionAffinity") {
-        "None" | "ClientIP" => {}
-        "" => errs.push(FieldError::required("spec.sessionAffinity", "")),
-        other => errs.push(FieldError::not_supported(
-            "spec.sessionAffinity",
-            other,
-            &["ClientIP", "None"],
-        )),
-    }
+    errs.extend(required_one_of(
+        "spec.sessionAffinity",
+        str_of(spec, "sessionAffinity"),
+        &["ClientIP", "None"],
+    ));
     let ip = str_of(spec, "clusterIP");
     if !ip.is_empty() && ip != "None" && ip.parse::<std::net::IpAddr>().is_err() {
         errs.push(FieldError::invalid(
