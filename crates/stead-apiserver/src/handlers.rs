@@ -9,7 +9,7 @@ use stead_api::table::IncludeObject;
 use stead_api::{ApiError, meta, patch, schema};
 
 use crate::app::App;
-use crate::registry::{DeleteOptions, Deleted, FieldValidation, ListQuery, WriteOptions};
+use crate::registry::{DeleteOptions, Deleted, FieldValidation, ListQuery, WriteOptions, Written};
 use crate::request::{Output, Query, Target, content_type, decode_body, negotiate};
 use crate::response::{Failure, encode, json_response, with_warnings};
 use crate::{scale, watch};
@@ -121,6 +121,17 @@ fn respond(ctx: &Ctx<'_>, code: StatusCode, obj: &Value) -> Response {
     encode(code, ctx.output, ctx.target.rt, obj, ctx.include)
 }
 
+/// The answer to an update or patch: 201 when the write created the object, else 200, with the
+/// admission warnings.
+fn respond_written(ctx: &Ctx<'_>, written: &Written, warnings: &[String]) -> Response {
+    let code = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    with_warnings(respond(ctx, code, &written.object), warnings)
+}
+
 async fn get(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let name = ctx.target.name.as_deref().unwrap_or_default();
     let obj = ctx
@@ -203,14 +214,22 @@ async fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     Ok(respond(ctx, StatusCode::OK, &page.into_list(ctx.target.rt)))
 }
 
-async fn create(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> {
+/// The write options of a create or update and its body, decoded and admitted (converted,
+/// defaulted, unknown fields handled as the request asks), with the warnings that produced.
+fn admit_body(ctx: &Ctx<'_>, body: &[u8]) -> Result<(WriteOptions, Value, Vec<String>), ApiError> {
     let rt = ctx.target.rt;
     let opts = write_options(&ctx.query, &ctx.headers)?;
-    let raw = decode_body(&content_type(&ctx.headers), &body)?;
+    let raw = decode_body(&content_type(&ctx.headers), body)?;
     let (obj, warnings) =
         ctx.app
             .registry
             .admit(rt.group, rt.version, rt.kind, raw, opts.validation)?;
+    Ok((opts, obj, warnings))
+}
+
+async fn create(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> {
+    let rt = ctx.target.rt;
+    let (opts, obj, warnings) = admit_body(ctx, &body)?;
     let written = ctx
         .app
         .registry
@@ -225,12 +244,7 @@ async fn create(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError>
 async fn update(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> {
     let rt = ctx.target.rt;
     let name = ctx.target.name.clone().unwrap_or_default();
-    let opts = write_options(&ctx.query, &ctx.headers)?;
-    let raw = decode_body(&content_type(&ctx.headers), &body)?;
-    let (obj, warnings) =
-        ctx.app
-            .registry
-            .admit(rt.group, rt.version, rt.kind, raw, opts.validation)?;
+    let (opts, obj, warnings) = admit_body(ctx, &body)?;
     let sub = ctx
         .target
         .subresource
@@ -249,15 +263,7 @@ async fn update(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError>
             Ok(obj.clone())
         })
         .await?;
-    let code = if written.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(with_warnings(
-        respond(ctx, code, &written.object),
-        &warnings,
-    ))
+    Ok(respond_written(ctx, &written, &warnings))
 }
 
 /// Applies a PATCH body of `content_type` to `current` (or to nothing, for server-side apply
@@ -335,15 +341,7 @@ async fn patch(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError> 
             Ok(obj)
         })
         .await?;
-    let code = if written.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(with_warnings(
-        respond(ctx, code, &written.object),
-        &warnings,
-    ))
+    Ok(respond_written(ctx, &written, &warnings))
 }
 
 /// DeleteOptions from the body (kubectl) and the query (the Python client).

@@ -26,62 +26,32 @@ pub fn parse_target(path: &str) -> Result<Option<Target>, ApiError> {
         _ => return Ok(None),
     };
     let find = |plural: &str| resource::find(group, version, plural).ok_or_else(ApiError::no_route);
-    let target = match rest {
+    let (rt, namespace, tail) = match rest {
         ["namespaces", ns, plural, tail @ ..] if find(plural).is_ok_and(|r| r.namespaced) => {
-            let rt = find(plural)?;
-            match tail {
-                [] => Target {
-                    rt,
-                    namespace: ns.to_string(),
-                    name: None,
-                    subresource: None,
-                },
-                [name] => Target {
-                    rt,
-                    namespace: ns.to_string(),
-                    name: Some(name.to_string()),
-                    subresource: None,
-                },
-                [name, sub] => Target {
-                    rt,
-                    namespace: ns.to_string(),
-                    name: Some(name.to_string()),
-                    subresource: Some(sub.to_string()),
-                },
-                _ => return Err(ApiError::no_route()),
-            }
+            (find(plural)?, ns.to_string(), tail)
         }
-        [plural] => Target {
-            rt: find(plural)?,
-            namespace: String::new(),
-            name: None,
-            subresource: None,
-        },
-        [plural, name] => {
+        // A namespaced kind across all namespaces: its list and watch only.
+        [plural] => (find(plural)?, String::new(), &[][..]),
+        [plural, tail @ ..] => {
             let rt = find(plural)?;
             if rt.namespaced {
                 return Err(ApiError::no_route());
             }
-            Target {
-                rt,
-                namespace: String::new(),
-                name: Some(name.to_string()),
-                subresource: None,
-            }
-        }
-        [plural, name, sub] => {
-            let rt = find(plural)?;
-            if rt.namespaced {
-                return Err(ApiError::no_route());
-            }
-            Target {
-                rt,
-                namespace: String::new(),
-                name: Some(name.to_string()),
-                subresource: Some(sub.to_string()),
-            }
+            (rt, String::new(), tail)
         }
         _ => return Err(ApiError::no_route()),
+    };
+    let (name, subresource) = match tail {
+        [] => (None, None),
+        [name] => (Some(name.to_string()), None),
+        [name, sub] => (Some(name.to_string()), Some(sub.to_string())),
+        _ => return Err(ApiError::no_route()),
+    };
+    let target = Target {
+        rt,
+        namespace,
+        name,
+        subresource,
     };
     if let Some(sub) = &target.subresource
         && target.rt.subresource(sub).is_none()
@@ -319,6 +289,25 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(t.subresource.as_deref(), Some("status"));
+    }
+
+    #[test]
+    fn namespaced_kinds_outside_a_namespace_are_lists_only() {
+        let t = parse_target("/api/v1/pods").unwrap().unwrap();
+        assert_eq!((t.namespace.as_str(), t.name.as_deref()), ("", None));
+        for path in [
+            "/api/v1/pods/web-0",
+            "/api/v1/pods/web-0/status",
+            "/api/v1/nodes/n1/status/extra",
+            "/api/v1/namespaces/d/pods/web-0/status/extra",
+        ] {
+            assert_eq!(parse_target(path).unwrap_err().code, 404, "{path}");
+        }
+        let t = parse_target("/api/v1/nodes/n1/status").unwrap().unwrap();
+        assert_eq!(
+            (t.rt.plural, t.name.as_deref(), t.subresource.as_deref()),
+            ("nodes", Some("n1"), Some("status"))
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! - [`volume`]: the persistent volume binder, the local-path provisioner and the in-use
 //!   protection of claims and volumes.
 //! - [`queue`]: the work queue with per-key backoff they all share.
+//! - [`workers`]: the syncs a run loop has in flight, at most one per key.
+//! - [`watch`]: the cluster-wide watch a run loop merges its inputs from.
 
 pub mod endpoints;
 pub mod gc;
@@ -21,4 +23,5 @@ pub mod nodeipam;
 pub mod queue;
 pub mod statefulset;
 pub mod volume;
-mod watch;
+pub mod watch;
+pub mod workers;

@@ -1,11 +1,12 @@
 //! A work queue of keys with de-duplication, delayed adds and per-key exponential backoff
 //! (upstream `workqueue.RateLimitingInterface`: `Add`, `AddAfter`, `AddRateLimited`, `Forget`).
 //!
-//! Time is passed in, so the queue is a plain value: the run loops drive it with tokio's clock and
-//! tests with any instants they like.
+//! Time is passed in, so the queue is a plain value: the run loops drive it with tokio's clock
+//! (waking for the next due key through [`WorkQueue::wake`]) and tests with any instants they like.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::future::Future;
 use std::hash::Hash;
 use std::time::Duration;
 
@@ -109,6 +110,20 @@ impl<K: Ord + Clone + Hash> WorkQueue<K> {
             return Some(Instant::now());
         }
         self.delayed.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Completes when the next key is due: the wake-up arm of a run loop's `select!`. Never
+    /// completes while the queue is empty or the loop is not `taking` keys (caches not synced
+    /// yet, all workers busy). It borrows nothing, so the other arms may change the queue; the
+    /// loop asks for a new one on every turn.
+    pub fn wake(&self, taking: bool) -> impl Future<Output = ()> + Send + 'static {
+        let due = taking.then(|| self.next_due()).flatten();
+        async move {
+            match due {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {

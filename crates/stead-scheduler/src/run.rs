@@ -25,13 +25,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
-use kube::{Api, Client, Resource};
+use kube::{Client, Resource};
 use stead_controllers::queue::{Backoff, WorkQueue};
+use stead_controllers::watch::{Watched, watch_all};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -78,25 +77,12 @@ pub async fn run(client: Client, scheduler_name: &str, shutdown: impl Future<Out
     run_with(client, effects, config, shutdown).await
 }
 
-type Watched<K> = Box<Result<Event<K>, watcher::Error>>;
-
 enum Change {
     Pod(Watched<Pod>),
     Node(Watched<Node>),
     Claim(Watched<PersistentVolumeClaim>),
     Volume(Watched<PersistentVolume>),
     Class(Watched<StorageClass>),
-}
-
-fn watch<K>(client: &Client) -> BoxStream<'static, Watched<K>>
-where
-    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    K: Send + 'static,
-{
-    watcher::watcher(Api::<K>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .map(Box::new)
-        .boxed()
 }
 
 /// What a task did, reported back to the loop.
@@ -616,15 +602,17 @@ pub async fn run_with<E: SchedulerEffects>(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let mut changes = futures::stream::select_all([
-        watch::<Pod>(&client).map(Change::Pod).boxed(),
-        watch::<Node>(&client).map(Change::Node).boxed(),
-        watch::<PersistentVolumeClaim>(&client)
+        watch_all::<Pod>(&client).map(Change::Pod).boxed(),
+        watch_all::<Node>(&client).map(Change::Node).boxed(),
+        watch_all::<PersistentVolumeClaim>(&client)
             .map(Change::Claim)
             .boxed(),
-        watch::<PersistentVolume>(&client)
+        watch_all::<PersistentVolume>(&client)
             .map(Change::Volume)
             .boxed(),
-        watch::<StorageClass>(&client).map(Change::Class).boxed(),
+        watch_all::<StorageClass>(&client)
+            .map(Change::Class)
+            .boxed(),
     ]);
     let mut s = Scheduler {
         effects: Arc::new(effects),
@@ -659,15 +647,7 @@ pub async fn run_with<E: SchedulerEffects>(
                 s.process(key);
             }
         }
-        let due = (s.synced() && s.tasks.len() < max_in_flight)
-            .then(|| s.queue.next_due())
-            .flatten();
-        let wake = async move {
-            match due {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let wake = s.queue.wake(s.synced() && s.tasks.len() < max_in_flight);
         tokio::select! {
             () = &mut shutdown => break,
             change = changes.next() => match change {

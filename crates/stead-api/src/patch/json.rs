@@ -105,7 +105,7 @@ fn describe_failure(op: &str, path: &str, kind: &PatchErrorKind) -> String {
 }
 
 /// The JSON kind name Go's decoder uses in `cannot unmarshal X into …`.
-fn go_json_kind(v: &Value) -> &'static str {
+pub(super) fn go_json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "bool",

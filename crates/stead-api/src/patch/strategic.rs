@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 
 use super::PatchError;
 use super::error::go_fmt;
+use super::json::go_json_kind;
 use super::order::{index_of, normalize_element_order};
 use super::schema_walk::Schema;
 
@@ -42,7 +43,7 @@ pub fn strategic_merge_patch(
     let Value::Object(patch) = patch else {
         return Err(PatchError::BadRequest(format!(
             "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-            json_kind(patch)
+            go_json_kind(patch)
         )));
     };
     let original = match original {
@@ -271,7 +272,7 @@ fn merge_list(
     if original.is_empty() && patch.is_empty() {
         return Ok(original);
     }
-    let mut kinds = original.iter().chain(patch).map(json_kind);
+    let mut kinds = original.iter().chain(patch).map(go_json_kind);
     let first = kinds.next().unwrap_or("null");
     if first == "array" || kinds.clone().any(|k| k == "array") {
         return Err(PatchError::NoListOfLists);
@@ -417,17 +418,6 @@ fn bad_arg_type(actual: &Value) -> PatchError {
     PatchError::Strategic(format!(
         "expected a []interface {{}}, but received a {go_type}"
     ))
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// A patch value as it should land in the object: directives and `null`s removed, maps marked

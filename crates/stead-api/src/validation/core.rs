@@ -6,31 +6,12 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::json::{arr_of, int_of, obj_of, str_of, value_of};
-use super::meta::{nonnegative, validate_object_meta, validate_object_meta_update};
+use super::meta::{meta_create, meta_update, nonnegative, required_one_of};
 use super::names;
 use crate::error::FieldError;
 
 /// Upstream `core.MaxSecretSize` (also the ConfigMap limit).
 const MAX_SECRET_SIZE: usize = 1024 * 1024;
-
-fn meta_create(obj: &Value, namespaced: bool, name_fn: super::meta::NameFn) -> Vec<FieldError> {
-    validate_object_meta(
-        obj.get("metadata").unwrap_or(&Value::Null),
-        namespaced,
-        name_fn,
-        "metadata",
-    )
-}
-
-/// Metadata update rules only.
-pub fn meta_update(new: &Value, old: &Value) -> Vec<FieldError> {
-    let null = Value::Null;
-    validate_object_meta_update(
-        new.get("metadata").unwrap_or(&null),
-        old.get("metadata").unwrap_or(&null),
-        "metadata",
-    )
-}
 
 /// Keys of `data`/`binaryData` style maps, sorted; returns the sum of value sizes.
 fn validate_keys(
@@ -244,15 +225,11 @@ fn validate_endpoint_ports(
                 }
             }
         }
-        match str_of(p, "protocol") {
-            "TCP" | "UDP" | "SCTP" => {}
-            "" => errs.push(FieldError::required(format!("{pp}.protocol"), "")),
-            other => errs.push(FieldError::not_supported(
-                format!("{pp}.protocol"),
-                other,
-                &["SCTP", "TCP", "UDP"],
-            )),
-        }
+        errs.extend(required_one_of(
+            &format!("{pp}.protocol"),
+            str_of(p, "protocol"),
+            &["SCTP", "TCP", "UDP"],
+        ));
     }
 }
 
@@ -286,15 +263,11 @@ pub fn validate_endpoints(obj: &Value) -> Vec<FieldError> {
 /// Upstream `ValidateEndpointSlice`.
 pub fn validate_endpoint_slice(obj: &Value) -> Vec<FieldError> {
     let mut errs = meta_create(obj, true, names::name_is_dns_subdomain);
-    match str_of(obj, "addressType") {
-        "IPv4" | "IPv6" | "FQDN" => {}
-        "" => errs.push(FieldError::required("addressType", "")),
-        other => errs.push(FieldError::not_supported(
-            "addressType",
-            other,
-            &["FQDN", "IPv4", "IPv6"],
-        )),
-    }
+    errs.extend(required_one_of(
+        "addressType",
+        str_of(obj, "addressType"),
+        &["FQDN", "IPv4", "IPv6"],
+    ));
     for (i, e) in arr_of(obj, "endpoints").iter().enumerate() {
         if arr_of(e, "addresses").is_empty() {
             errs.push(FieldError::required(

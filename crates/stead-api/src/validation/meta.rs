@@ -87,6 +87,26 @@ fn validate_common(meta: &Value, path: &str) -> Vec<FieldError> {
     errs
 }
 
+/// [`validate_object_meta`] of the whole object `obj`'s `metadata`.
+pub fn meta_create(obj: &Value, namespaced: bool, name_fn: NameFn) -> Vec<FieldError> {
+    validate_object_meta(
+        obj.get("metadata").unwrap_or(&Value::Null),
+        namespaced,
+        name_fn,
+        "metadata",
+    )
+}
+
+/// [`validate_object_meta_update`] of the whole objects' `metadata`.
+pub fn meta_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    let null = Value::Null;
+    validate_object_meta_update(
+        new.get("metadata").unwrap_or(&null),
+        old.get("metadata").unwrap_or(&null),
+        "metadata",
+    )
+}
+
 /// Update-time metadata validation (upstream `ValidateObjectMetaAccessorUpdate`). The caller must
 /// have copied the stored `resourceVersion` into `new` for unconditional updates, as upstream's
 /// store does before validating.
@@ -164,6 +184,18 @@ pub fn validate_object_meta_update(new: &Value, old: &Value, path: &str) -> Vec<
 fn same_scalar(a: &Value, b: &Value) -> bool {
     let zero = |v: &Value| v.is_null() || v.as_str() == Some("");
     (zero(a) && zero(b)) || a == b
+}
+
+/// A required field with a fixed set of values: `Required` when `value` is empty, `Unsupported
+/// value` (listing `supported` in this order) when it is not one of them.
+pub fn required_one_of(path: &str, value: &str, supported: &[&str]) -> Option<FieldError> {
+    if value.is_empty() {
+        Some(FieldError::required(path, ""))
+    } else if !supported.contains(&value) {
+        Some(FieldError::not_supported(path, value, supported))
+    } else {
+        None
+    }
 }
 
 /// `must be greater than or equal to 0`.

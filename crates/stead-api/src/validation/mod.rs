@@ -90,7 +90,7 @@ pub fn validate_update(
         ("", "Namespace") => core::validate_namespace_update(new, old),
         ("discovery.k8s.io", "EndpointSlice") => core::validate_endpoint_slice_update(new, old),
         _ => {
-            let mut errs = core::meta_update(new, old);
+            let mut errs = meta::meta_update(new, old);
             // The rest re-run their create rules minus the name (which cannot change anyway).
             errs.extend(
                 validate_create(group, kind, new, features)
@@ -114,7 +114,7 @@ pub fn validate_status_update(
         ("apps", "StatefulSet") => statefulset::validate_status_update(new, old),
         ("", "Pod") => pod::validate_status_update(new, old),
         ("", "Service") => service::validate_status_update(new, old),
-        _ => core::meta_update(new, old),
+        _ => meta::meta_update(new, old),
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::json::{arr_of, int_of, normalized, semantic_eq, str_of, value_of};
-use super::meta::{validate_labels, validate_object_meta, validate_object_meta_update};
+use super::meta::{meta_create, meta_update, required_one_of, validate_labels};
 use super::names;
 use crate::error::FieldError;
 
@@ -57,8 +57,7 @@ pub fn not_found(path: impl Into<String>, value: &str) -> FieldError {
 
 /// Upstream `ValidatePodCreate`.
 pub fn validate_create(obj: &Value) -> Vec<FieldError> {
-    let meta = obj.get("metadata").unwrap_or(&Value::Null);
-    let mut errs = validate_object_meta(meta, true, names::name_is_dns_subdomain, "metadata");
+    let mut errs = meta_create(obj, true, names::name_is_dns_subdomain);
     errs.extend(validate_pod_spec(
         obj.get("spec").unwrap_or(&Value::Null),
         "spec",
@@ -70,11 +69,7 @@ pub fn validate_create(obj: &Value) -> Vec<FieldError> {
 /// negative grace period set to 1 may change.
 pub fn validate_update(new: &Value, old: &Value) -> Vec<FieldError> {
     let null = Value::Null;
-    let mut errs = validate_object_meta_update(
-        new.get("metadata").unwrap_or(&null),
-        old.get("metadata").unwrap_or(&null),
-        "metadata",
-    );
+    let mut errs = meta_update(new, old);
     let new_spec = new.get("spec").unwrap_or(&null);
     let old_spec = old.get("spec").unwrap_or(&null);
     errs.extend(validate_pod_spec(new_spec, "spec"));
@@ -212,12 +207,7 @@ fn diff_into(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) {
 
 /// Upstream `ValidatePodStatusUpdate` (metadata rules; status contents are the kubelet's).
 pub fn validate_status_update(new: &Value, old: &Value) -> Vec<FieldError> {
-    let null = Value::Null;
-    validate_object_meta_update(
-        new.get("metadata").unwrap_or(&null),
-        old.get("metadata").unwrap_or(&null),
-        "metadata",
-    )
+    meta_update(new, old)
 }
 
 /// The essentials of upstream `ValidatePodSpec`, at `path` (`spec` or `spec.template.spec`).
@@ -247,24 +237,16 @@ pub fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
             &mut errs,
         );
     }
-    match str_of(spec, "restartPolicy") {
-        "Always" | "OnFailure" | "Never" => {}
-        "" => errs.push(FieldError::required(format!("{path}.restartPolicy"), "")),
-        other => errs.push(FieldError::not_supported(
-            format!("{path}.restartPolicy"),
-            other,
-            &["Always", "OnFailure", "Never"],
-        )),
-    }
-    match str_of(spec, "dnsPolicy") {
-        "ClusterFirstWithHostNet" | "ClusterFirst" | "Default" | "None" => {}
-        "" => errs.push(FieldError::required(format!("{path}.dnsPolicy"), "")),
-        other => errs.push(FieldError::not_supported(
-            format!("{path}.dnsPolicy"),
-            other,
-            &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
-        )),
-    }
+    errs.extend(required_one_of(
+        &format!("{path}.restartPolicy"),
+        str_of(spec, "restartPolicy"),
+        &["Always", "OnFailure", "Never"],
+    ));
+    errs.extend(required_one_of(
+        &format!("{path}.dnsPolicy"),
+        str_of(spec, "dnsPolicy"),
+        &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
+    ));
     errs.extend(validate_labels(
         spec.get("nodeSelector").unwrap_or(&Value::Null),
         &format!("{path}.nodeSelector"),
@@ -402,15 +384,11 @@ fn validate_container(
                 errs.push(FieldError::invalid(format!("{p}.hostPort"), hp, msg));
             }
         }
-        match str_of(port, "protocol") {
-            "TCP" | "UDP" | "SCTP" => {}
-            "" => errs.push(FieldError::required(format!("{p}.protocol"), "")),
-            other => errs.push(FieldError::not_supported(
-                format!("{p}.protocol"),
-                other,
-                &["SCTP", "TCP", "UDP"],
-            )),
-        }
+        errs.extend(required_one_of(
+            &format!("{p}.protocol"),
+            str_of(port, "protocol"),
+            &["SCTP", "TCP", "UDP"],
+        ));
     }
     for (i, env) in arr_of(c, "env").iter().enumerate() {
         let p = format!("{path}.env[{i}].name");

@@ -7,14 +7,13 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::json::{arr_of, str_of, value_of};
-use super::meta::{validate_labels, validate_object_meta, validate_object_meta_update};
+use super::meta::{meta_create, meta_update, required_one_of, validate_labels};
 use super::names;
 use crate::error::FieldError;
 
 /// Upstream `ValidateService`.
 pub fn validate_create(obj: &Value) -> Vec<FieldError> {
-    let meta = obj.get("metadata").unwrap_or(&Value::Null);
-    let mut errs = validate_object_meta(meta, true, names::name_is_dns1035_label, "metadata");
+    let mut errs = meta_create(obj, true, names::name_is_dns1035_label);
     errs.extend(validate_spec(obj.get("spec").unwrap_or(&Value::Null)));
     errs
 }
@@ -23,11 +22,7 @@ pub fn validate_create(obj: &Value) -> Vec<FieldError> {
 /// moves to or from `ExternalName`).
 pub fn validate_update(new: &Value, old: &Value) -> Vec<FieldError> {
     let null = Value::Null;
-    let mut errs = validate_object_meta_update(
-        new.get("metadata").unwrap_or(&null),
-        old.get("metadata").unwrap_or(&null),
-        "metadata",
-    );
+    let mut errs = meta_update(new, old);
     let (ns, os) = (
         new.get("spec").unwrap_or(&null),
         old.get("spec").unwrap_or(&null),
@@ -50,12 +45,7 @@ pub fn validate_update(new: &Value, old: &Value) -> Vec<FieldError> {
 
 /// Upstream `ValidateServiceStatusUpdate` (metadata rules).
 pub fn validate_status_update(new: &Value, old: &Value) -> Vec<FieldError> {
-    let null = Value::Null;
-    validate_object_meta_update(
-        new.get("metadata").unwrap_or(&null),
-        old.get("metadata").unwrap_or(&null),
-        "metadata",
-    )
+    meta_update(new, old)
 }
 
 /// `spec.clusterIPs`, or `[spec.clusterIP]` when only the singular field is set.
@@ -130,15 +120,11 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
             errs.push(FieldError::invalid(format!("{p}.port"), port, msg));
         }
         let protocol = str_of(sp, "protocol");
-        match protocol {
-            "TCP" | "UDP" | "SCTP" => {}
-            "" => errs.push(FieldError::required(format!("{p}.protocol"), "")),
-            other => errs.push(FieldError::not_supported(
-                format!("{p}.protocol"),
-                other,
-                &["SCTP", "TCP", "UDP"],
-            )),
-        }
+        errs.extend(required_one_of(
+            &format!("{p}.protocol"),
+            protocol,
+            &["SCTP", "TCP", "UDP"],
+        ));
         match sp.get("targetPort") {
             Some(Value::String(s)) => {
                 for msg in names::port_name(s) {
@@ -179,15 +165,11 @@ fn validate_spec(spec: &Value) -> Vec<FieldError> {
         spec.get("selector").unwrap_or(&Value::Null),
         "spec.selector",
     ));
-    match str_of(spec, "sessionAffinity") {
-        "None" | "ClientIP" => {}
-        "" => errs.push(FieldError::required("spec.sessionAffinity", "")),
-        other => errs.push(FieldError::not_supported(
-            "spec.sessionAffinity",
-            other,
-            &["ClientIP", "None"],
-        )),
-    }
+    errs.extend(required_one_of(
+        "spec.sessionAffinity",
+        str_of(spec, "sessionAffinity"),
+        &["ClientIP", "None"],
+    ));
     let ip = str_of(spec, "clusterIP");
     if !ip.is_empty() && ip != "None" && ip.parse::<std::net::IpAddr>().is_err() {
         errs.push(FieldError::invalid(

@@ -7,16 +7,15 @@ use serde_json::{Value, json};
 
 use super::json::{has, int_of, obj_of, semantic_eq, str_of};
 use super::meta::{
-    nonnegative, selector_is_empty, selector_matches, validate_annotations,
-    validate_label_selector, validate_labels, validate_object_meta, validate_object_meta_update,
+    meta_create, meta_update, nonnegative, selector_is_empty, selector_matches,
+    validate_annotations, validate_label_selector, validate_labels,
 };
 use super::names;
 use crate::error::FieldError;
 
 /// Upstream `ValidateStatefulSet`.
 pub fn validate_create(obj: &Value) -> Vec<FieldError> {
-    let meta = obj.get("metadata").unwrap_or(&Value::Null);
-    let mut errs = validate_object_meta(meta, true, names::name_is_dns_label, "metadata");
+    let mut errs = meta_create(obj, true, names::name_is_dns_label);
     errs.extend(validate_spec(obj.get("spec").unwrap_or(&Value::Null)));
     errs
 }
@@ -25,11 +24,7 @@ pub fn validate_create(obj: &Value) -> Vec<FieldError> {
 /// immutability check (the name is deliberately not re-validated).
 pub fn validate_update(new: &Value, old: &Value) -> Vec<FieldError> {
     let null = Value::Null;
-    let mut errs = validate_object_meta_update(
-        new.get("metadata").unwrap_or(&null),
-        old.get("metadata").unwrap_or(&null),
-        "metadata",
-    );
+    let mut errs = meta_update(new, old);
     let new_spec = new.get("spec").unwrap_or(&null);
     let old_spec = old.get("spec").unwrap_or(&null);
     errs.extend(validate_spec(new_spec));
@@ -64,11 +59,7 @@ pub fn validate_status_update(new: &Value, old: &Value) -> Vec<FieldError> {
     let null = Value::Null;
     let status = new.get("status").unwrap_or(&null);
     let mut errs = validate_status(status);
-    errs.extend(validate_object_meta_update(
-        new.get("metadata").unwrap_or(&null),
-        old.get("metadata").unwrap_or(&null),
-        "metadata",
-    ));
+    errs.extend(meta_update(new, old));
     let new_cc = int_of(status, "collisionCount");
     let old_cc = old.get("status").and_then(|s| int_of(s, "collisionCount"));
     // Upstream `IsDecremented`: only when both are set, or the new one was dropped.

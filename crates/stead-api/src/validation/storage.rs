@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::json::{arr_of, has, obj_of, semantic_eq, str_of, value_of};
-use super::meta::{validate_label_selector, validate_object_meta, validate_object_meta_update};
+use super::meta::{meta_create, meta_update, validate_label_selector};
 use super::names;
 use super::pod::VOLUME_SOURCES;
 use super::quantity;
@@ -17,15 +17,6 @@ const ACCESS_MODES: &[&str] = &[
     "ReadWriteOncePod",
 ];
 const VOLUME_MODES: &[&str] = &["Block", "Filesystem"];
-
-fn meta_update(new: &Value, old: &Value) -> Vec<FieldError> {
-    let null = Value::Null;
-    validate_object_meta_update(
-        new.get("metadata").unwrap_or(&null),
-        old.get("metadata").unwrap_or(&null),
-        "metadata",
-    )
-}
 
 fn access_modes(spec: &Value, path: &str, errs: &mut Vec<FieldError>, required_detail: &str) {
     let modes = arr_of(spec, "accessModes");
@@ -100,8 +91,7 @@ pub fn validate_claim_spec(spec: &Value, path: &str) -> Vec<FieldError> {
 
 /// Upstream `ValidatePersistentVolumeClaim`.
 pub fn validate_claim_create(obj: &Value) -> Vec<FieldError> {
-    let meta = obj.get("metadata").unwrap_or(&Value::Null);
-    let mut errs = validate_object_meta(meta, true, names::name_is_dns_subdomain, "metadata");
+    let mut errs = meta_create(obj, true, names::name_is_dns_subdomain);
     errs.extend(validate_claim_spec(
         obj.get("spec").unwrap_or(&Value::Null),
         "spec",
@@ -179,8 +169,7 @@ pub fn validate_claim_update(new: &Value, old: &Value) -> Vec<FieldError> {
 
 /// Upstream `ValidatePersistentVolume`.
 pub fn validate_volume_create(obj: &Value) -> Vec<FieldError> {
-    let meta = obj.get("metadata").unwrap_or(&Value::Null);
-    let mut errs = validate_object_meta(meta, false, names::name_is_dns_subdomain, "metadata");
+    let mut errs = meta_create(obj, false, names::name_is_dns_subdomain);
     let spec = obj.get("spec").unwrap_or(&Value::Null);
     access_modes(spec, "spec", &mut errs, "");
     let capacity = obj_of(spec, "capacity");
@@ -288,8 +277,7 @@ pub fn validate_volume_update(new: &Value, old: &Value) -> Vec<FieldError> {
 
 /// Upstream `ValidateStorageClass`.
 pub fn validate_class_create(obj: &Value) -> Vec<FieldError> {
-    let meta = obj.get("metadata").unwrap_or(&Value::Null);
-    let mut errs = validate_object_meta(meta, false, names::name_is_dns_subdomain, "metadata");
+    let mut errs = meta_create(obj, false, names::name_is_dns_subdomain);
     let provisioner = str_of(obj, "provisioner");
     if provisioner.is_empty() {
         errs.push(FieldError::required("provisioner", ""));

@@ -57,6 +57,34 @@ pub struct WriteOptions {
     pub skip_managed_fields: bool,
 }
 
+/// Records in `obj`'s `managedFields` the fields this write's manager set (`unknown` when the
+/// request named none), against `current` (`None` on create), unless `opts` skip that.
+fn record_managed_fields(
+    rt: &ResourceType,
+    opts: &WriteOptions,
+    current: Option<&Value>,
+    obj: &mut Value,
+) {
+    if opts.skip_managed_fields {
+        return;
+    }
+    let manager = if opts.field_manager.is_empty() {
+        "unknown"
+    } else {
+        &opts.field_manager
+    };
+    let def = schema::definition_name(rt.group, rt.version, rt.kind).unwrap_or("");
+    stead_api::patch::record_update(
+        current,
+        obj,
+        manager,
+        &rt.api_version(),
+        &now_rfc3339(),
+        schema::definitions(),
+        def,
+    );
+}
+
 /// A successful write: the object as stored (or as it would be, for dry runs) and warnings for
 /// the `Warning` response header.
 #[derive(Debug, Clone)]
@@ -260,23 +288,7 @@ impl Registry {
         }
         self.ensure_namespace(rt, ns).await?;
 
-        let manager = if opts.field_manager.is_empty() {
-            "unknown"
-        } else {
-            &opts.field_manager
-        };
-        let def = schema::definition_name(rt.group, rt.version, rt.kind).unwrap_or("");
-        if !opts.skip_managed_fields {
-            stead_api::patch::record_update(
-                None,
-                &mut obj,
-                manager,
-                &rt.api_version(),
-                &now_rfc3339(),
-                schema::definitions(),
-                def,
-            );
-        }
+        record_managed_fields(rt, opts, None, &mut obj);
 
         // A Service's addresses and node ports are allocated for dry runs too, and given back
         // at once, so the answer shows what a real create would get.
@@ -425,23 +437,7 @@ impl Registry {
         if new == *current && !finalize {
             return Ok(new);
         }
-        let manager = if opts.field_manager.is_empty() {
-            "unknown"
-        } else {
-            &opts.field_manager
-        };
-        let def = schema::definition_name(rt.group, rt.version, rt.kind).unwrap_or("");
-        if !opts.skip_managed_fields {
-            stead_api::patch::record_update(
-                Some(current),
-                &mut new,
-                manager,
-                &rt.api_version(),
-                &now_rfc3339(),
-                schema::definitions(),
-                def,
-            );
-        }
+        record_managed_fields(rt, opts, Some(current), &mut new);
         let is_service = (rt.group, rt.kind) == ("", "Service") && !finalize;
         let ports = if is_service {
             node_port::reserve(self.store.as_ref(), &mut new, Some(current)).await?

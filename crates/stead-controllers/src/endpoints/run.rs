@@ -7,7 +7,6 @@
 //! Errors requeue with per-key backoff. What a sync writes goes into the caches at once (newer
 //! resourceVersions win over late watch events), so the next sync does not act on a stale cache.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,11 +15,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::watcher::{self, Event};
 
-use crate::watch::watch_all;
+use crate::watch::{Watched, watch_all};
 use kube::Client;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::effects::{EndpointsEffects, KubeEndpoints};
@@ -28,6 +25,7 @@ use super::plan::plan;
 use super::sync::{Executed, execute};
 use super::world::{Key, World};
 use crate::queue::{Backoff, WorkQueue};
+use crate::workers::Workers;
 
 /// How the controller runs.
 #[derive(Debug, Clone)]
@@ -71,11 +69,11 @@ pub async fn run(client: Client, shutdown: impl Future<Output = ()> + Send) {
 
 /// One watch event of any of the four types (boxed: the objects are large).
 enum Change {
-    Service(Box<Result<Event<Service>, watcher::Error>>),
-    Pod(Box<Result<Event<Pod>, watcher::Error>>),
-    Endpoints(Box<Result<Event<Endpoints>, watcher::Error>>),
-    Slice(Box<Result<Event<EndpointSlice>, watcher::Error>>),
-    Node(Box<Result<Event<Node>, watcher::Error>>),
+    Service(Watched<Service>),
+    Pod(Watched<Pod>),
+    Endpoints(Watched<Endpoints>),
+    Slice(Watched<EndpointSlice>),
+    Node(Watched<Node>),
 }
 
 /// [`run`] with any effects and configuration (the watches still come from `client`).
@@ -99,53 +97,31 @@ pub async fn run_with<E: EndpointsEffects>(
     ]);
     let mut world = World::new();
     let mut queue: WorkQueue<Key> = WorkQueue::new(config.backoff);
-    let mut running: HashSet<Key> = HashSet::new();
-    let mut dirty: HashSet<Key> = HashSet::new();
-    let mut tasks: JoinSet<(Key, Executed)> = JoinSet::new();
-    let mut ids: HashMap<tokio::task::Id, Key> = HashMap::new();
-    let workers = config.workers.max(1);
+    let mut workers: Workers<Key, Executed> = Workers::new(config.workers);
     let mut shutdown = std::pin::pin!(shutdown);
 
     loop {
         if world.synced() {
-            while tasks.len() < workers {
-                let Some(key) = queue.pop(Instant::now()) else {
-                    break;
-                };
-                if running.contains(&key) {
-                    dirty.insert(key);
-                    continue;
-                }
+            while let Some(key) = workers.next_key(&mut queue, Instant::now()) {
                 let snapshot = world.snapshot(&key, config.apiserver);
                 let plan = plan(&snapshot);
                 if plan.is_empty() {
                     queue.forget(&key);
                     continue;
                 }
-                running.insert(key.clone());
                 let effects = effects.clone();
-                let task_key = key.clone();
-                let handle = tasks.spawn(async move {
-                    let (ns, name) = &task_key;
-                    let done = execute(&*effects, ns, name, plan).await;
+                let (ns, name) = key.clone();
+                workers.spawn(key, async move {
+                    let done = execute(&*effects, &ns, &name, plan).await;
                     if let Some(e) = &done.error {
                         tracing::debug!(service = %format!("{ns}/{name}"), error = %e,
                             "endpoints sync failed");
                     }
-                    (task_key, done)
+                    done
                 });
-                ids.insert(handle.id(), key);
             }
         }
-        let due = (world.synced() && tasks.len() < workers)
-            .then(|| queue.next_due())
-            .flatten();
-        let wake = async move {
-            match due {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let wake = queue.wake(world.synced() && workers.has_room());
         tokio::select! {
             () = &mut shutdown => break,
             change = changes.next() => {
@@ -161,20 +137,12 @@ pub async fn run_with<E: EndpointsEffects>(
                     queue.add(key);
                 }
             }
-            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                let (id, key, executed) = match done {
-                    Ok((id, (key, executed))) => (id, key, executed),
-                    // A panicked sync is retried like a failed one.
-                    Err(e) => match ids.get(&e.id()) {
-                        Some(key) => (e.id(), key.clone(), Executed {
-                            written: Vec::new(),
-                            error: Some(super::effects::EffectError::Other("sync panicked".into())),
-                        }),
-                        None => continue,
-                    },
-                };
-                ids.remove(&id);
-                running.remove(&key);
+            (key, executed) = workers.join_next() => {
+                // A panicked sync is retried like a failed one.
+                let executed = executed.unwrap_or_else(|_| Executed {
+                    written: Vec::new(),
+                    error: Some(super::effects::EffectError::Other("sync panicked".into())),
+                });
                 let failed = executed.error.is_some();
                 world.written(executed.written);
                 if failed {
@@ -182,12 +150,10 @@ pub async fn run_with<E: EndpointsEffects>(
                 } else {
                     queue.forget(&key);
                 }
-                if dirty.remove(&key) {
-                    queue.add(key);
-                }
+                workers.finish(key, &mut queue);
             }
             () = wake => {}
         }
     }
-    tasks.shutdown().await;
+    workers.shutdown().await;
 }

@@ -124,17 +124,7 @@ pub async fn run_with<E: GcEffects>(
     let mut feed = Feed::default();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let due = if feed.all_synced(total) {
-            collector.queue.next_due()
-        } else {
-            None
-        };
-        let wake = async move {
-            match due {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let wake = collector.queue.wake(feed.all_synced(total));
         tokio::select! {
             () = &mut shutdown => return,
             item = events.next() => match item {

@@ -34,13 +34,7 @@ pub async fn run_with<E: NamespaceEffects>(
     let mut listed: Option<Vec<String>> = None;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let due = controller.queue.next_due();
-        let wake = async move {
-            match due {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let wake = controller.queue.wake(true);
         tokio::select! {
             () = &mut shutdown => return,
             item = events.next() => match item {

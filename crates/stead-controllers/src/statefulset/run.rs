@@ -16,9 +16,8 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use kube::runtime::watcher::{self, Event};
 
-use crate::watch::watch_all;
+use crate::watch::{Watched, watch_all};
 use kube::{Client, Resource};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::action::Features;
@@ -26,6 +25,7 @@ use super::effects::{KubeEffects, StatefulSetEffects};
 use super::sync::{Requeue, Snapshot, WaitingEvents, sync_set};
 use super::triggers::{self, keys_for_claim, keys_for_owned, merge_keys};
 use crate::queue::{Backoff, WorkQueue};
+use crate::workers::Workers;
 
 /// How the controller runs.
 #[derive(Debug, Clone)]
@@ -160,10 +160,10 @@ impl Stores {
 
 /// One watch event of any of the four types (boxed: the objects are large).
 enum Change {
-    Set(Box<Result<Event<StatefulSet>, watcher::Error>>),
-    Pod(Box<Result<Event<Pod>, watcher::Error>>),
-    Claim(Box<Result<Event<PersistentVolumeClaim>, watcher::Error>>),
-    Revision(Box<Result<Event<ControllerRevision>, watcher::Error>>),
+    Set(Watched<StatefulSet>),
+    Pod(Watched<Pod>),
+    Claim(Watched<PersistentVolumeClaim>),
+    Revision(Watched<ControllerRevision>),
 }
 
 /// The writers behind [`Stores`] and the bookkeeping of which watches have listed.
@@ -341,37 +341,25 @@ pub async fn run_with<E: StatefulSetEffects>(
     ]);
     let mut feed = Feed::new();
     let mut queue: WorkQueue<String> = WorkQueue::new(config.backoff);
-    let mut running: HashSet<String> = HashSet::new();
-    let mut dirty: HashSet<String> = HashSet::new();
-    let mut tasks: JoinSet<(String, Requeue)> = JoinSet::new();
-    let mut ids: HashMap<tokio::task::Id, String> = HashMap::new();
-    let workers = config.workers.max(1);
+    let mut workers: Workers<String, Requeue> = Workers::new(config.workers);
     let mut shutdown = std::pin::pin!(shutdown);
 
     loop {
         // Start syncs while workers are free; a key already syncing is marked to run again.
         if feed.synced() {
-            while tasks.len() < workers {
-                let Some(key) = queue.pop(Instant::now()) else {
-                    break;
-                };
-                if running.contains(&key) {
-                    dirty.insert(key);
-                    continue;
-                }
+            while let Some(key) = workers.next_key(&mut queue, Instant::now()) {
                 let Some(snapshot) = feed.stores.snapshot(&key) else {
                     // Deleted: nothing to clean up (the garbage collector does it).
                     waiting.forget(&key);
                     queue.forget(&key);
                     continue;
                 };
-                running.insert(key.clone());
                 let running_key = key.clone();
                 let effects = effects.clone();
                 let waiting = waiting.clone();
                 let syncs = config.syncs.clone();
                 let features = config.features;
-                let handle = tasks.spawn(async move {
+                workers.spawn(running_key, async move {
                     let now = jiff::Timestamp::now();
                     let outcome = sync_set(&*effects, &snapshot, now, features, &waiting).await;
                     if let Some(e) = &outcome.error {
@@ -380,20 +368,11 @@ pub async fn run_with<E: StatefulSetEffects>(
                     if let Some(log) = syncs {
                         log.record(&key);
                     }
-                    (key, outcome.requeue)
+                    outcome.requeue
                 });
-                ids.insert(handle.id(), running_key);
             }
         }
-        let due = (feed.synced() && tasks.len() < workers)
-            .then(|| queue.next_due())
-            .flatten();
-        let wake = async move {
-            match due {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let wake = queue.wake(feed.synced() && workers.has_room());
         tokio::select! {
             () = &mut shutdown => break,
             change = changes.next() => match change {
@@ -404,17 +383,9 @@ pub async fn run_with<E: StatefulSetEffects>(
                 }
                 None => break,
             },
-            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                let (id, key, requeue) = match done {
-                    Ok((id, (key, requeue))) => (id, key, requeue),
-                    // A panicked sync is retried like a failed one.
-                    Err(e) => match ids.get(&e.id()) {
-                        Some(key) => (e.id(), key.clone(), Requeue::Backoff),
-                        None => continue,
-                    },
-                };
-                ids.remove(&id);
-                running.remove(&key);
+            (key, requeue) = workers.join_next() => {
+                // A panicked sync is retried like a failed one.
+                let requeue = requeue.unwrap_or(Requeue::Backoff);
                 let now = Instant::now();
                 match requeue {
                     Requeue::OnChange => queue.forget(&key),
@@ -424,12 +395,10 @@ pub async fn run_with<E: StatefulSetEffects>(
                     }
                     Requeue::Backoff => queue.add_rate_limited(key.clone(), now),
                 }
-                if dirty.remove(&key) {
-                    queue.add(key);
-                }
+                workers.finish(key, &mut queue);
             }
             () = wake => {}
         }
     }
-    tasks.shutdown().await;
+    workers.shutdown().await;
 }

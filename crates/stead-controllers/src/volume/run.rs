@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, 
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::watcher::{self, Event};
 
-use crate::watch::watch_all;
+use crate::watch::{Watched, watch_all};
 use kube::{Client, Resource};
 use serde_json::json;
 use tokio::time::Instant;
@@ -157,11 +157,11 @@ fn ns_key<K: Resource>(o: &K) -> String {
 }
 
 enum Change2 {
-    Claim(Box<Result<Event<PersistentVolumeClaim>, watcher::Error>>),
-    Volume(Box<Result<Event<PersistentVolume>, watcher::Error>>),
-    Class(Box<Result<Event<StorageClass>, watcher::Error>>),
-    Node(Box<Result<Event<Node>, watcher::Error>>),
-    Pod(Box<Result<Event<Pod>, watcher::Error>>),
+    Claim(Watched<PersistentVolumeClaim>),
+    Volume(Watched<PersistentVolume>),
+    Class(Watched<StorageClass>),
+    Node(Watched<Node>),
+    Pod(Watched<Pod>),
 }
 
 /// The caches, the queue and the events already recorded.
@@ -520,16 +520,7 @@ pub async fn run_with<E: VolumeEffects>(
     let mut resync = tokio::time::interval(config.resync);
     resync.tick().await;
     loop {
-        let due = controller
-            .synced()
-            .then(|| controller.queue.next_due())
-            .flatten();
-        let wake = async move {
-            match due {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let wake = controller.queue.wake(controller.synced());
         tokio::select! {
             () = &mut shutdown => return,
             change = changes.next() => match change {
