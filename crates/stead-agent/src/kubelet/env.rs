@@ -416,40 +416,24 @@ pub fn limits(c: &Container) -> Limits {
     }
 }
 
-/// A quantity in thousandths, rounded up (`"500m"` → 500, `"1"` → 1000, `"1Gi"` → 1073741824000).
+/// A quantity in thousandths, rounded up as upstream's `MilliValue` (`"500m"` → 500, `"1"` →
+/// 1000, `"250000u"` → 250, `"1n"` → 1, `"1Gi"` → 1073741824000); `None` when it is not a
+/// quantity or negative.
 pub fn parse_millis(q: &str) -> Option<u64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let (num, exp) = match suffix {
-        s if s.starts_with(['e', 'E']) => (num, s[1..].parse::<i32>().ok()?),
-        _ => (num, 0),
-    };
-    let value: f64 = num.parse().ok()?;
+    let value = stead_api::validation::quantity::parse(q)?;
     if value < 0.0 {
         return None;
     }
-    let mult: f64 = match suffix {
-        "" => 1.0,
-        s if s.starts_with(['e', 'E']) => 10f64.powi(exp),
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        _ => return None,
+    let millis = value * 1000.0;
+    // Decimal suffixes leave float noise (`0.1 * 1000` is not exactly 100): only a real
+    // fraction rounds up.
+    let nearest = millis.round();
+    let millis = if (millis - nearest).abs() < 1e-6 {
+        nearest
+    } else {
+        millis.ceil()
     };
-    Some((value * mult * 1000.0).round().max(0.0) as u64)
+    Some(millis as u64)
 }
 
 /// A quantity in whole units, rounded up (`"128Mi"` → 134217728, `"1G"` → 1000000000).
