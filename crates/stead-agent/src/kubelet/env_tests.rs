@@ -234,7 +234,11 @@ fn quantities_parse_to_millis_and_bytes() {
     assert_eq!(parse_millis("1.5"), Some(1500));
     assert_eq!(parse_millis("0.1"), Some(100));
     assert_eq!(parse_millis("250000u"), Some(250));
-    assert_eq!(parse_millis("1n"), Some(1), "a fraction of a milli rounds up");
+    assert_eq!(
+        parse_millis("1n"),
+        Some(1),
+        "a fraction of a milli rounds up"
+    );
     assert_eq!(parse_millis("-1"), None);
     assert_eq!(parse_bytes("128Mi"), Some(134_217_728));
     assert_eq!(parse_bytes("1G"), Some(1_000_000_000));

@@ -444,10 +444,7 @@ impl<R: Runtime, I: Images> Worker<R, I> {
                 &self.ctx.host_resolv,
             ),
             host_network: pod.spec.as_ref().and_then(|s| s.host_network) == Some(true),
-            share_process_namespace: pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.share_process_namespace)
+            share_process_namespace: pod.spec.as_ref().and_then(|s| s.share_process_namespace)
                 == Some(true),
             labels: labels(pod),
         };
