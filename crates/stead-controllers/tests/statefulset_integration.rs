@@ -1260,3 +1260,61 @@ async fn when_scaled_delete_claims_go_with_condemned_pods_after_adopting_a_pod()
     env.shutdown().await;
     Ok(())
 }
+
+// A controller that starts over existing sets (as after a server restart) reads their revisions
+// from its first list and finds each set's template among them: no new revision, no collision,
+// no pod replaced. (A list once spliced the resource version into the revision's template, so
+// every restart rolled every set.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_started_over_a_running_set_keeps_its_revision_and_pods() -> Result<()> {
+    use k8s_openapi::api::apps::v1::ControllerRevision;
+    use kube::api::{Api, ListParams};
+    use stead_controllers::statefulset::{self, SyncLog};
+
+    let env = start().await?;
+    env.create_set(new_set("keep", 2)).await?;
+    env.wait_ready("keep", 2).await?;
+    let revisions: Api<ControllerRevision> = Api::namespaced(env.client.clone(), NS);
+    let names = |list: kube::core::ObjectList<ControllerRevision>| -> Vec<String> {
+        list.items
+            .into_iter()
+            .filter_map(|r| r.metadata.name)
+            .collect()
+    };
+    let revisions_before = names(revisions.list(&ListParams::default()).await?);
+    let uids = |pods: Vec<k8s_openapi::api::core::v1::Pod>| -> Vec<String> {
+        pods.into_iter().filter_map(|p| p.metadata.uid).collect()
+    };
+    let pods_before = uids(env.live_pods().await?);
+    let status_before = env.revisions_of("keep").await?;
+
+    let syncs = std::sync::Arc::new(SyncLog::default());
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let second = tokio::spawn(statefulset::run_with(
+        env.client.clone(),
+        statefulset::KubeEffects::new(env.client.clone()),
+        statefulset::Config {
+            syncs: Some(syncs.clone()),
+            ..statefulset::Config::default()
+        },
+        stead_testkit::stopped(rx),
+    ));
+    tokio::time::timeout(stead_testkit::PATIENCE, syncs.wait_for("default/keep", 1))
+        .await
+        .map_err(|_| anyhow::anyhow!("the second controller never synced the set"))?;
+    // A few more rounds for both controllers.
+    env.settle("keep", 2).await?;
+    let _ = stop.send(true);
+    let _ = second.await;
+
+    assert_eq!(
+        names(revisions.list(&ListParams::default()).await?),
+        revisions_before
+    );
+    assert_eq!(env.revisions_of("keep").await?, status_before);
+    let set = env.sets().get("keep").await?;
+    assert_eq!(status_of(&set).collision_count.unwrap_or(0), 0);
+    assert_eq!(uids(env.live_pods().await?), pods_before);
+    env.shutdown().await;
+    Ok(())
+}

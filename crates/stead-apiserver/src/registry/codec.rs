@@ -122,12 +122,10 @@ pub fn decode_stored(rt: &ResourceType, value: &[u8], revision: u64) -> Result<V
 }
 
 /// The stored JSON of an object with `"resourceVersion":"<revision>"` inserted into its
-/// metadata, without decoding it. Stored objects are written with sorted keys, so the first
-/// `"metadata":{` is the object's own (only `apiVersion` and `kind`, plain strings, sort before
-/// it). `None` when the bytes do not have that shape or the type converts on read.
+/// metadata, without decoding it. `None` when the bytes do not have that shape (no top-level
+/// `metadata` object, or an empty one).
 pub fn splice_resource_version(stored: &[u8], revision: u64) -> Option<Vec<u8>> {
-    const MARK: &[u8] = br#""metadata":{"#;
-    let at = stored.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
+    let at = top_level_metadata(stored)?;
     if stored.get(at) == Some(&b'}') {
         return None;
     }
@@ -137,6 +135,34 @@ pub fn splice_resource_version(stored: &[u8], revision: u64) -> Option<Vec<u8>> 
     out.extend_from_slice(rv.as_bytes());
     out.extend_from_slice(&stored[at..]);
     Some(out)
+}
+
+/// Where the members of the object's own `"metadata":{` begin: the first one at the top level of
+/// the stored object. Keys that sort before `metadata` may hold objects with a `metadata` of
+/// their own (a ControllerRevision's `data` holds a pod template), so nesting and strings are
+/// followed rather than taking the first match.
+fn top_level_metadata(stored: &[u8]) -> Option<usize> {
+    const MARK: &[u8] = br#""metadata":{"#;
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in stored.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' if depth == 1 && stored[i..].starts_with(MARK) => return Some(i + MARK.len()),
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.checked_sub(1)?,
+            _ => {}
+        }
+    }
+    None
 }
 
 pub fn decode_kv(rt: &ResourceType, kv: &KeyValue) -> Result<Value, ApiError> {
@@ -206,6 +232,33 @@ mod tests {
             serde_json::from_slice(&splice_resource_version(&bytes, 42).unwrap()).unwrap();
         assert_eq!(spliced, decode_stored(rt, &bytes, 42).unwrap());
         assert_eq!(splice_resource_version(br#"{"metadata":{}}"#, 1), None);
+    }
+
+    // A ControllerRevision's `data` sorts before its `metadata` and holds a pod template with a
+    // `metadata` of its own: the version goes to the revision's metadata, never into the
+    // template (where it would make the revision differ from the set's template).
+    #[test]
+    fn the_resource_version_goes_to_the_top_level_metadata_only() {
+        let rt = stead_api::resource::find("apps", "v1", "controllerrevisions").unwrap();
+        let obj = json!({
+            "apiVersion": "apps/v1", "kind": "ControllerRevision",
+            "data": {"spec": {"template": {"$patch": "replace", "metadata": {"labels": {"app": "x"}},
+                "spec": {"containers": [{"name": "c", "args": ["\"metadata\":{", "{[\\"]}]}}}},
+            "metadata": {"name": "web-abc"}, "revision": 1
+        });
+        let bytes = encode_stored(rt, &obj);
+        let spliced: Value =
+            serde_json::from_slice(&splice_resource_version(&bytes, 7).unwrap()).unwrap();
+        assert_eq!(spliced, decode_stored(rt, &bytes, 7).unwrap());
+        assert_eq!(spliced["metadata"]["resourceVersion"], "7");
+        assert_eq!(
+            spliced["data"]["spec"]["template"]["metadata"],
+            json!({"labels": {"app": "x"}})
+        );
+        assert_eq!(
+            splice_resource_version(br#"{"data":{"metadata":{"a":1}}}"#, 1),
+            None
+        );
     }
 
     #[test]
