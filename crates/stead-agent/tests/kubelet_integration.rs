@@ -353,8 +353,23 @@ async fn pull_and_config_failures_are_reported_and_recovered() -> Result<()> {
     .await?;
     let pulls = images.pulls();
     assert_eq!(pulls[0].auth[0].username, "bob");
-    assert_eq!(pulls[0].auth[0].registry, "localhost:5000");
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    // Ref: kubelet events.BackOffPullImage.
+    eventually("the BackOff pull event", || async {
+        let list = events.list(&ListParams::default()).await?;
+        Ok(list
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("BackOff")
+                    && e.type_.as_deref() == Some("Normal")
+                    && e.message.as_deref() == Some("Back-off pulling image \"missing:1\"")
+                    && e.involved_object.field_path.as_deref() == Some("spec.containers{app}")
+            })
+            .then_some(()))
+    })
+    .await?;
+    assert_eq!(pulls[0].auth[0].registry, "localhost:5000");
     eventually("the Failed pull event", || async {
         let list = events.list(&ListParams::default()).await?;
         Ok(list
@@ -396,6 +411,58 @@ async fn pull_and_config_failures_are_reported_and_recovered() -> Result<()> {
     eventually("cfgerr Running once the key exists", || async {
         let s = status_of(&pods.get("cfgerr").await?);
         Ok((s["phase"] == "Running").then_some(()))
+    })
+    .await?;
+
+    // A container that keeps failing: restarted at once the first time, then held back with
+    // CrashLoopBackOff and a BackOff warning (ref: kubelet events.BackOffStartContainer).
+    let p: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "crash"},
+        "spec": {"nodeName": NODE, "containers": [{"name": "app", "image": "img:1"}]},
+    }))?;
+    let uid = pods
+        .create(&PostParams::default(), &p)
+        .await?
+        .metadata
+        .uid
+        .context("uid")?;
+    for attempt in 0..2 {
+        let id = format!("{uid}-app-{attempt}");
+        eventually("crash running", || async {
+            let s = status_of(&pods.get("crash").await?);
+            let c = &s["containerStatuses"][0];
+            Ok(
+                (c["containerID"] == format!("stead://{id}") && c["state"]["running"].is_object())
+                    .then_some(()),
+            )
+        })
+        .await?;
+        runtime.exit(&id, 1);
+    }
+    let w = eventually("crash in CrashLoopBackOff", || async {
+        let s = status_of(&pods.get("crash").await?);
+        let w = s["containerStatuses"][0]["state"]["waiting"].clone();
+        Ok((w["reason"] == "CrashLoopBackOff").then_some(w))
+    })
+    .await?;
+    assert_eq!(
+        w["message"],
+        format!("back-off 10s restarting failed container=app pod=crash_default({uid})")
+    );
+    eventually("the BackOff restart event", || async {
+        let list = events.list(&ListParams::default()).await?;
+        Ok(list
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("BackOff")
+                    && e.type_.as_deref() == Some("Warning")
+                    && e.message.as_deref()
+                        == Some(&format!(
+                            "Back-off restarting failed container app in pod crash_default({uid})"
+                        ))
+            })
+            .then_some(()))
     })
     .await?;
 
@@ -454,6 +521,17 @@ async fn a_failed_liveness_probe_restarts_the_container_and_pre_stop_runs_before
                 "Container app failed liveness probe, will be restarted",
             ))
         .then_some(()))
+    })
+    .await?;
+    // The probe failed at least twice with the same message: one event, counted.
+    eventually("one Unhealthy event counted at least twice", || async {
+        let list = events.list(&ListParams::default()).await?;
+        let unhealthy: Vec<&Event> = list
+            .items
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some("Unhealthy"))
+            .collect();
+        Ok((unhealthy.len() == 1 && unhealthy[0].count >= Some(2)).then_some(()))
     })
     .await?;
 

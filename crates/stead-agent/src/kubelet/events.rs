@@ -1,24 +1,49 @@
 //! Events the kubelet records about pods (`reportingComponent: kubelet`), fire and forget:
 //! a failed event write is logged, never retried, and never blocks a pod worker.
+//!
+//! The same event (object, container, type, reason and message) seen again within ten minutes
+//! is counted on the first one, `count` and `lastTimestamp` patched, as upstream's event
+//! correlator does; so a crash loop's `BackOff` or a failing probe's `Unhealthy` reads
+//! `(x5 over 3m)` in `kubectl describe`, not five rows.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::Client;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use crate::node::object::time;
+
+/// How long a repeat counts on an earlier event (upstream's aggregation window).
+const AGGREGATE_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+/// The most distinct events remembered for counting (forgotten all at once beyond it).
+const REMEMBERED: usize = 4096;
+
+/// An event already written: its name and how often it happened.
+struct Seen {
+    name: String,
+    count: i32,
+    last: Timestamp,
+}
 
 /// Records events for one node.
 #[derive(Clone)]
 pub struct Recorder {
     client: Client,
     node: String,
+    seen: Arc<Mutex<HashMap<String, Seen>>>,
 }
 
 impl Recorder {
     pub fn new(client: Client, node: String) -> Recorder {
-        Recorder { client, node }
+        Recorder {
+            client,
+            node,
+            seen: Arc::default(),
+        }
     }
 
     /// Records `reason`/`message` about `pod` (about its container `container`, if given).
@@ -50,12 +75,32 @@ impl Recorder {
             let list = if init { "initContainers" } else { "containers" };
             involved["fieldPath"] = json!(format!("spec.{list}{{{c}}}"));
         }
+        let identity = format!(
+            "{ns}/{name}/{}/{}/{type_}/{reason}/{message}",
+            pod.metadata.uid.as_deref().unwrap_or(""),
+            involved["fieldPath"].as_str().unwrap_or("")
+        );
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
+        if let Some((event_name, count)) = self.repeat(&identity, now) {
+            let patch = json!({"count": count, "lastTimestamp": time(now)});
+            tokio::spawn(async move {
+                let patched = api
+                    .patch(&event_name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await;
+                if let Err(e) = patched {
+                    tracing::debug!(error = %e, "kubelet: event count not recorded");
+                }
+            });
+            return;
+        }
+        let event_name = format!("{name}.{:x}", now.as_nanosecond());
+        self.remember(identity, event_name.clone(), now);
         let event = json!({
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
                 "namespace": ns,
-                "name": format!("{name}.{:x}", now.as_nanosecond()),
+                "name": event_name,
             },
             "involvedObject": involved,
             "reason": reason,
@@ -71,11 +116,39 @@ impl Recorder {
         let Ok(event) = serde_json::from_value::<Event>(event) else {
             return;
         };
-        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
         tokio::spawn(async move {
             if let Err(e) = api.create(&PostParams::default(), &event).await {
                 tracing::debug!(error = %e, "kubelet: event not recorded");
             }
         });
+    }
+
+    /// The earlier event this one repeats, with its new count: `None` for a first occurrence or
+    /// one after the aggregation window.
+    fn repeat(&self, identity: &str, now: Timestamp) -> Option<(String, i32)> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let earlier = seen.get_mut(identity)?;
+        let since = now.duration_since(earlier.last).unsigned_abs();
+        if since > AGGREGATE_FOR {
+            return None;
+        }
+        earlier.count = earlier.count.saturating_add(1);
+        earlier.last = now;
+        Some((earlier.name.clone(), earlier.count))
+    }
+
+    fn remember(&self, identity: String, name: String, now: Timestamp) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= REMEMBERED {
+            seen.clear();
+        }
+        seen.insert(
+            identity,
+            Seen {
+                name,
+                count: 1,
+                last: now,
+            },
+        );
     }
 }

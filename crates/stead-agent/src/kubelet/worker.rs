@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::actions::{
-    Kill, KillReason, PodActions, Start, Waiting, compute_pod_actions, grace_period,
+    Kill, KillReason, PodActions, Start, Waiting, compute_pod_actions, grace_period, pod_ref,
 };
 use super::config::{NodeConfig, log_path, pod_dir};
 use super::dns;
@@ -213,6 +213,7 @@ impl<R: Runtime, I: Images> Worker<R, I> {
         let probes = self.probe_results(pod, &view);
         let actions = compute_pod_actions(pod, &view, &probes, &self.memory, Timestamp::now());
         let mut waiting = actions.waiting.clone();
+        self.report_back_off(pod, &waiting);
         let recheck = actions.recheck_after;
         let acted = !actions.kill.is_empty()
             || !actions.remove_containers.is_empty()
@@ -249,6 +250,31 @@ impl<R: Runtime, I: Images> Worker<R, I> {
             self.status.send_replace(Some(status));
         }
         recheck.map_or(RESYNC, |r| r.clamp(Duration::from_millis(100), RESYNC))
+    }
+
+    /// The `BackOff` events of containers held back by a back-off, on every pass that holds
+    /// them (the recorder counts the repeats), as upstream's kubelet reports them.
+    fn report_back_off(&self, pod: &Pod, waiting: &BTreeMap<String, Waiting>) {
+        for (name, w) in waiting {
+            match w.reason.as_str() {
+                "CrashLoopBackOff" => self.ctx.events.record(
+                    pod,
+                    Some(name),
+                    "Warning",
+                    "BackOff",
+                    format!(
+                        "Back-off restarting failed container {name} in pod {}",
+                        pod_ref(pod)
+                    ),
+                ),
+                "ImagePullBackOff" => {
+                    self.ctx
+                        .events
+                        .record(pod, Some(name), "Normal", "BackOff", w.message.clone())
+                }
+                _ => {}
+            }
+        }
     }
 
     /// The pod with the status last computed here, so transition times and the start time
