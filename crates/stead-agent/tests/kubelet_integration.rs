@@ -224,6 +224,31 @@ async fn a_bound_pod_runs_restarts_and_leaves_only_after_its_sandbox() -> Result
     .await?;
     runtime.set_exec_result(&["ready"], 0);
 
+    // The sandbox dies (its pause process is gone): it is replaced, and the pod runs again in
+    // the new one (ref: kubelet events.SandboxChanged).
+    runtime.lose_sandbox(&uid);
+    eventually("web-0 Running and Ready in a new sandbox", || async {
+        let s = status_of(&pods.get("web-0").await?);
+        let replaced = runtime.calls().contains(&Call::RemoveSandbox(uid.clone()));
+        Ok((replaced && s["phase"] == "Running" && condition(&s, "Ready") == "True").then_some(()))
+    })
+    .await?;
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(env.client.clone(), "default");
+    eventually("the SandboxChanged event", || async {
+        let list = events.list(&Default::default()).await?;
+        Ok(list
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("SandboxChanged")
+                    && e.message.as_deref()
+                        == Some("Pod sandbox changed, it will be killed and re-created.")
+            })
+            .then_some(()))
+    })
+    .await?;
+
     // Deleted: the pod object goes only after the sandbox is gone.
     pods.delete("web-0", &DeleteParams::default()).await?;
     let sandbox_left = eventually("web-0 to leave the API", || async {
@@ -241,10 +266,10 @@ async fn a_bound_pod_runs_restarts_and_leaves_only_after_its_sandbox() -> Result
     let calls = runtime.calls();
     let stop = calls
         .iter()
-        .position(|c| matches!(c, Call::StopContainer(x) if x.ends_with("-app-1")));
+        .position(|c| matches!(c, Call::StopContainer(x) if x.ends_with("-app-2")));
     let remove = calls
         .iter()
-        .position(|c| *c == Call::RemoveSandbox(uid.clone()));
+        .rposition(|c| *c == Call::RemoveSandbox(uid.clone()));
     assert!(
         stop.is_some() && remove.is_some() && stop < remove,
         "{calls:?}"

@@ -375,6 +375,15 @@ impl<R: Runtime, I: Images> Worker<R, I> {
         if actions.remove_sandbox
             && let Some(sb) = &view.sandbox
         {
+            if actions.create_sandbox {
+                self.ctx.events.record(
+                    pod,
+                    None,
+                    "Normal",
+                    "SandboxChanged",
+                    "Pod sandbox changed, it will be killed and re-created.".into(),
+                );
+            }
             if let Err(e) = runtime.remove_sandbox(&sb.id, grace_period(pod)).await {
                 tracing::warn!(pod = %key(pod), error = %e, "kubelet: remove sandbox failed");
                 return;
