@@ -112,6 +112,30 @@ fn condition(s: &Value, type_: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Creates `pod` and returns its uid.
+async fn create_pod(pods: &Api<Pod>, pod: Value) -> Result<String> {
+    let pod: Pod = serde_json::from_value(pod)?;
+    let created = pods.create(&PostParams::default(), &pod).await?;
+    created.metadata.uid.context("uid")
+}
+
+/// Waits for an event in `default` that `matches`.
+async fn wait_event(
+    client: &Client,
+    what: &str,
+    matches: impl Fn(&k8s_openapi::api::core::v1::Event) -> bool,
+) -> Result<()> {
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    eventually(what, || {
+        let (events, matches) = (&events, &matches);
+        async move {
+            let list = events.list(&Default::default()).await?;
+            Ok(list.items.iter().any(matches).then_some(()))
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bound_pod_runs_restarts_and_leaves_only_after_its_sandbox() -> Result<()> {
     let env = server().await?;
@@ -233,19 +257,10 @@ async fn a_bound_pod_runs_restarts_and_leaves_only_after_its_sandbox() -> Result
         Ok((replaced && s["phase"] == "Running" && condition(&s, "Ready") == "True").then_some(()))
     })
     .await?;
-    let events: Api<k8s_openapi::api::core::v1::Event> =
-        Api::namespaced(env.client.clone(), "default");
-    eventually("the SandboxChanged event", || async {
-        let list = events.list(&Default::default()).await?;
-        Ok(list
-            .items
-            .iter()
-            .any(|e| {
-                e.reason.as_deref() == Some("SandboxChanged")
-                    && e.message.as_deref()
-                        == Some("Pod sandbox changed, it will be killed and re-created.")
-            })
-            .then_some(()))
+    wait_event(&env.client, "the SandboxChanged event", |e| {
+        e.reason.as_deref() == Some("SandboxChanged")
+            && e.message.as_deref()
+                == Some("Pod sandbox changed, it will be killed and re-created.")
     })
     .await?;
 
@@ -341,8 +356,8 @@ async fn a_restarted_agent_adopts_running_pods_and_removes_orphans() -> Result<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_and_config_failures_are_reported_and_recovered() -> Result<()> {
     use base64::Engine;
-    use k8s_openapi::api::core::v1::{Event, Secret};
-    use kube::api::{ListParams, Patch, PatchParams};
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Patch, PatchParams};
     let env = server().await?;
     let (runtime, images) = (FakeRuntime::new(), FakeImages::new());
     images.fail(
@@ -378,37 +393,22 @@ async fn pull_and_config_failures_are_reported_and_recovered() -> Result<()> {
     .await?;
     let pulls = images.pulls();
     assert_eq!(pulls[0].auth[0].username, "bob");
-    let events: Api<Event> = Api::namespaced(client.clone(), "default");
     // Ref: kubelet events.BackOffPullImage.
-    eventually("the BackOff pull event", || async {
-        let list = events.list(&ListParams::default()).await?;
-        Ok(list
-            .items
-            .iter()
-            .any(|e| {
-                e.reason.as_deref() == Some("BackOff")
-                    && e.type_.as_deref() == Some("Normal")
-                    && e.message.as_deref() == Some("Back-off pulling image \"missing:1\"")
-                    && e.involved_object.field_path.as_deref() == Some("spec.containers{app}")
-            })
-            .then_some(()))
+    wait_event(&client, "the BackOff pull event", |e| {
+        e.reason.as_deref() == Some("BackOff")
+            && e.type_.as_deref() == Some("Normal")
+            && e.message.as_deref() == Some("Back-off pulling image \"missing:1\"")
+            && e.involved_object.field_path.as_deref() == Some("spec.containers{app}")
     })
     .await?;
     assert_eq!(pulls[0].auth[0].registry, "localhost:5000");
-    eventually("the Failed pull event", || async {
-        let list = events.list(&ListParams::default()).await?;
-        Ok(list
-            .items
-            .iter()
-            .any(|e| {
-                e.reason.as_deref() == Some("Failed")
-                    && e.message
-                        .as_deref()
-                        .is_some_and(|m| m.starts_with("Failed to pull image \"missing:1\""))
-                    && e.reporting_component.as_deref() == Some("kubelet")
-                    && e.involved_object.field_path.as_deref() == Some("spec.containers{app}")
-            })
-            .then_some(()))
+    wait_event(&client, "the Failed pull event", |e| {
+        e.reason.as_deref() == Some("Failed")
+            && e.message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("Failed to pull image \"missing:1\""))
+            && e.reporting_component.as_deref() == Some("kubelet")
+            && e.involved_object.field_path.as_deref() == Some("spec.containers{app}")
     })
     .await?;
 
@@ -441,16 +441,14 @@ async fn pull_and_config_failures_are_reported_and_recovered() -> Result<()> {
 
     // A container that keeps failing: restarted at once the first time, then held back with
     // CrashLoopBackOff and a BackOff warning (ref: kubelet events.BackOffStartContainer).
-    let p: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "crash"},
-        "spec": {"nodeName": NODE, "containers": [{"name": "app", "image": "img:1"}]},
-    }))?;
-    let uid = pods
-        .create(&PostParams::default(), &p)
-        .await?
-        .metadata
-        .uid
-        .context("uid")?;
+    let uid = create_pod(
+        &pods,
+        json!({
+            "metadata": {"name": "crash"},
+            "spec": {"nodeName": NODE, "containers": [{"name": "app", "image": "img:1"}]},
+        }),
+    )
+    .await?;
     for attempt in 0..2 {
         let id = format!("{uid}-app-{attempt}");
         eventually("crash running", || async {
@@ -474,20 +472,11 @@ async fn pull_and_config_failures_are_reported_and_recovered() -> Result<()> {
         w["message"],
         format!("back-off 10s restarting failed container=app pod=crash_default({uid})")
     );
-    eventually("the BackOff restart event", || async {
-        let list = events.list(&ListParams::default()).await?;
-        Ok(list
-            .items
-            .iter()
-            .any(|e| {
-                e.reason.as_deref() == Some("BackOff")
-                    && e.type_.as_deref() == Some("Warning")
-                    && e.message.as_deref()
-                        == Some(&format!(
-                            "Back-off restarting failed container app in pod crash_default({uid})"
-                        ))
-            })
-            .then_some(()))
+    let message = format!("Back-off restarting failed container app in pod crash_default({uid})");
+    wait_event(&client, "the BackOff restart event", |e| {
+        e.reason.as_deref() == Some("BackOff")
+            && e.type_.as_deref() == Some("Warning")
+            && e.message.as_deref() == Some(message.as_str())
     })
     .await?;
 
@@ -505,20 +494,18 @@ async fn a_failed_liveness_probe_restarts_the_container_and_pre_stop_runs_before
     let (runtime, images) = (FakeRuntime::new(), FakeImages::new());
     let agent = env.agent(&runtime, &images);
     let pods: Api<Pod> = Api::namespaced(env.client.clone(), "default");
-    let p: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "live"},
-        "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 5, "containers": [{
-            "name": "app", "image": "img:1",
-            "livenessProbe": {"exec": {"command": ["alive"]}, "periodSeconds": 1, "failureThreshold": 2},
-            "lifecycle": {"preStop": {"exec": {"command": ["drain"]}}},
-        }]},
-    }))?;
-    let uid = pods
-        .create(&PostParams::default(), &p)
-        .await?
-        .metadata
-        .uid
-        .context("uid")?;
+    let uid = create_pod(
+        &pods,
+        json!({
+            "metadata": {"name": "live"},
+            "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 5, "containers": [{
+                "name": "app", "image": "img:1",
+                "livenessProbe": {"exec": {"command": ["alive"]}, "periodSeconds": 1, "failureThreshold": 2},
+                "lifecycle": {"preStop": {"exec": {"command": ["drain"]}}},
+            }]},
+        }),
+    )
+    .await?;
     eventually("live Running", || async {
         Ok((status_of(&pods.get("live").await?)["phase"] == "Running").then_some(()))
     })
