@@ -154,12 +154,12 @@ async fn authn(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
     }
 }
 
-fn text(code: StatusCode, body: &'static str) -> Response {
+fn text(code: StatusCode, body: impl Into<Body>) -> Response {
     Response::builder()
         .status(code)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
         .header("X-Content-Type-Options", "nosniff")
-        .body(Body::from(body))
+        .body(body.into())
         .expect("static headers are valid")
 }
 
@@ -196,11 +196,43 @@ fn openapi_v2(headers: &HeaderMap) -> Response {
         .expect("static headers are valid")
 }
 
+/// A health endpoint's answer as kube-apiserver writes it: `ok` when every check passes (unless
+/// `?verbose` asks for the list), else the list of checks, `[+]name ok` or `[-]name failed`,
+/// and `<endpoint> check passed|failed`, with 503.
+fn health(endpoint: &str, checks: &[(&str, bool)], query: Option<&str>) -> Response {
+    let passed = checks.iter().all(|(_, ok)| *ok);
+    let verbose = query.is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv.split('=').next() == Some("verbose"))
+    });
+    if passed && !verbose {
+        return text(StatusCode::OK, "ok");
+    }
+    let mut body = String::new();
+    for (name, ok) in checks {
+        if *ok {
+            body.push_str(&format!("[+]{name} ok\n"));
+        } else {
+            body.push_str(&format!("[-]{name} failed: reason withheld\n"));
+        }
+    }
+    let (status, outcome) = if passed {
+        (StatusCode::OK, "passed")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "failed")
+    };
+    body.push_str(&format!("{endpoint} check {outcome}\n"));
+    text(status, body)
+}
+
 async fn route(State(app): State<Arc<App>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     match path.trim_end_matches('/') {
         "/version" => return json_response(StatusCode::OK, &discovery::version()),
-        "/healthz" | "/livez" => return text(StatusCode::OK, "ok"),
+        "/healthz" | "/livez" => {
+            let name = &path.trim_end_matches('/')[1..];
+            return health(name, &[("ping", true)], req.uri().query());
+        }
         // Public like k3s' `/cacerts`: the joining agent trusts it only if its hash matches
         // the join token.
         "/cacerts" => {
@@ -211,14 +243,12 @@ async fn route(State(app): State<Arc<App>>, req: Request) -> Response {
                 .expect("static headers are valid");
         }
         "/readyz" => {
-            return if app.ready.load(Ordering::Acquire) {
-                text(StatusCode::OK, "ok")
-            } else {
-                text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "[-]stead-components failed: not ready yet\nreadyz check failed",
-                )
-            };
+            let ready = app.ready.load(Ordering::Acquire);
+            return health(
+                "readyz",
+                &[("ping", true), ("stead-components", ready)],
+                req.uri().query(),
+            );
         }
         "/metrics" => {
             return Response::builder()

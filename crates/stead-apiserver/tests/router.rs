@@ -994,3 +994,45 @@ async fn readyz_waits_for_the_server_to_be_marked_ready() {
     app.ready.store(true, std::sync::atomic::Ordering::Release);
     assert_eq!(get(r).await, StatusCode::OK);
 }
+
+// Ref: kube-apiserver's healthz handlers (`?verbose` lists each check).
+#[tokio::test]
+async fn health_endpoints_answer_ok_or_list_their_checks() {
+    let store = Arc::new(EmbeddedStore::open_in_memory().unwrap());
+    let app = Arc::new(App::new(Registry::new(store, Default::default())));
+    let r = router(app.clone());
+    let get = |uri: &'static str| {
+        let r = r.clone();
+        async move {
+            let resp = r
+                .oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    app.ready.store(false, std::sync::atomic::Ordering::Release);
+    assert_eq!(
+        get("/readyz").await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "[+]ping ok\n[-]stead-components failed: reason withheld\nreadyz check failed\n".into()
+        )
+    );
+    app.ready.store(true, std::sync::atomic::Ordering::Release);
+    assert_eq!(get("/readyz").await, (StatusCode::OK, "ok".into()));
+    assert_eq!(
+        get("/readyz?verbose").await,
+        (
+            StatusCode::OK,
+            "[+]ping ok\n[+]stead-components ok\nreadyz check passed\n".into()
+        )
+    );
+    assert_eq!(
+        get("/livez?verbose=1").await,
+        (StatusCode::OK, "[+]ping ok\nlivez check passed\n".into())
+    );
+    assert_eq!(get("/healthz").await, (StatusCode::OK, "ok".into()));
+}
