@@ -177,6 +177,23 @@ fn the_fake_node_runs_the_web_statefulset_through_its_lifecycle() {
     let lease = server.json(&["get", "lease", "-n", "kube-node-lease", NODE]);
     assert_eq!(lease["spec"]["holderIdentity"], NODE);
 
+    // The node reports ephemeral storage, so a pod that requests some is scheduled.
+    let node = server.json(&["get", "node", NODE]);
+    assert!(
+        node["status"]["allocatable"]["ephemeral-storage"].is_string(),
+        "{}",
+        node["status"]
+    );
+    server.ok(&[
+        "run",
+        "eph",
+        "--image=busybox:1.28",
+        "--restart=Never",
+        r#"--overrides={"spec":{"containers":[{"name":"eph","image":"busybox:1.28","resources":{"requests":{"ephemeral-storage":"1Gi"}}}]}}"#,
+    ]);
+    server.ok(&["wait", "--for=condition=Ready", "pod/eph", "--timeout=60s"]);
+    server.ok(&["delete", "pod", "eph", "--timeout=30s"]);
+
     // A deleted pod is confirmed gone by the node and recreated by the controller.
     let old = uid(&server.json(&["get", "pod", "web-1"]));
     server.ok(&["delete", "pod", "web-1", "--timeout=30s"]);

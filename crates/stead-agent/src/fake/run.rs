@@ -17,7 +17,8 @@ pub async fn run_fake_node(
     node_name: String,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    let host = HostFacts::read();
+    // It keeps nothing on disk: its ephemeral storage is reported as the root filesystem's.
+    let host = HostFacts::read(std::path::Path::new("/"));
     let profile = NodeProfile::fake();
     let mut shutdown = std::pin::pin!(shutdown);
     let registered = tokio::select! {

@@ -40,7 +40,7 @@ pub async fn run_node<R: Runtime, I: Images>(
     images: Arc<I>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    let host = HostFacts::read();
+    let host = HostFacts::read(&config.data_dir);
     let profile = node_profile(&config);
     let _ = std::fs::create_dir_all(config.volumes_dir());
     let _ = std::fs::create_dir_all(config.data_dir.join("pods"));
@@ -92,7 +92,7 @@ pub async fn wait_for_pod_cidr(
     client: &Client,
     config: &NodeConfig,
 ) -> Result<String, kube::runtime::wait::Error> {
-    let host = HostFacts::read();
+    let host = HostFacts::read(&config.data_dir);
     heartbeat::register_until_done(client, &config.node_name, &host, &node_profile(config)).await;
     let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
     let cidr_of = |n: &k8s_openapi::api::core::v1::Node| {

@@ -20,12 +20,16 @@ pub struct HostFacts {
     pub system_uuid: String,
     /// In Kubernetes' spelling (`amd64`, `arm64`).
     pub architecture: String,
+    /// Size of the filesystem holding the node's data dir (the `ephemeral-storage` capacity),
+    /// bytes; 0 when unknown.
+    pub storage_bytes: u64,
 }
 
 impl HostFacts {
-    /// Reads the facts from `/proc`, `/etc` and `/sys`; whatever cannot be read falls back to
-    /// a plain placeholder (a fake node must start anywhere).
-    pub fn read() -> HostFacts {
+    /// Reads the facts from `/proc`, `/etc` and `/sys`, and the size of the filesystem holding
+    /// `data_dir`; whatever cannot be read falls back to a plain placeholder (a fake node must
+    /// start anywhere).
+    pub fn read(data_dir: &Path) -> HostFacts {
         let text = |p: &str| std::fs::read_to_string(Path::new(p)).unwrap_or_default();
         let machine_id = first_line(&text("/etc/machine-id"))
             .or_else(|| first_line(&text("/var/lib/dbus/machine-id")))
@@ -43,6 +47,8 @@ impl HostFacts {
             boot_id: first_line(&text("/proc/sys/kernel/random/boot_id")).unwrap_or_default(),
             system_uuid,
             architecture: kube_arch(std::env::consts::ARCH).to_string(),
+            storage_bytes: nix::sys::statvfs::statvfs(data_dir)
+                .map_or(0, |fs| fs.blocks().saturating_mul(fs.fragment_size())),
         }
     }
 }
@@ -160,10 +166,11 @@ mod tests {
 
     #[test]
     fn this_machine_reports_cpus_memory_and_a_kernel() {
-        let f = HostFacts::read();
+        let f = HostFacts::read(Path::new("/"));
         assert!(f.cpus >= 1);
         assert!(f.memory_kib > 0, "{f:?}");
         assert!(!f.kernel_version.is_empty(), "{f:?}");
         assert_eq!(f.system_uuid.len(), 36, "{f:?}");
+        assert!(f.storage_bytes > 0, "{f:?}");
     }
 }

@@ -23,6 +23,9 @@ pub const HOST_IP: &str = "127.0.0.1";
 /// Kubelet's default hard eviction threshold `memory.available<100Mi`, subtracted from
 /// allocatable memory.
 const EVICTION_HARD_MEMORY_KIB: u64 = 100 * 1024;
+/// The default hard eviction threshold for the node's filesystem (`nodefs.available<10%`), in
+/// percent of its size: what allocatable `ephemeral-storage` keeps back.
+const EVICTION_HARD_NODEFS_PERCENT: u64 = 10;
 
 /// `metav1.Time`: RFC 3339 in whole seconds.
 pub fn time(t: Timestamp) -> String {
@@ -139,21 +142,32 @@ pub fn node_status(
             "message": message,
         })
     };
+    let mut capacity = json!({
+        "cpu": cpus,
+        "memory": memory,
+        "pods": "110",
+        "hugepages-1Gi": "0",
+        "hugepages-2Mi": "0",
+    });
+    let mut allocatable = json!({
+        "cpu": cpus,
+        "memory": allocatable_memory,
+        "pods": "110",
+        "hugepages-1Gi": "0",
+        "hugepages-2Mi": "0",
+    });
+    if host.storage_bytes > 0 {
+        // As a kubelet writes them: capacity in Ki, allocatable in bytes.
+        let kept_back = host
+            .storage_bytes
+            .saturating_mul(EVICTION_HARD_NODEFS_PERCENT)
+            / 100;
+        capacity["ephemeral-storage"] = json!(format!("{}Ki", host.storage_bytes / 1024));
+        allocatable["ephemeral-storage"] = json!((host.storage_bytes - kept_back).to_string());
+    }
     json!({
-        "capacity": {
-            "cpu": cpus,
-            "memory": memory,
-            "pods": "110",
-            "hugepages-1Gi": "0",
-            "hugepages-2Mi": "0",
-        },
-        "allocatable": {
-            "cpu": cpus,
-            "memory": allocatable_memory,
-            "pods": "110",
-            "hugepages-1Gi": "0",
-            "hugepages-2Mi": "0",
-        },
+        "capacity": capacity,
+        "allocatable": allocatable,
         "conditions": [
             condition("MemoryPressure", "False", "KubeletHasSufficientMemory",
                 "kubelet has sufficient memory available"),
@@ -227,6 +241,7 @@ mod tests {
             boot_id: "b".into(),
             system_uuid: "01234567-89ab-cdef-0123-456789abcdef".into(),
             architecture: "amd64".into(),
+            storage_bytes: 53_673_205_760,
         }
     }
 
@@ -247,6 +262,20 @@ mod tests {
         assert_eq!(s["allocatable"]["memory"], "24476532Ki");
         assert_eq!(s["capacity"]["cpu"], "2");
         assert_eq!(s["allocatable"]["pods"], "110");
+    }
+
+    // Ref: pkg/kubelet/nodestatus/setters.go (MachineInfo) and the default `nodefs.available<10%`.
+    #[test]
+    fn ephemeral_storage_is_the_data_dir_filesystem_less_the_eviction_threshold() {
+        let s = node_status("box", &host(), &NodeProfile::fake(), at(), at());
+        assert_eq!(s["capacity"]["ephemeral-storage"], "52415240Ki");
+        assert_eq!(s["allocatable"]["ephemeral-storage"], "48305885184");
+        let unknown = HostFacts {
+            storage_bytes: 0,
+            ..host()
+        };
+        let s = node_status("box", &unknown, &NodeProfile::fake(), at(), at());
+        assert!(s["capacity"].get("ephemeral-storage").is_none(), "{s}");
     }
 
     // Ref: pkg/kubelet/nodestatus/setters.go (ReadyCondition, MemoryPressureCondition, ...)
