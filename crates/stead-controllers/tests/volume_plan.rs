@@ -450,6 +450,54 @@ fn a_selected_node_binds_only_volumes_that_node_can_reach() {
     assert!(created(&actions).is_empty());
 }
 
+// Ref: the scheduler's node affinity (`stead-scheduler/src/selector.rs`, upstream
+// `nodeaffinity`): `Gt`/`Lt` take exactly one value; fields other than `metadata.name`, or with
+// other operators than `In`/`NotIn`, match no node.
+#[test]
+fn malformed_volume_node_affinity_admits_no_node() {
+    let affine = |name: &str, term: Value| {
+        let mut v = volume(name, "local-path", "1Gi");
+        v["spec"]["nodeAffinity"] = json!({"required": {"nodeSelectorTerms": [term]}});
+        v
+    };
+    let mut n1 = node("n1", true, None);
+    n1["metadata"]["labels"]["rank"] = json!("5");
+    let selected = || {
+        let mut c = claim("www", Some("local-path"), "1Gi");
+        c["metadata"]["annotations"] = json!({"volume.kubernetes.io/selected-node": "n1"});
+        c
+    };
+    // The volume the claim is bound to (a volume that does not fit leaves it to provisioning).
+    let bound_to = |v: Value| -> Option<String> {
+        let mut w = World::new();
+        w.claim(selected()).node(n1.clone()).volume(v);
+        let actions = w.plan_claim("www");
+        patches_of(&actions, &claim_target("www"))
+            .iter()
+            .find_map(|p| p["spec"]["volumeName"].as_str().map(str::to_string))
+    };
+    let gt = |values: Value| {
+        affine(
+            "gt",
+            json!({"matchExpressions": [{"key": "rank", "operator": "Gt", "values": values}]}),
+        )
+    };
+    assert_eq!(bound_to(gt(json!(["4"]))).as_deref(), Some("gt"));
+    assert_eq!(bound_to(gt(json!(["4", "9"]))), None);
+    let field = |key: &str, op: &str| {
+        affine(
+            "field",
+            json!({"matchFields": [{"key": key, "operator": op, "values": ["n1"]}]}),
+        )
+    };
+    assert_eq!(
+        bound_to(field("metadata.name", "In")).as_deref(),
+        Some("field")
+    );
+    assert_eq!(bound_to(field("metadata.uid", "NotIn")), None);
+    assert_eq!(bound_to(field("metadata.name", "Exists")), None);
+}
+
 #[test]
 fn a_claim_naming_its_volume_binds_it_without_bound_by_controller_on_the_claim() {
     // Ref: upstream pv_controller_test "2-3 - claim prebound to unbound volume".

@@ -154,10 +154,9 @@ fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool
         "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
-        "Gt" | "Lt" => match (
-            value.and_then(number),
-            values.first().and_then(|x| number(x)),
-        ) {
+        // Exactly one integer bound, as the scheduler and upstream's validation require.
+        "Gt" | "Lt" if values.len() != 1 => false,
+        "Gt" | "Lt" => match (value.and_then(number), number(&values[0])) {
             (Some(v), Some(bound)) if r.operator == "Gt" => v > bound,
             (Some(v), Some(bound)) => v < bound,
             _ => false,
@@ -191,9 +190,12 @@ pub fn node_allows(pv: &PersistentVolume, name: &str, node: Option<&Node>) -> bo
             && exprs
                 .iter()
                 .all(|r| requirement_matches(r, labels.get(&r.key).map(String::as_str)))
+            // Fields: only `metadata.name`, only `In` / `NotIn` (upstream's field selector);
+            // anything else matches no node.
             && fields.iter().all(|r| {
-                let v = (r.key == "metadata.name").then_some(name);
-                requirement_matches(r, v)
+                r.key == "metadata.name"
+                    && matches!(r.operator.as_str(), "In" | "NotIn")
+                    && requirement_matches(r, Some(name))
             })
     })
 }
