@@ -81,7 +81,8 @@ impl Recorder {
             involved["fieldPath"].as_str().unwrap_or("")
         );
         let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
-        if let Some((event_name, count)) = self.repeat(&identity, now) {
+        let event_name = format!("{name}.{:x}", now.as_nanosecond());
+        if let Some((event_name, count)) = self.repeat(identity, &event_name, now) {
             let patch = json!({"count": count, "lastTimestamp": time(now)});
             tokio::spawn(async move {
                 let patched = api
@@ -93,8 +94,6 @@ impl Recorder {
             });
             return;
         }
-        let event_name = format!("{name}.{:x}", now.as_nanosecond());
-        self.remember(identity, event_name.clone(), now);
         let event = json!({
             "apiVersion": "v1",
             "kind": "Event",
@@ -123,32 +122,26 @@ impl Recorder {
         });
     }
 
-    /// The earlier event this one repeats, with its new count: `None` for a first occurrence or
-    /// one after the aggregation window.
-    fn repeat(&self, identity: &str, now: Timestamp) -> Option<(String, i32)> {
+    /// The earlier event this one repeats, with its new count; `None` for a first occurrence
+    /// (or one after the aggregation window), which is remembered under `name`.
+    fn repeat(&self, identity: String, name: &str, now: Timestamp) -> Option<(String, i32)> {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let earlier = seen.get_mut(identity)?;
-        let since = now.duration_since(earlier.last).unsigned_abs();
-        if since > AGGREGATE_FOR {
-            return None;
+        if let Some(earlier) = seen.get_mut(&identity)
+            && now.duration_since(earlier.last).unsigned_abs() <= AGGREGATE_FOR
+        {
+            earlier.count = earlier.count.saturating_add(1);
+            earlier.last = now;
+            return Some((earlier.name.clone(), earlier.count));
         }
-        earlier.count = earlier.count.saturating_add(1);
-        earlier.last = now;
-        Some((earlier.name.clone(), earlier.count))
-    }
-
-    fn remember(&self, identity: String, name: String, now: Timestamp) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if seen.len() >= REMEMBERED {
             seen.clear();
         }
-        seen.insert(
-            identity,
-            Seen {
-                name,
-                count: 1,
-                last: now,
-            },
-        );
+        let first = Seen {
+            name: name.to_string(),
+            count: 1,
+            last: now,
+        };
+        seen.insert(identity, first);
+        None
     }
 }
