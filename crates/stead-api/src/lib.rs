@@ -13,6 +13,8 @@
 //! - [`table`]: `meta.k8s.io/v1` Table conversion with the upstream columns.
 //! - [`defaults`] and [`validation`]: per-kind defaulting and validation.
 //! - [`protobuf`]: decoding the protobuf request bodies kubectl 1.32+ sends.
+//! - [`review`]: the answers of the create-only review resources (access, rules, identity and
+//!   token reviews) under stead's allow-everything authorization.
 //! - [`join`]: the join token node agents join a server with (format, CA hash).
 
 pub mod convert;
@@ -23,6 +25,7 @@ pub mod meta;
 pub mod patch;
 pub mod protobuf;
 pub mod resource;
+pub mod review;
 pub mod schema;
 pub mod selector;
 pub mod table;

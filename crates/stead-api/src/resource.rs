@@ -14,6 +14,9 @@ pub const ALL_VERBS: &[&str] = &[
     "update",
     "watch",
 ];
+/// Verbs of a review resource (`selfsubjectaccessreviews`, `tokenreviews`, …): a POST that is
+/// answered at once and never stored, so there is nothing to get, list or watch.
+pub const CREATE_ONLY: &[&str] = &["create"];
 /// Verbs of `status` / `scale` style subresources.
 pub const SUB_VERBS: &[&str] = &["get", "patch", "update"];
 
@@ -35,6 +38,7 @@ pub struct ResourceType {
     pub group: &'static str,
     pub version: &'static str,
     pub kind: &'static str,
+    /// `<Kind>List`; empty for create-only reviews, which have no list.
     pub list_kind: &'static str,
     /// Plural resource name used in URLs (`statefulsets`).
     pub plural: &'static str,
@@ -102,6 +106,12 @@ impl ResourceType {
         format!("{}{namespace}/", self.key_prefix())
     }
 
+    /// A review: POST answers with the request and its computed `status`; nothing is stored
+    /// (upstream's `rest.Creater`-only storages), so no list kind, items, GET or watch.
+    pub fn is_create_only(&self) -> bool {
+        self.verbs == CREATE_ONLY
+    }
+
     pub fn subresource(&self, name: &str) -> Option<&'static Subresource> {
         self.subresources.iter().find(|s| s.name == name)
     }
@@ -151,6 +161,30 @@ macro_rules! rt {
     };
 }
 
+/// A create-only v1 review resource (no list kind, short names or subresources).
+const fn review(
+    group: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    namespaced: bool,
+) -> ResourceType {
+    ResourceType {
+        group,
+        version: "v1",
+        kind,
+        list_kind: "",
+        plural,
+        singular,
+        namespaced,
+        short_names: &[],
+        categories: &[],
+        subresources: &[],
+        verbs: CREATE_ONLY,
+        storage_prefix: None,
+    }
+}
+
 /// Every served resource, in discovery order (groups in preference order, the core group first).
 pub static RESOURCES: &[ResourceType] = &[
     rt!("", "v1", "ConfigMap", "configmaps", "configmap", true, short: ["cm"], cat: [], sub: []),
@@ -187,6 +221,48 @@ pub static RESOURCES: &[ResourceType] = &[
         storage_prefix: Some("/core/events/"),
         ..rt!("events.k8s.io", "v1", "Event", "events", "event", true, short: ["ev"], cat: [], sub: [])
     },
+    review(
+        "authentication.k8s.io",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        "selfsubjectreview",
+        false,
+    ),
+    review(
+        "authentication.k8s.io",
+        "TokenReview",
+        "tokenreviews",
+        "tokenreview",
+        false,
+    ),
+    review(
+        "authorization.k8s.io",
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        "localsubjectaccessreview",
+        true,
+    ),
+    review(
+        "authorization.k8s.io",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        false,
+    ),
+    review(
+        "authorization.k8s.io",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        false,
+    ),
+    review(
+        "authorization.k8s.io",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        "subjectaccessreview",
+        false,
+    ),
     rt!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", false,
         short: ["sc"], cat: [], sub: []),
     rt!("coordination.k8s.io", "v1", "Lease", "leases", "lease", true, short: [], cat: [], sub: []),
@@ -272,6 +348,30 @@ mod tests {
         let core = find("", "v1", "events").unwrap();
         let v1 = find("events.k8s.io", "v1", "events").unwrap();
         assert_eq!(core.key("default", "e"), v1.key("default", "e"));
+    }
+
+    #[test]
+    fn reviews_are_create_only_and_only_the_local_one_is_namespaced() {
+        let reviews: Vec<(&str, bool)> = RESOURCES
+            .iter()
+            .filter(|r| r.is_create_only())
+            .map(|r| (r.plural, r.namespaced))
+            .collect();
+        assert_eq!(
+            reviews,
+            [
+                ("selfsubjectreviews", false),
+                ("tokenreviews", false),
+                ("localsubjectaccessreviews", true),
+                ("selfsubjectaccessreviews", false),
+                ("selfsubjectrulesreviews", false),
+                ("subjectaccessreviews", false),
+            ]
+        );
+        assert!(!find("", "v1", "pods").unwrap().is_create_only());
+        let ssar = find("authorization.k8s.io", "v1", "selfsubjectaccessreviews").unwrap();
+        assert_eq!(ssar.singular, "selfsubjectaccessreview");
+        assert_eq!(ssar.verbs, ["create"]);
     }
 
     #[test]

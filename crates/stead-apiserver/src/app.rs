@@ -19,11 +19,36 @@ use crate::request::parse_target;
 use crate::response::{Failure, json_response};
 use crate::{discovery, handlers};
 
-/// Who made a request, as established by the TLS layer (client certificate) or a bearer token.
+/// Who made a request, as established by the TLS layer (client certificate: CN is the user, O
+/// the groups) or a bearer token. Every authenticated identity is also in
+/// `system:authenticated`, as upstream's authenticator chain adds it (see [`App::authenticate`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user: String,
     pub groups: Vec<String>,
+}
+
+impl Identity {
+    /// As the review resources report it (`kubectl auth whoami`).
+    pub fn user_info(&self) -> stead_api::review::UserInfo {
+        stead_api::review::UserInfo {
+            username: self.user.clone(),
+            groups: self.groups.clone(),
+        }
+    }
+
+    /// With `system:authenticated` among the groups.
+    fn authenticated(mut self) -> Self {
+        if !self
+            .groups
+            .iter()
+            .any(|g| g == stead_api::review::AUTHENTICATED_GROUP)
+        {
+            self.groups
+                .push(stead_api::review::AUTHENTICATED_GROUP.to_string());
+        }
+        self
+    }
 }
 
 /// The identity proven by the connection's client certificate, inserted per request by the
@@ -66,28 +91,34 @@ impl App {
         }
     }
 
+    /// Who sent a request: its bearer token if it has one, else its client certificate (else
+    /// the admin, when auth is off), with `system:authenticated` added; `None` = unauthorized.
     fn authenticate(&self, headers: &HeaderMap, peer: Option<&PeerIdentity>) -> Option<Identity> {
-        if let Some(auth) = headers
+        let id = if let Some(auth) = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
         {
             let token = auth.strip_prefix("Bearer ").map(str::trim)?;
-            return self
-                .tokens
-                .iter()
-                .find(|(t, _)| t == token)
-                .map(|(_, id)| id.clone());
-        }
-        if let Some(PeerIdentity(Some(id))) = peer {
-            return Some(id.clone());
-        }
-        if !self.require_auth {
-            return Some(Identity {
+            self.authenticate_token(token)?
+        } else if let Some(PeerIdentity(Some(id))) = peer {
+            id.clone()
+        } else if !self.require_auth {
+            Identity {
                 user: "admin".into(),
                 groups: vec!["system:masters".into()],
-            });
-        }
-        None
+            }
+        } else {
+            return None;
+        };
+        Some(id.authenticated())
+    }
+
+    /// The identity a bearer token stands for (also what a `TokenReview` reports).
+    pub fn authenticate_token(&self, token: &str) -> Option<Identity> {
+        self.tokens
+            .iter()
+            .find(|(t, _)| t == token)
+            .map(|(_, id)| id.clone().authenticated())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Resource verbs: one function per verb, each reading the request, calling the registry and
-//! encoding the answer. [`resource`] dispatches on method and path shape.
+//! encoding the answer. [`resource`] dispatches on method and path shape; the create-only
+//! reviews (`kubectl auth can-i`, `kubectl auth whoami`) are answered without the registry.
 
 use axum::body::{Body, to_bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
@@ -8,7 +9,7 @@ use serde_json::{Value, json};
 use stead_api::table::IncludeObject;
 use stead_api::{ApiError, meta, patch, schema};
 
-use crate::app::App;
+use crate::app::{App, Identity};
 use crate::registry::{DeleteOptions, Deleted, FieldValidation, ListQuery, WriteOptions, Written};
 use crate::request::{Output, Query, Target, content_type, decode_body, negotiate};
 use crate::response::{Failure, encode, json_response, with_warnings};
@@ -66,6 +67,17 @@ async fn dispatch(app: &App, target: Target, req: Request<Body>) -> Result<Respo
         include,
     };
     let named = ctx.target.name.is_some();
+    if ctx.target.rt.is_create_only() {
+        // Reviews have one route, a POST on the collection (in a namespace when namespaced).
+        if named || (ctx.target.rt.namespaced && ctx.target.namespace.is_empty()) {
+            return Err(ApiError::no_route());
+        }
+        if parts.method != Method::POST {
+            return Err(ApiError::method_not_allowed());
+        }
+        let requester = parts.extensions.get::<Identity>();
+        return review(&ctx, requester, read_body(body).await?);
+    }
     let sub = ctx.target.subresource.clone();
     match (parts.method, named, sub.as_deref()) {
         (Method::GET, false, _) if ctx.query.flag("watch")? => {
@@ -237,6 +249,34 @@ async fn create(ctx: &Ctx<'_>, body: bytes::Bytes) -> Result<Response, ApiError>
         .await?;
     Ok(with_warnings(
         respond(ctx, StatusCode::CREATED, &written.object),
+        &warnings,
+    ))
+}
+
+/// POST of a review (`selfsubjectaccessreviews`, `selfsubjectreviews`, …): admitted like any
+/// create, answered by [`stead_api::review`] for the authenticated requester, never stored.
+fn review(
+    ctx: &Ctx<'_>,
+    requester: Option<&Identity>,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let requester = requester
+        .map(Identity::user_info)
+        .ok_or_else(|| ApiError::bad_request("no user present on request"))?;
+    let (_, obj, warnings) = admit_body(ctx, &body)?;
+    let authenticate = |token: &str| ctx.app.authenticate_token(token).map(|id| id.user_info());
+    let answer = stead_api::review::answer(
+        ctx.target.rt,
+        obj,
+        &stead_api::review::ReviewRequest {
+            namespace: &ctx.target.namespace,
+            requester: &requester,
+            authenticate_token: &authenticate,
+            now: &crate::registry::now_rfc3339(),
+        },
+    )?;
+    Ok(with_warnings(
+        respond(ctx, StatusCode::CREATED, &answer),
         &warnings,
     ))
 }

@@ -1,7 +1,8 @@
 //! The shape of the descriptor table: which protobuf field number of which message becomes which
 //! JSON key, with which type, and whether a zero value is dropped.
 //!
-//! The tables themselves live in [`super::meta_messages`] and [`super::core_messages`];
+//! The tables themselves live in [`super::meta_messages`], [`super::core_messages`] and
+//! [`super::review_messages`];
 //! [`message`] looks a message up by name and [`root_message`] maps an
 //! envelope's apiVersion/kind to the message of its top-level object.
 //!
@@ -133,6 +134,7 @@ pub(crate) const fn map(number: u32, json: &'static str, ty: Ty) -> Field {
 const TABLES: &[&[Message]] = &[
     super::meta_messages::MESSAGES,
     super::core_messages::MESSAGES,
+    super::review_messages::MESSAGES,
 ];
 
 /// Looks a message up by its unqualified name.
@@ -151,7 +153,14 @@ pub(crate) fn message(name: &str) -> Option<&'static Message> {
 pub(crate) fn root_message(api_version: &str, kind: &str) -> Option<&'static Message> {
     let name = match (api_version, kind) {
         ("v1", "Namespace" | "ConfigMap" | "Secret" | "ServiceAccount" | "Service") => kind,
-        ("authentication.k8s.io/v1", "TokenRequest") => kind,
+        ("authentication.k8s.io/v1", "TokenRequest" | "SelfSubjectReview" | "TokenReview") => kind,
+        (
+            "authorization.k8s.io/v1",
+            "SelfSubjectAccessReview"
+            | "SelfSubjectRulesReview"
+            | "SubjectAccessReview"
+            | "LocalSubjectAccessReview",
+        ) => kind,
         ("policy/v1" | "policy/v1beta1", "Eviction") => kind,
         (_, "DeleteOptions") => kind,
         _ => return None,

@@ -1,5 +1,5 @@
 //! Descriptor table for `k8s.io/apimachinery/pkg/apis/meta/v1`: the messages every object embeds
-//! (`ObjectMeta` and what it holds), label selectors, conditions, and `DeleteOptions`.
+//! (`ObjectMeta` and what it holds), label selectors, field selector requirements, conditions, and `DeleteOptions`.
 //!
 //! Field numbers and JSON names are transcribed from upstream `meta/v1/generated.proto`; the
 //! [`Presence`](super::descriptor::Presence) of each field follows the Go type in `types.go`
@@ -60,6 +60,14 @@ pub(crate) const MESSAGES: &[Message] = &[
     },
     Message {
         name: "LabelSelectorRequirement",
+        fields: &[
+            keep(1, "key", Ty::String),
+            keep(2, "operator", Ty::String),
+            rep(3, "values", Ty::String),
+        ],
+    },
+    Message {
+        name: "FieldSelectorRequirement",
         fields: &[
             keep(1, "key", Ty::String),
             keep(2, "operator", Ty::String),

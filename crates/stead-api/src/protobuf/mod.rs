@@ -9,13 +9,16 @@
 //! - [`wire`]: the wire-format reader (varint, 64-bit, length-delimited, 32-bit).
 //! - [`descriptor`]: the shape of the descriptor table and the zero-value rule (which empty
 //!   values are dropped to match Go's `omitempty` JSON) — read its docs.
-//! - [`meta_messages`], [`core_messages`]: the table itself, transcribed from
+//! - [`meta_messages`], [`core_messages`], [`review_messages`]: the table itself, transcribed from
 //!   upstream `generated.proto` files: field number → JSON name and type, per message.
 //! - [`decode`](mod@decode): one message's bytes → a JSON object, driven by the table.
 //! - [`time`](mod@time): `Time` → RFC 3339.
 //!
 //! Kinds with a decoder: v1 `Namespace`, `ConfigMap`, `Secret`, `ServiceAccount`, `Service`;
-//! policy/v1 `Eviction`; authentication.k8s.io/v1 `TokenRequest` (`kubectl create token`);
+//! policy/v1 `Eviction`; authentication.k8s.io/v1 `TokenRequest` (`kubectl create token`),
+//! `SelfSubjectReview` (`kubectl auth whoami`) and `TokenReview`; authorization.k8s.io/v1
+//! `SelfSubjectAccessReview` and `SelfSubjectRulesReview` (`kubectl auth can-i [--list]`),
+//! `SubjectAccessReview` and `LocalSubjectAccessReview`;
 //! `DeleteOptions` in any version. Others get [`ProtobufError::UnknownKind`], which the API server
 //! answers with 415. (`kubectl run` and `kubectl drain`'s eviction send JSON, so `Pod` has no
 //! table.)
@@ -26,6 +29,7 @@ mod descriptor;
 #[cfg(test)]
 mod encode;
 mod meta_messages;
+mod review_messages;
 #[cfg(test)]
 mod tests;
 mod time;

@@ -7,7 +7,10 @@
 //! patch/list extensions of [`super::extensions`].
 
 use k8s_openapi::Resource;
-use k8s_openapi::api::{apps, autoscaling, coordination, core, discovery, events, policy, storage};
+use k8s_openapi::api::{
+    apps, authentication, authorization, autoscaling, coordination, core, discovery, events,
+    policy, storage,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use schemars::{JsonSchema, SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Map, Value, json};
@@ -57,6 +60,12 @@ pub(super) fn generate() -> Generated {
     add_kind::<apps::v1::StatefulSet>(&mut generator, &mut kinds);
     add_kind::<autoscaling::v1::Scale>(&mut generator, &mut kinds);
     add_kind::<events::v1::Event>(&mut generator, &mut kinds);
+    add_kind::<authentication::v1::SelfSubjectReview>(&mut generator, &mut kinds);
+    add_kind::<authentication::v1::TokenReview>(&mut generator, &mut kinds);
+    add_kind::<authorization::v1::LocalSubjectAccessReview>(&mut generator, &mut kinds);
+    add_kind::<authorization::v1::SelfSubjectAccessReview>(&mut generator, &mut kinds);
+    add_kind::<authorization::v1::SelfSubjectRulesReview>(&mut generator, &mut kinds);
+    add_kind::<authorization::v1::SubjectAccessReview>(&mut generator, &mut kinds);
     add_kind::<storage::v1::StorageClass>(&mut generator, &mut kinds);
     add_kind::<coordination::v1::Lease>(&mut generator, &mut kinds);
     add_kind::<discovery::v1::EndpointSlice>(&mut generator, &mut kinds);
@@ -226,9 +235,10 @@ const META_MORE_INFO: &str = "More info: https://git.k8s.io/community/contributo
 const API_VERSION_DOC: &str = "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources";
 const KIND_DOC: &str = "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds";
 
-/// Add `<Kind>List` for every served resource, shaped like upstream's list schemas.
+/// Add `<Kind>List` for every served resource but the create-only reviews, shaped like
+/// upstream's list schemas.
 fn add_lists(definitions: &mut Map<String, Value>, kinds: &mut Vec<KindDef>) {
-    for r in RESOURCES {
+    for r in RESOURCES.iter().filter(|r| !r.is_create_only()) {
         let Some(item) = kinds
             .iter()
             .find(|k| k.group == r.group && k.version == r.version && k.kind == r.kind)

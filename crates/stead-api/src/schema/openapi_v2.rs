@@ -101,7 +101,12 @@ pub fn document() -> Vec<u8> {
             bytes_field(m, 3, &put);
             bytes_field(m, 8, &patch);
         });
-        for (path, item) in [(collection, collection_item), (item, item_item)] {
+        // Reviews are only POSTed: no item path, as upstream.
+        let mut entries = vec![(collection, collection_item)];
+        if !r.is_create_only() {
+            entries.push((item, item_item));
+        }
+        for (path, item) in entries {
             let named = message(|m| {
                 bytes_field(m, 1, path.as_bytes());
                 bytes_field(m, 2, &item);

@@ -4,7 +4,8 @@
 //! `x-kubernetes-group-version-kind` must list the `fieldValidation` query parameter (or kubectl
 //! falls back to client-side validation, which needs `/openapi/v2`), and its `requestBody.content`
 //! must list `application/strategic-merge-patch+json` (or kubectl does not use these schemas to
-//! build strategic merge patches). Start at [`paths_for`].
+//! build strategic merge patches). Create-only reviews get a single POST path. Start at
+//! [`paths_for`].
 
 use serde_json::{Map, Value, json};
 
@@ -74,6 +75,11 @@ pub(super) fn paths_for(
             tag: &tag,
             gvk: gvk(r.group, r.version, r.kind),
         };
+        if r.is_create_only() {
+            let (path, entry) = review_path(&ctx, &prefix, &def);
+            paths.insert(path, entry);
+            continue;
+        }
         let (collection, item) = if r.namespaced {
             paths.insert(
                 format!("{prefix}/{}", r.plural),
@@ -247,6 +253,29 @@ impl Ctx<'_> {
     fn put_op(&self, description: &str, suffix: &str, def: &str) -> Value {
         self.put_op_gvk(description, suffix, def, self.gvk.clone())
     }
+}
+
+/// A review's one path: a POST on the collection, the write parameters on the path, as upstream
+/// declares its create-only storages.
+fn review_path(ctx: &Ctx<'_>, prefix: &str, def: &str) -> (String, Value) {
+    let r = ctx.r;
+    let (path, suffix, mut params) = if r.namespaced {
+        (
+            format!("{prefix}/namespaces/{{namespace}}/{}", r.plural),
+            format!("Namespaced{}", r.kind),
+            vec![param("namespace")],
+        )
+    } else {
+        (format!("{prefix}/{}", r.plural), r.kind.to_string(), vec![])
+    };
+    params.extend(write_params(false));
+    params.push(param("pretty"));
+    let entry = json!({
+        "parameters": params,
+        "post": ctx.op("create", "create a", &suffix, "post", vec![], Some(body(def)),
+            responses(&[("200", "OK"), ("201", "Created"), ("202", "Accepted")], def, CONTENT_TYPES)),
+    });
+    (path, entry)
 }
 
 /// `…/{name}/status`, `…/{name}/scale` and the pod and namespace subresources.

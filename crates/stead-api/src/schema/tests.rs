@@ -69,6 +69,8 @@ fn index_lists_every_served_group_version_with_a_hash() {
         "api/v1",
         "apis/apps/v1",
         "apis/events.k8s.io/v1",
+        "apis/authentication.k8s.io/v1",
+        "apis/authorization.k8s.io/v1",
         "apis/storage.k8s.io/v1",
         "apis/coordination.k8s.io/v1",
         "apis/discovery.k8s.io/v1",
@@ -78,7 +80,7 @@ fn index_lists_every_served_group_version_with_a_hash() {
         assert_eq!(url, format!("/openapi/v3/{gv}?hash={hash}"));
         assert_eq!(hash.len(), 128, "hex sha512");
     }
-    assert_eq!(paths.len(), 6);
+    assert_eq!(paths.len(), 8);
     assert!(openapi_document("apis/batch/v1").is_none());
 }
 
@@ -151,7 +153,7 @@ fn statefulset_patch_declares_field_validation_and_patch_types() {
 
 #[test]
 fn every_served_kind_has_a_patch_operation_with_field_validation() {
-    for r in RESOURCES {
+    for r in RESOURCES.iter().filter(|r| !r.is_create_only()) {
         let gv = if r.group.is_empty() {
             format!("api/{}", r.version)
         } else {
@@ -171,6 +173,60 @@ fn every_served_kind_has_a_patch_operation_with_field_validation() {
             });
         assert!(found, "{} {} has no PATCH with fieldValidation", gv, r.kind);
     }
+}
+
+#[test]
+fn reviews_have_only_a_post_with_the_write_parameters_on_the_path() {
+    // Ref: upstream api/openapi-spec/v3 `createAuthorizationV1SelfSubjectAccessReview`.
+    let doc = document("apis/authorization.k8s.io/v1");
+    let paths = doc["paths"].as_object().expect("paths");
+    let ssar = &paths["/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"];
+    assert_eq!(
+        ssar.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["parameters", "post"]
+    );
+    let post = &ssar["post"];
+    assert_eq!(
+        post["operationId"],
+        "createAuthorizationV1SelfSubjectAccessReview"
+    );
+    assert_eq!(post["tags"], json!(["authorization_v1"]));
+    assert_eq!(
+        post["requestBody"]["content"]["*/*"]["schema"]["$ref"],
+        "#/components/schemas/io.k8s.api.authorization.v1.SelfSubjectAccessReview"
+    );
+    let names: Vec<&str> = ssar["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["dryRun", "fieldManager", "fieldValidation", "pretty"]
+    );
+    let local =
+        &paths["/apis/authorization.k8s.io/v1/namespaces/{namespace}/localsubjectaccessreviews"];
+    assert_eq!(
+        local["post"]["operationId"],
+        "createAuthorizationV1NamespacedLocalSubjectAccessReview"
+    );
+    assert!(
+        !paths.keys().any(|p| p.ends_with("{name}")),
+        "reviews have no item paths"
+    );
+    assert!(
+        !paths
+            .keys()
+            .any(|p| p.ends_with("/localsubjectaccessreviews") && !p.contains("{namespace}")),
+        "and no all-namespaces list"
+    );
+    assert!(definitions().contains_key("io.k8s.api.authorization.v1.ResourceAttributes"));
+    assert!(!definitions().contains_key("io.k8s.api.authorization.v1.SelfSubjectAccessReviewList"));
+    let whoami = document("apis/authentication.k8s.io/v1");
+    assert!(
+        whoami["paths"]["/apis/authentication.k8s.io/v1/selfsubjectreviews"]["post"].is_object()
+    );
 }
 
 #[test]
@@ -348,7 +404,12 @@ fn top_level_kinds_carry_a_gvk_array_and_descriptions() {
 #[test]
 fn every_served_kind_resolves_to_a_definition_with_its_gvk() {
     for r in RESOURCES {
-        for kind in [r.kind, r.list_kind] {
+        let kinds = if r.is_create_only() {
+            vec![r.kind]
+        } else {
+            vec![r.kind, r.list_kind]
+        };
+        for kind in kinds {
             let name = definition_name(r.group, r.version, kind)
                 .unwrap_or_else(|| panic!("{}/{} {kind} has no definition", r.group, r.version));
             let gvks = def(name)["x-kubernetes-group-version-kind"]

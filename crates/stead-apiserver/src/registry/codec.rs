@@ -28,7 +28,10 @@ macro_rules! normalize_as {
 /// Round-trips `value` through the k8s-openapi type of `(group, kind)`. `None` if stead has no
 /// type for it (the value is kept as it is).
 fn typed_round_trip(group: &str, kind: &str, value: Value) -> Option<Result<Value, String>> {
-    use k8s_openapi::api::{apps, autoscaling, coordination, core, discovery, events, storage};
+    use k8s_openapi::api::{
+        apps, authentication, authorization, autoscaling, coordination, core, discovery, events,
+        storage,
+    };
     let f = normalize_as!(value,
         "" "ConfigMap" => core::v1::ConfigMap,
         "" "Endpoints" => core::v1::Endpoints,
@@ -46,6 +49,12 @@ fn typed_round_trip(group: &str, kind: &str, value: Value) -> Option<Result<Valu
         "apps" "StatefulSet" => apps::v1::StatefulSet,
         "autoscaling" "Scale" => autoscaling::v1::Scale,
         "events.k8s.io" "Event" => events::v1::Event,
+        "authentication.k8s.io" "SelfSubjectReview" => authentication::v1::SelfSubjectReview,
+        "authentication.k8s.io" "TokenReview" => authentication::v1::TokenReview,
+        "authorization.k8s.io" "LocalSubjectAccessReview" => authorization::v1::LocalSubjectAccessReview,
+        "authorization.k8s.io" "SelfSubjectAccessReview" => authorization::v1::SelfSubjectAccessReview,
+        "authorization.k8s.io" "SelfSubjectRulesReview" => authorization::v1::SelfSubjectRulesReview,
+        "authorization.k8s.io" "SubjectAccessReview" => authorization::v1::SubjectAccessReview,
         "storage.k8s.io" "StorageClass" => storage::v1::StorageClass,
         "coordination.k8s.io" "Lease" => coordination::v1::Lease,
         "discovery.k8s.io" "EndpointSlice" => discovery::v1::EndpointSlice,

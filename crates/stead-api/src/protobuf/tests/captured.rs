@@ -39,6 +39,17 @@ pub(super) const CAPTURED_TOKEN_REQUEST: &str = "azhzAAooChhhdXRoZW50aWNhdGlvbi5
 /// --bound-object-name=p --bound-object-uid=u1`.
 pub(super) const CAPTURED_TOKEN_REQUEST_BOUND: &str = "azhzAAooChhhdXRoZW50aWNhdGlvbi5rOHMuaW8vdjESDFRva2VuUmVxdWVzdBI1ChAKABIAGgAiACoAMgA4AEIAEhsKBGF1ZDEaEAoDUG9kEgJ2MRoBcCICdTEgkBwaBAoAEgAaACIA";
 
+/// `kubectl.1.33 auth whoami` (first try, authentication.k8s.io/v1).
+pub(super) const CAPTURED_SELF_SUBJECT_REVIEW: &str = "azhzAAotChhhdXRoZW50aWNhdGlvbi5rOHMuaW8vdjESEVNlbGZTdWJqZWN0UmV2aWV3EhoKEAoAEgAaACIAKgAyADgAQgASBgoECgASABoAIgA=";
+/// `kubectl.1.33 auth can-i create pods` (namespace `default` from the kubeconfig).
+pub(super) const CAPTURED_ACCESS_REVIEW: &str = "azhzAAoyChdhdXRob3JpemF0aW9uLms4cy5pby92MRIXU2VsZlN1YmplY3RBY2Nlc3NSZXZpZXcSPwoQCgASABoAIgAqADIAOABCABIhCh8KB2RlZmF1bHQSBmNyZWF0ZRoAIgAqBHBvZHMyADoAGggIABIAGgAgABoAIgA=";
+/// `kubectl.1.33 auth can-i get pods/web-0 --subresource=log -n demo`.
+pub(super) const CAPTURED_ACCESS_REVIEW_SUBRESOURCE: &str = "azhzAAoyChdhdXRob3JpemF0aW9uLms4cy5pby92MRIXU2VsZlN1YmplY3RBY2Nlc3NSZXZpZXcSQQoQCgASABoAIgAqADIAOABCABIjCiEKBGRlbW8SA2dldBoAIgAqBHBvZHMyA2xvZzoFd2ViLTAaCAgAEgAaACAAGgAiAA==";
+/// `kubectl.1.33 auth can-i get /healthz`.
+pub(super) const CAPTURED_NON_RESOURCE_ACCESS_REVIEW: &str = "azhzAAoyChdhdXRob3JpemF0aW9uLms4cy5pby92MRIXU2VsZlN1YmplY3RBY2Nlc3NSZXZpZXcSLwoQCgASABoAIgAqADIAOABCABIREg8KCC9oZWFsdGh6EgNnZXQaCAgAEgAaACAAGgAiAA==";
+/// `kubectl.1.33 auth can-i --list`.
+pub(super) const CAPTURED_RULES_REVIEW: &str = "azhzAAoxChdhdXRob3JpemF0aW9uLms4cy5pby92MRIWU2VsZlN1YmplY3RSdWxlc1JldmlldxIjChAKABIAGgAiACoAMgA4AEIAEgkKB2RlZmF1bHQaBBgAIgAaACIA";
+
 pub(super) fn captured(b64: &str) -> Vec<u8> {
     BASE64.decode(b64).expect("test vector is base64")
 }
@@ -156,6 +167,54 @@ fn captured_token_requests_keep_spec_and_the_empty_token() {
             "spec": {"audiences": ["aud1"], "expirationSeconds": 3600,
                      "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "p", "uid": "u1"}},
             "status": {"token": ""}
+        }))
+    );
+}
+
+#[test]
+fn captured_whoami_is_an_empty_self_subject_review() {
+    // Go writes `status.userInfo` zero-filled; its JSON drops both (`omitempty`).
+    assert_eq!(
+        decode(&captured(CAPTURED_SELF_SUBJECT_REVIEW)),
+        Ok(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}))
+    );
+}
+
+#[test]
+fn captured_access_reviews_decode_to_the_json_older_kubectl_sends() {
+    // kubectl 1.29 sends this JSON for `auth can-i create pods` (capture `cap33`): the protobuf
+    // body of 1.33 must mean the same, `status.allowed: false` included (no `omitempty`).
+    let review = |spec: Value| {
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+               "spec": spec, "status": {"allowed": false}})
+    };
+    assert_eq!(
+        decode(&captured(CAPTURED_ACCESS_REVIEW)),
+        Ok(review(
+            json!({"resourceAttributes": {"namespace": "default", "verb": "create", "resource": "pods"}})
+        ))
+    );
+    assert_eq!(
+        decode(&captured(CAPTURED_ACCESS_REVIEW_SUBRESOURCE)),
+        Ok(review(json!({"resourceAttributes": {
+            "namespace": "demo", "verb": "get", "resource": "pods", "subresource": "log", "name": "web-0"
+        }})))
+    );
+    assert_eq!(
+        decode(&captured(CAPTURED_NON_RESOURCE_ACCESS_REVIEW)),
+        Ok(review(
+            json!({"nonResourceAttributes": {"path": "/healthz", "verb": "get"}})
+        ))
+    );
+}
+
+#[test]
+fn captured_rules_review_names_the_namespace_and_keeps_incomplete() {
+    assert_eq!(
+        decode(&captured(CAPTURED_RULES_REVIEW)),
+        Ok(json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+            "spec": {"namespace": "default"}, "status": {"incomplete": false}
         }))
     );
 }

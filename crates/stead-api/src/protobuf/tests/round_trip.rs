@@ -204,6 +204,126 @@ fn eviction() -> impl Strategy<Value = Value> {
         })
 }
 
+/// Selector attributes of an access review: a raw selector, or requirements.
+fn selector_attributes(
+    requirement: impl Strategy<Value = Value>,
+) -> impl Strategy<Value = Option<Value>> {
+    proptest::option::of(prop_oneof![
+        word().prop_map(|raw| json!({"rawSelector": raw})),
+        proptest::collection::vec(requirement, 1..3).prop_map(|r| json!({"requirements": r})),
+    ])
+}
+
+fn requirement(operators: &'static [&'static str]) -> impl Strategy<Value = Value> {
+    (
+        word(),
+        proptest::sample::select(operators),
+        proptest::collection::vec(word(), 0..3),
+    )
+        .prop_map(|(key, operator, values)| {
+            with(
+                json!({"key": key, "operator": operator}),
+                "values",
+                (!values.is_empty()).then(|| json!(values)),
+            )
+        })
+}
+
+fn access_review() -> impl Strategy<Value = Value> {
+    let resource = (
+        proptest::collection::btree_map(
+            proptest::sample::select(
+                &[
+                    "namespace",
+                    "verb",
+                    "group",
+                    "version",
+                    "resource",
+                    "subresource",
+                    "name",
+                ][..],
+            ),
+            word(),
+            0..7,
+        ),
+        selector_attributes(requirement(&["In", "NotIn", "Exists", "DoesNotExist"])),
+        selector_attributes(requirement(&["In", "NotIn", "Exists", "DoesNotExist"])),
+    )
+        .prop_map(|(fields, field_selector, label_selector)| {
+            let attributes = with(json!(fields), "fieldSelector", field_selector);
+            with(attributes, "labelSelector", label_selector)
+        });
+    let non_resource =
+        (word(), word()).prop_map(|(path, verb)| json!({"path": format!("/{path}"), "verb": verb}));
+    let kind = prop_oneof![
+        Just("SelfSubjectAccessReview"),
+        Just("SubjectAccessReview"),
+        Just("LocalSubjectAccessReview"),
+    ];
+    (
+        kind,
+        proptest::option::of(resource),
+        proptest::option::of(non_resource),
+        proptest::option::of(word()),
+        any::<bool>(),
+    )
+        .prop_map(|(kind, resource, non_resource, user, allowed)| {
+            let spec = with(json!({}), "resourceAttributes", resource);
+            let mut spec = with(spec, "nonResourceAttributes", non_resource);
+            if kind != "SelfSubjectAccessReview" {
+                spec = with(spec, "user", user.map(Value::from));
+            }
+            json!({"apiVersion": "authorization.k8s.io/v1", "kind": kind, "spec": spec,
+                   "status": {"allowed": allowed}})
+        })
+}
+
+fn rules_review() -> impl Strategy<Value = Value> {
+    let rule = || proptest::collection::vec(word(), 1..3);
+    (
+        proptest::option::of(word()),
+        proptest::option::of((rule(), rule())),
+        any::<bool>(),
+    )
+        .prop_map(|(namespace, rules, incomplete)| {
+            let spec = with(json!({}), "namespace", namespace.map(Value::from));
+            let status = json!({"incomplete": incomplete});
+            let status = match rules {
+                Some((verbs, urls)) => with(
+                    with(
+                        status,
+                        "resourceRules",
+                        Some(json!([{"verbs": verbs, "apiGroups": ["*"], "resources": ["*"]}])),
+                    ),
+                    "nonResourceRules",
+                    Some(json!([{"verbs": verbs, "nonResourceURLs": urls}])),
+                ),
+                None => status,
+            };
+            json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+                   "spec": spec, "status": status})
+        })
+}
+
+fn self_subject_review() -> impl Strategy<Value = Value> {
+    (
+        proptest::option::of(word()),
+        proptest::collection::vec(word(), 0..3),
+    )
+        .prop_map(|(username, groups)| {
+            let user = with(json!({}), "username", username.map(Value::from));
+            let user = with(user, "groups", (!groups.is_empty()).then(|| json!(groups)));
+            let object =
+                json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
+            let is_empty = user.as_object().is_some_and(|u| u.is_empty());
+            with(
+                object,
+                "status",
+                (!is_empty).then(|| json!({"userInfo": user})),
+            )
+        })
+}
+
 proptest! {
     #[test]
     fn objects_survive_an_encode_decode_round_trip(
@@ -213,6 +333,14 @@ proptest! {
     ) {
         let body = encode(&object);
         prop_assert!(is_protobuf(&body));
+        prop_assert_eq!(decode(&body), Ok(object));
+    }
+
+    #[test]
+    fn reviews_survive_an_encode_decode_round_trip(
+        object in prop_oneof![access_review(), rules_review(), self_subject_review()]
+    ) {
+        let body = encode(&object);
         prop_assert_eq!(decode(&body), Ok(object));
     }
 
