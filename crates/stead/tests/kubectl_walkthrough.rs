@@ -136,6 +136,7 @@ fn walkthrough(minor: u32) {
             .lines()
             .any(|l| l.starts_with("default ") && l.contains("Active"))
     );
+    auth(&k, minor);
 
     let applied = k.ok(&["apply", "-f", WEB_YAML]);
     assert!(
@@ -369,6 +370,60 @@ fn walkthrough(minor: u32) {
         "{}",
         missing.stderr
     );
+}
+
+/// `kubectl auth`: stead allows every authenticated user everything (like upstream's
+/// AlwaysAllow), and the admin kubeconfig's certificate says who that is.
+fn auth(k: &Kubectl<'_>, minor: u32) {
+    let can = k.run(&["auth", "can-i", "create", "pods"]);
+    assert_eq!(
+        (can.code, can.stdout.trim()),
+        (0, "yes"),
+        "auth can-i: {}",
+        can.stderr
+    );
+    let can = k.run(&[
+        "auth",
+        "can-i",
+        "get",
+        "pods/web-0",
+        "--subresource=log",
+        "-n",
+        "demo",
+    ]);
+    assert_eq!((can.code, can.stdout.trim()), (0, "yes"), "{}", can.stderr);
+    let can = k.run(&["auth", "can-i", "get", "/healthz"]);
+    assert_eq!((can.code, can.stdout.trim()), (0, "yes"), "{}", can.stderr);
+
+    let list = k.ok(&["auth", "can-i", "--list"]);
+    let rows: Vec<Vec<&str>> = list
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows.first().map(|r| r[0]),
+        Some("Resources"),
+        "a header row: {list}"
+    );
+    assert!(rows.contains(&vec!["*.*", "[]", "[]", "[*]"]), "{list}");
+    assert!(rows.contains(&vec!["[*]", "[]", "[*]"]), "{list}");
+
+    // kubectl 1.27 asks only authentication.k8s.io/v1beta1 and v1alpha1, which a 1.33 server
+    // does not serve; 1.28 and later ask v1 first.
+    if minor >= 28 {
+        let whoami = k.ok(&["auth", "whoami"]);
+        let rows: Vec<Vec<&str>> = whoami
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert!(rows.contains(&vec!["Username", "admin"]), "{whoami}");
+        assert!(
+            rows.contains(&vec!["Groups", "[system:masters", "system:authenticated]"]),
+            "{whoami}"
+        );
+        let json = k.json(&["auth", "whoami"]);
+        assert_eq!(json["status"]["userInfo"]["username"], "admin");
+    }
 }
 
 #[test]
