@@ -6,7 +6,8 @@
 //! - [`app`]: shared state, authentication, the router (start here to follow a request).
 //! - [`request`] / [`response`]: reading paths, queries, `Accept` and bodies; writing objects,
 //!   Tables and `Status` errors.
-//! - [`handlers`]: one function per verb; [`watch`], [`scale`]: the streaming and subresource
+//! - [`handlers`]: one function per verb (a POST to a review resource is answered there by
+//!   [`stead_api::review`] for the authenticated requester, never stored); [`watch`], [`scale`]: the streaming and subresource
 //!   verbs ([`watch_cache`] fans one store watch per type out to all watchers); [`discovery`]: `/api`, `/apis`, `/version`.
 //! - [`registry`]: the generic store with per-resource strategies — verb semantics live there.
 //! - [`join`]: the join token file node agents join with (`<data-dir>/agent-token`).
